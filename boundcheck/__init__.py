@@ -1,0 +1,20 @@
+"""boundcheck: a verified chunk bound for flashinfer's trtllm-gen fused MoE launches.
+
+The model (no solver imports) is what the runtime guard evaluates; `boundcheck prove`
+checks the same functions with Z3 and sympy.
+"""
+
+from .bound import ChunkBound, chunk_bound, max_chunk_tokens
+from .errors import BoundcheckInputError
+from .facts import FLASHINFER_VERSION, GRID_DIM_Y_MAX
+from .tiles import PRECISIONS
+
+__all__ = [
+    "BoundcheckInputError",
+    "ChunkBound",
+    "FLASHINFER_VERSION",
+    "GRID_DIM_Y_MAX",
+    "PRECISIONS",
+    "chunk_bound",
+    "max_chunk_tokens",
+]

@@ -1,0 +1,56 @@
+"""Empirical caps, applied on top of the proven bound, with where each comes from.
+
+Trust: reports, not proofs. A cap here is a failure someone observed below the grid
+bound, cause not established; the guard never chunks above min(proven bound, cap).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .errors import BoundcheckInputError
+
+ENVIRONMENT_VARIABLE = "BOUNDCHECK_MAX_CHUNK_TOKENS"
+
+
+@dataclass(frozen=True)
+class Cap:
+    tokens: int
+    provenance: str
+
+
+CAPS: dict[str, Cap] = {
+    "nvfp4": Cap(
+        300_000,
+        "vLLM PR #43599: illegal memory access from 305k tokens on Nemotron 3 Super "
+        "(512 experts, top_k 22) with grid.y near 52,900; cause not established "
+        "(an int32 scale-factor offset is suspected: 2^31 / (22 * 320) ~ 305,040)",
+    ),
+}
+
+# What a caller passes for "use the table (or the environment variable)".
+DEFAULT = object()
+
+
+def parse_cap(value, argument: str):
+    """A cap from user input: a positive int, or None / 'none' for no cap."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BoundcheckInputError(argument, f"must be a positive integer or 'none', got {value!r}")
+    return value
+
+
+def cap_for(precision: str, override=DEFAULT) -> tuple[int | None, str]:
+    """(cap, why) for a precision: an explicit override, else the environment, else the table."""
+    if override is not DEFAULT:
+        cap = parse_cap(override, "cap")
+        return cap, "set by the caller" if cap is not None else "removed by the caller"
+    if ENVIRONMENT_VARIABLE in os.environ:
+        cap = parse_cap(os.environ[ENVIRONMENT_VARIABLE], ENVIRONMENT_VARIABLE)
+        return cap, f"set by {ENVIRONMENT_VARIABLE}"
+    entry = CAPS.get(precision)
+    return (entry.tokens, entry.provenance) if entry else (None, "no cap recorded for this precision")

@@ -1,0 +1,175 @@
+"""The `boundcheck` command line: prove, chunk, audit, drift.
+
+Exit codes: prove and drift, the number of failed obligations or facts (capped at 100);
+audit 0 proved, 1 refuted, 2 unknown; chunk 0; bad arguments 2 with a one-line error
+that names the argument and the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import facts
+from .errors import BoundcheckInputError
+from .tiles import PRECISIONS
+
+EXIT_BAD_INPUT = 2
+MAX_EXIT = 100
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for our own input errors
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _int_arg(name):
+    def parse(text):
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+
+    return parse
+
+
+def _add_counts(p):
+    p.add_argument("--num-experts", type=_int_arg("--num-experts"), required=True)
+    p.add_argument("--top-k", type=_int_arg("--top-k"), required=True)
+    p.add_argument("--precision", default="nvfp4", help=f"one of: {', '.join(PRECISIONS)}")
+    p.add_argument("--policy", default="flashinfer", help="flashinfer | any | fixed:T")
+    p.add_argument("--local-experts", type=_int_arg("--local-experts"), default=None)
+    p.add_argument("--shared-experts", type=_int_arg("--shared-experts"), default=0,
+                   help="fused shared experts (num_fused_shared_experts)")
+    p.add_argument("--tune-max-num-tokens", type=_int_arg("--tune-max-num-tokens"),
+                   default=facts.DEFAULT_TUNE_MAX_NUM_TOKENS)
+    p.add_argument("--cluster-y", type=_int_arg("--cluster-y"), default=1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="boundcheck", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    prove = sub.add_parser("prove", help="prove every obligation over the whole domain")
+    prove.add_argument("--json", action="store_true")
+    prove.add_argument("--timeout", type=float, default=60.0, help="seconds per solver query")
+    prove.add_argument("--smt-dir", default=None, help="write each query as SMT-LIB2 here")
+    prove.add_argument("--jobs", type=_int_arg("--jobs"), default=None, help="worker processes")
+    prove.add_argument("--verbose", "-v", action="store_true", help="every case, domains, derivation")
+
+    chunk = sub.add_parser("chunk", help="the verified chunk bound of one configuration, and why")
+    _add_counts(chunk)
+    chunk.add_argument("--cap", default=None, help="override the empirical cap: N or 'none'")
+    chunk.add_argument("--json", action="store_true")
+
+    return parser
+
+
+def _prove(args) -> int:
+    from . import prove
+    from proofs.closed_form import derive
+
+    if args.timeout <= 0:
+        raise BoundcheckInputError("--timeout", f"must be a positive number of seconds, got {args.timeout}")
+    if args.jobs is not None and args.jobs < 1:
+        raise BoundcheckInputError("--jobs", f"must be at least 1, got {args.jobs}")
+    theorems, twins, outcomes, seconds = prove.run(args.timeout, args.smt_dir, args.jobs)
+    rows = prove.summarize(theorems + twins, outcomes)
+    steps, _ = derive()
+    if args.json:
+        print(prove.to_json(rows, seconds, steps))
+    else:
+        note, warn = prove.version_note()
+        if warn:
+            print(note, file=sys.stderr)
+        print(prove.to_table(rows, seconds, steps, verbose=args.verbose))
+    return min(prove.failures(rows), MAX_EXIT)
+
+
+def chunk_report(args) -> dict:
+    from .bound import chunk_bound, effective_counts
+    from .caps import DEFAULT, cap_for
+    from .tiles import PRECISION_TILES
+
+    result = chunk_bound(
+        args.num_experts, args.top_k, precision=args.precision, policy=args.policy,
+        local_experts=args.local_experts, shared_experts=args.shared_experts,
+        tune_max_num_tokens=args.tune_max_num_tokens, cluster_y=args.cluster_y,
+    )
+    cap, why = cap_for(args.precision, DEFAULT if args.cap is None else args.cap)
+    counts = effective_counts(args.num_experts, args.top_k, args.local_experts, args.shared_experts)
+    bound = result.max_chunk_tokens
+    return {
+        "precision": args.precision,
+        "policy": args.policy,
+        "tiles": list(PRECISION_TILES[args.precision]),
+        "num_experts": args.num_experts,
+        "top_k": args.top_k,
+        "local_experts": args.local_experts if args.local_experts is not None else args.num_experts,
+        "shared_experts": args.shared_experts,
+        "effective_top_k": counts.top_k,
+        "effective_local_experts": counts.local_experts,
+        "tune_max_num_tokens": args.tune_max_num_tokens,
+        "cluster_y": args.cluster_y,
+        "grid_dim_y_max": facts.GRID_DIM_Y_MAX,
+        "cta_budget": result.cta_budget,
+        "grid_bound": bound,
+        "binding_tile": result.binding_tile,
+        "ctas_at_bound": result.ctas_at_bound,
+        "ctas_past_bound": result.ctas_past_bound,
+        "cap": cap,
+        "cap_provenance": why,
+        "max_chunk_tokens": bound if cap is None else min(bound, cap),
+        "flashinfer_model": facts.FLASHINFER_VERSION,
+    }
+
+
+def _chunk(args) -> int:
+    report = chunk_report(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    capped = report["cap"] is not None and report["cap"] < report["grid_bound"]
+    print(f"max_chunk_tokens = {report['max_chunk_tokens']:,}"
+          + (f"  (empirical cap; the grid bound is {report['grid_bound']:,})" if capped else ""))
+    print(f"grid bound {report['grid_bound']:,}: every n in [1, {report['grid_bound']:,}] launches with "
+          f"grid.y <= {facts.GRID_DIM_Y_MAX:,} under policy {report['policy']}")
+    print(f"  binds at n = {report['grid_bound'] + 1:,} with tile {report['binding_tile']}: "
+          f"{report['ctas_past_bound']:,} CTAs > budget {report['cta_budget']:,} "
+          f"({report['ctas_at_bound']:,} CTAs at n = {report['grid_bound']:,})")
+    print(f"  counts: top_k' = {report['effective_top_k']}, local experts' = {report['effective_local_experts']}, "
+          f"tiles {report['tiles']}, tune_max_num_tokens {report['tune_max_num_tokens']}, "
+          f"cluster_y {report['cluster_y']}")
+    print(f"  cap: {report['cap'] if report['cap'] is not None else 'none'} ({report['cap_provenance']})")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "prove":
+            return _prove(args)
+        if args.command == "chunk":
+            return _chunk(args)
+        return args.run(args)
+    except BoundcheckInputError as error:
+        # Name the argument as the user typed it: num_experts -> --num-experts.
+        flag = "--" + error.argument.replace("_", "-")
+        known = any(flag in action.option_strings for action in _all_actions(parser))
+        message = str(error).replace(error.argument, flag, 1) if known else str(error)
+        print(f"boundcheck: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _all_actions(parser):
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from sub._actions
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The configurations boundcheck models, proves and accepts, and their checks.
+
+The proofs quantify over exactly these ranges (proofs/domain.py builds its solver
+constraints from the same constants), so an input accepted here is one the proofs cover.
+"""
+
+from __future__ import annotations
+
+from . import facts
+from .errors import BoundcheckInputError
+from .tiles import PRECISION_TILES
+
+MAX_EXPERTS = facts.MAX_EXPERTS
+MAX_TOP_K = facts.MAX_TOP_K
+MAX_SHARED_EXPERTS = facts.MAX_FUSED_SHARED_EXPERTS
+MAX_TUNE_MAX_NUM_TOKENS = facts.INT32_MAX
+# The Y cluster sizes proven: 1 (no clustering along the token dimension) and 2 (a
+# CTA pair, as Blackwell's 2-CTA MMA kernels launch).
+CLUSTER_Y_SIZES = (1, 2)
+
+
+def _check_int(name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BoundcheckInputError(name, f"must be an integer, got {value!r}")
+    if value < low or value > high:
+        raise BoundcheckInputError(name, f"must be in [{low}, {high}], got {value}")
+    return value
+
+
+def check_configuration(
+    num_experts,
+    top_k,
+    *,
+    precision="nvfp4",
+    local_experts=None,
+    shared_experts=0,
+    tune_max_num_tokens=facts.DEFAULT_TUNE_MAX_NUM_TOKENS,
+    cluster_y=1,
+):
+    """Raise BoundcheckInputError naming the first argument outside the proven domain."""
+    _check_int("num_experts", num_experts, 1, MAX_EXPERTS)
+    _check_int("top_k", top_k, 1, min(MAX_TOP_K, num_experts))
+    _check_int("shared_experts", shared_experts, 0, MAX_SHARED_EXPERTS)
+    if local_experts is not None:
+        _check_int("local_experts", local_experts, 1, num_experts)
+    _check_int("tune_max_num_tokens", tune_max_num_tokens, 1, MAX_TUNE_MAX_NUM_TOKENS)
+    if cluster_y not in CLUSTER_Y_SIZES or isinstance(cluster_y, bool):
+        raise BoundcheckInputError(
+            "cluster_y", f"must be one of {', '.join(map(str, CLUSTER_Y_SIZES))}, got {cluster_y!r}"
+        )
+    if precision not in PRECISION_TILES:
+        raise BoundcheckInputError(
+            "precision",
+            f"unknown precision {precision!r}; expected one of {', '.join(PRECISION_TILES)}",
+        )

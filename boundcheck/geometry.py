@@ -1,0 +1,76 @@
+"""The launch geometry of flashinfer's trtllm-gen batched GEMMs: how many CTAs go along Y.
+
+Trust: runner.h of flashinfer 0.7.2.post1 (see facts.SOURCES) and the CUDA grid limit.
+Everything is written against `ops` so that the proofs lift these same functions.
+"""
+
+from __future__ import annotations
+
+from .facts import GRID_DIM_Y_MAX, INT32_MAX
+from .ops import INT
+
+
+def max_num_ctas_in_batch_dim(num_tokens, top_k, num_experts, tile_tokens_dim, ops=INT):
+    """runner.h `getMaxNumCtasInBatchDim`, statement for statement (int32 in C++).
+
+    One CTA per expert until the expanded tokens run out, then one per full tile of
+    what is left: the most CTAs any routing of `num_tokens * top_k` slots can need.
+    """
+    num_remaining_tokens = num_tokens * top_k
+    num_experts_filled = ops.min(num_experts, num_remaining_tokens)
+    leftover = num_remaining_tokens - num_experts_filled
+    return num_experts_filled + ops.ite(leftover > 0, ops.div(leftover, tile_tokens_dim), 0)
+
+
+def max_permuted_padded_count(num_tokens, top_k, num_experts, tile_tokens_dim, ops=INT):
+    """runner.h `getMaxPermutedPaddedCount` (int32): rows of the permuted buffers."""
+    return max_num_ctas_in_batch_dim(num_tokens, top_k, num_experts, tile_tokens_dim, ops) * (
+        tile_tokens_dim
+    )
+
+
+def launched_grid_y(num_ctas, cluster_y, ops=INT):
+    """grid.y as launched: the CTA count rounded up to a multiple of the Y cluster size.
+
+    TensorRT-LLM's BatchedGemmInterface::getLaunchGrid (downloaded with the cubins, not in
+    the wheel) rounds the batch dimension up to the kernel's cluster size in Y. The
+    cluster size is a property of the chosen kernel config; the model takes it as a
+    parameter (1 unless the caller knows better).
+    """
+    return ops.div(num_ctas + (cluster_y - 1), cluster_y) * cluster_y
+
+
+def cta_budget(grid_limit, cluster_y):
+    """The most CTAs whose rounded-up grid still fits: ceil(c / y) * y <= limit."""
+    return (grid_limit // cluster_y) * cluster_y
+
+
+def launch_fits(num_ctas, cluster_y=1, grid_limit=GRID_DIM_Y_MAX, ops=INT):
+    return launched_grid_y(num_ctas, cluster_y, ops) <= grid_limit
+
+
+def int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, ops=INT):
+    """The int32 values the launcher forms from the token count, by name.
+
+    Each is an `int32_t` expression in runner.h or the launcher; at these magnitudes every
+    intermediate is nonnegative and bounded by the value listed, so the C++ evaluation
+    equals the mathematical one exactly when each listed value is at most INT32_MAX.
+    """
+    return {
+        # runner.h getMaxNumCtasInBatchDim: numTokens * topK; also the launcher's
+        # `args->num_tokens * totalExpertsPerToken` (expanded_idx_to_permuted_idx size).
+        "num_tokens * top_k": num_tokens * top_k,
+        # launcher prepare_routing_common sizes routing buffers with the GLOBAL count:
+        # getMaxPermutedPaddedCount(...) + 1 for permuted_idx_to_token_idx.
+        "padded_count(global) + 1": max_permuted_padded_count(
+            num_tokens, top_k, global_experts, tile, ops
+        )
+        + 1,
+        # MoE::Runner::run passes the LOCAL count to both GEMMs.
+        "padded_count(local)": max_permuted_padded_count(num_tokens, top_k, local_experts, tile, ops),
+    }
+
+
+def int32_safe(num_tokens, top_k, global_experts, local_experts, tile, ops=INT):
+    values = int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, ops)
+    return ops.and_(*(v <= INT32_MAX for v in values.values()))

@@ -1,0 +1,145 @@
+"""`boundcheck prove`: run every obligation and report, for people and for machines."""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import metadata
+
+from . import facts
+from .solver.core import PROVED, REFUTED
+from .solver.obligation import Outcome, format_counterexample, run_obligations
+
+
+def installed_flashinfer_version() -> str | None:
+    try:
+        return metadata.version("flashinfer-python")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def version_note() -> tuple[str, bool]:
+    """(line about the flashinfer version, whether it is a warning)."""
+    installed = installed_flashinfer_version()
+    if installed is None:
+        return f"model of flashinfer {facts.FLASHINFER_VERSION} (flashinfer not installed here)", False
+    if installed != facts.FLASHINFER_VERSION:
+        return (
+            f"WARNING: the model describes flashinfer {facts.FLASHINFER_VERSION} but {installed} is "
+            "installed; run `boundcheck drift` before trusting these results for it",
+            True,
+        )
+    return f"model of flashinfer {facts.FLASHINFER_VERSION} (installed: {installed})", False
+
+
+def run(timeout_s: float, smt_dir: str | None, jobs: int | None):
+    from proofs import THEOREMS, TWINS  # the solver stack loads only for `prove`
+
+    start = time.perf_counter()
+    outcomes = run_obligations(THEOREMS + TWINS, timeout_s=timeout_s, smt_dir=smt_dir, jobs=jobs)
+    return THEOREMS, TWINS, outcomes, time.perf_counter() - start
+
+
+def summarize(obligations, outcomes: list[Outcome]):
+    """One row per obligation: its cases, their outcome, what went wrong."""
+    rows = []
+    for obligation in obligations:
+        mine = [o for o in outcomes if o.obligation == obligation.name]
+        wrong = [o for o in mine if not o.as_expected]
+        if wrong:
+            status = wrong[0].status
+        else:
+            status = obligation.expect
+        rows.append(
+            {
+                "name": obligation.name,
+                "statement": obligation.statement,
+                "domain": obligation.domain,
+                "method": obligation.method,
+                "expect": obligation.expect,
+                "status": status,
+                "as_expected": not wrong,
+                "cases": len(mine),
+                "queries": sum(o.queries for o in mine),
+                "seconds": round(sum(o.seconds for o in mine), 3),
+                "twin_of": obligation.twin_of,
+                "outcomes": mine,
+                "wrong": wrong,
+            }
+        )
+    return rows
+
+
+def failures(rows) -> int:
+    return sum(1 for r in rows if not r["as_expected"])
+
+
+def _outcome_json(o: Outcome) -> dict:
+    return {
+        "case": o.case,
+        "status": o.status,
+        "expected": o.expect,
+        "seconds": round(o.seconds, 4),
+        "queries": o.queries,
+        "counterexample": o.counterexample or None,
+        "query": o.query or None,
+        "reason": o.reason or None,
+        "note": o.note or None,
+        "smt_files": list(o.smt_files),
+    }
+
+
+def to_json(rows, seconds: float, derivation) -> str:
+    note, warn = version_note()
+    document = {
+        "flashinfer_model": facts.FLASHINFER_VERSION,
+        "flashinfer_installed": installed_flashinfer_version(),
+        "version_warning": note if warn else None,
+        "grid_dim_y_max": facts.GRID_DIM_Y_MAX,
+        "seconds": round(seconds, 3),
+        "failures": failures(rows),
+        "obligations": [
+            {k: v for k, v in r.items() if k not in ("outcomes", "wrong")}
+            | {"cases_detail": [_outcome_json(o) for o in r["outcomes"]]}
+            for r in rows
+        ],
+        "closed_form_derivation": [[step, str(expr)] for step, expr in derivation],
+    }
+    return json.dumps(document, indent=2)
+
+
+def to_table(rows, seconds: float, derivation, verbose: bool = False) -> str:
+    note, _ = version_note()
+    lines = [f"boundcheck prove: {note}", f"limit: grid.y <= {facts.GRID_DIM_Y_MAX:,} (cudaDevAttrMaxGridDimY)", ""]
+    for title, expect in (("THEOREMS (must be proved)", PROVED), ("BROKEN TWINS (must be refuted)", REFUTED)):
+        lines.append(title)
+        lines.append(f"  {'obligation':<28} {'cases':>5}  {'status':<8} {'seconds':>7}  statement")
+        for r in (r for r in rows if r["expect"] == expect):
+            mark = "" if r["as_expected"] else "  <-- FAILED"
+            lines.append(
+                f"  {r['name']:<28} {r['cases']:>5}  {r['status']:<8} {r['seconds']:>7.2f}  {r['statement']}{mark}"
+            )
+            if verbose:
+                lines.append(f"  {'':<28}        domain: {r['domain']}")
+            shown = r["wrong"] if r["wrong"] else (r["outcomes"] if expect == REFUTED else [])
+            for o in shown[: None if verbose else 3]:
+                detail = o.reason if o.status == "unknown" else format_counterexample(o.counterexample)
+                lines.append(f"  {'':<28}        [{o.case}] {o.status}: {detail}")
+            if verbose and expect == PROVED and not r["wrong"]:
+                for o in r["outcomes"]:
+                    extra = f" ({o.note})" if o.note else ""
+                    lines.append(f"  {'':<28}        [{o.case}] {o.status} in {o.queries} queries{extra}")
+        lines.append("")
+    if verbose:
+        lines.append("CLOSED FORM (derived by sympy, checked by Z3 in closed_form)")
+        for step, expr in derivation:
+            lines.append(f"  {step}:  {expr}")
+        lines.append("")
+    theorems = [r for r in rows if r["expect"] == PROVED]
+    twins = [r for r in rows if r["expect"] == REFUTED]
+    lines.append(
+        f"{sum(r['as_expected'] for r in theorems)}/{len(theorems)} theorems proved, "
+        f"{sum(r['as_expected'] for r in twins)}/{len(twins)} broken twins refuted, "
+        f"{sum(r['cases'] for r in rows)} cases, {sum(r['queries'] for r in rows)} queries, {seconds:.1f} s"
+    )
+    return "\n".join(lines)

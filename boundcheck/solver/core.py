@@ -1,0 +1,119 @@
+"""Where every proof is made: one function turns a query into an honest outcome.
+
+Trust: Z3. All obligations in proofs/ reach the solver through `decide` (Knuckledragger's
+discipline): a query is the NEGATION of a claim, `unsat` is the only way to "proved",
+`sat` is "refuted" with the solver's model, anything else (timeout, unknown) is
+"unknown" and never counts as a pass. With `smt_dir`, each query is written as a
+self-contained SMT-LIB2 file that another solver can re-check.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+import z3
+
+PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
+
+# The preprocessing that turns the model's nested if-then-else terms into plain linear
+# constraints before search; measured 3-4x faster than z3's default on these queries.
+_TACTIC = ("simplify", "propagate-values", "solve-eqs", "elim-term-ite", "smt")
+
+
+def make_solver(timeout_s: float, arithmetic: bool = True) -> z3.Solver:
+    """The tactic pipeline for integer arithmetic; z3's own strategy (bit-blasting) for
+    bit-vector queries, where the pipeline's generic `smt` is far slower."""
+    solver = z3.Then(*_TACTIC).solver() if arithmetic else z3.Solver()
+    solver.set("timeout", max(1, int(timeout_s * 1000)))
+    return solver
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the solver said about one query (the negation of a claim)."""
+
+    status: str  # proved | refuted | unknown
+    seconds: float
+    model: dict = field(default_factory=dict)  # variable name -> int, when refuted
+    reason: str = ""  # solver's reason, when unknown
+    smt_file: str | None = None
+
+
+def _model_ints(model: z3.ModelRef) -> dict:
+    values = {}
+    for decl in model.decls():
+        value = model[decl]
+        if isinstance(value, z3.IntNumRef):
+            values[decl.name()] = value.as_long()
+        elif isinstance(value, z3.BitVecNumRef):
+            values[decl.name()] = value.as_signed_long()
+    return values
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+
+
+def write_smt2(constraints, path: str) -> str:
+    """A self-contained SMT-LIB2 file: declarations, assertions, (check-sat)."""
+    plain = z3.Solver()
+    plain.add(*constraints)
+    text = plain.to_smt2()
+    with open(path, "w") as handle:
+        handle.write("; boundcheck query: unsat means the claim holds\n")
+        handle.write(text)
+    return path
+
+
+def decide(
+    constraints, *, name: str, timeout_s: float, smt_dir: str | None = None, arithmetic: bool = True
+) -> Verdict:
+    """Check the conjunction `constraints` (a claim's negation plus its domain)."""
+    smt_file = None
+    if smt_dir:
+        os.makedirs(smt_dir, exist_ok=True)
+        smt_file = write_smt2(constraints, os.path.join(smt_dir, _safe_name(name) + ".smt2"))
+    solver = make_solver(timeout_s, arithmetic)
+    solver.add(*constraints)
+    start = time.perf_counter()
+    answer = solver.check()
+    seconds = time.perf_counter() - start
+    if answer == z3.unsat:
+        return Verdict(PROVED, seconds, smt_file=smt_file)
+    if answer == z3.sat:
+        return Verdict(REFUTED, seconds, model=_model_ints(solver.model()), smt_file=smt_file)
+    return Verdict(UNKNOWN, seconds, reason=solver.reason_unknown() or "unknown", smt_file=smt_file)
+
+
+def shrink(constraints, variables, found: dict, *, timeout_s: float, steps: int = 8) -> dict:
+    """Make a counterexample small, as Alive2 does before printing it: variable by
+    variable (in the order given), binary-search (at most `steps` probes) the least value
+    that keeps the constraints satisfiable, then pin it. Stops at the deadline with
+    the smallest model found so far; every model it returns satisfies the query."""
+    best = dict(found)
+    pinned = []
+    deadline = time.perf_counter() + timeout_s
+    for var in variables:
+        name = str(var)
+        if name not in best:
+            continue
+        low, high = 0, best[name]  # the domain's variables are nonnegative
+        for _ in range(steps):
+            if low >= high or time.perf_counter() >= deadline:
+                break
+            middle = (low + high) // 2
+            solver = make_solver(max(0.05, deadline - time.perf_counter()))
+            solver.add(*constraints, *pinned, var <= middle)
+            answer = solver.check()
+            if answer == z3.sat:
+                best.update(_model_ints(solver.model()))
+                high = best[name]
+            elif answer == z3.unsat:
+                low = middle + 1
+            else:
+                break
+        pinned.append(var == best[name])
+    return best

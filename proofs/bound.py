@@ -1,0 +1,182 @@
+"""Theorems about the chunk bound C = max_chunk_tokens(...), per precision and policy.
+
+Trust: boundcheck.bound (both the closed form C and the literal `is_safe`), Z3.
+
+- cluster_rounding  grid.y, the CTA count rounded up to the Y cluster y, is <= 65535
+             exactly when the CTA count is <= the budget floor(65535 / y) * y. The
+             theorems below quantify over these budgets.
+- safety     every n in [1, C] launches: each tile the policy allows at n needs at most
+             the budget's CTAs, so grid.y <= 65535. With proofs/int32.py (the
+             launcher's int32 values stay in range at n <= C) this is `is_safe`.
+- tightness  n = C + 1 is unsafe: C is the largest bound with that property.
+- progress   C >= 1, so the chunk loop always advances.
+
+Broken twins (each must be refuted, with a counterexample):
+- safety[C+1]            the off-by-one bound C + 1 is claimed safe;
+- safety[vLLM tile 128]  vLLM's tile-128 bound used for FP8 per-tensor, where the
+                         flashinfer policy can run tile 64;
+- tightness[C-1]         C - 1 is claimed to be the largest safe bound;
+- progress[limit 31]     a device with grid limit 31 is claimed to admit one token.
+"""
+
+from __future__ import annotations
+
+import z3
+
+from boundcheck.bound import Counts, bound_for_budget
+from boundcheck.facts import GRID_DIM_Y_MAX
+from boundcheck.geometry import cta_budget, launch_fits
+from boundcheck.policy import FLASHINFER, parse_policy
+from boundcheck.solver.backends import Z3_INT
+from boundcheck.solver.core import REFUTED
+from boundcheck.solver.obligation import Case, Obligation, Query
+from boundcheck.tiles import PRECISION_TILES
+
+from .cases import precision_policy_cases
+from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, EFFECTIVE_TOP_KS, slices, symbols
+
+
+def _setup(case: Case):
+    precision, policy_text = case.params[:2]
+    tiles = PRECISION_TILES[precision]
+    return tiles, parse_policy(policy_text, tiles)
+
+
+def _slice_queries(case, claim, *, grid_limit=GRID_DIM_Y_MAX, slice_list=None):
+    """One query per effective top_k K' (or one symbolic): the domain, the negated claim."""
+    tiles, policy = _setup(case)
+    sym = symbols(grid_limit)
+    negated, tokens_of = claim(sym, tiles, policy)
+    for k in slice_list or slices(policy):
+        yield Query(
+            name=f"k{'sym' if k is None else k}",
+            constraints=sym.at(k, sym.constraints() + negated),
+            shrink_vars=sym.shrink_order(),
+            explain=sym.explainer(tiles, policy, k, tokens_of),
+        )
+
+
+def _safety_claim(offset=0, bound_policy=None):
+    def claim(sym, tiles, policy):
+        bound = sym.bound(tiles, bound_policy or policy) + offset
+        n = sym.tokens
+        return [1 <= n, n <= bound, z3.Not(sym.launches(n, tiles, policy))], "tokens"
+
+    return claim
+
+
+def _tightness_claim(offset=0):
+    def claim(sym, tiles, policy):
+        past = sym.bound(tiles, policy) + 1 + offset
+        return [sym.launches(past, tiles, policy)], lambda v, k: _evaluate_past(tiles, policy, v, k, offset)
+
+    return claim
+
+
+def _evaluate_past(tiles, policy, values, top_k_effective, offset):
+    e, s = values.get("num_experts", 1), values.get("shared_experts", 0)
+    counts = Counts(e + s, values.get("local_experts", e) + s, top_k_effective)
+    bound, _ = bound_for_budget(
+        counts, tiles, policy, values.get("tune_max_num_tokens", 1), values.get("cta_budget", GRID_DIM_Y_MAX)
+    )
+    return bound + 1 + offset
+
+
+def _progress_claim(sym, tiles, policy):
+    return [sym.bound(tiles, policy) < 1], lambda v, k: 1
+
+
+SAFETY = Obligation(
+    name="safety",
+    statement="every n in [1, C] launches: each tile the policy allows at n keeps grid.y <= 65535",
+    domain=DOMAIN_TEXT + "; n in [1, C]",
+    cases=lambda: precision_policy_cases("safety"),
+    build=lambda case: _slice_queries(case, _safety_claim()),
+    weight=4,
+)
+
+TIGHTNESS = Obligation(
+    name="tightness",
+    statement="n = C + 1 is unsafe: some tile the policy allows overflows grid.y (C is the largest such bound)",
+    domain=DOMAIN_TEXT,
+    cases=lambda: precision_policy_cases("tightness"),
+    build=lambda case: _slice_queries(case, _tightness_claim()),
+    weight=3,
+)
+
+PROGRESS = Obligation(
+    name="progress",
+    statement="C >= 1 for every valid configuration, so every chunk holds at least one token",
+    domain=DOMAIN_TEXT,
+    cases=lambda: precision_policy_cases("progress"),
+    build=lambda case: _slice_queries(case, _progress_claim),
+)
+
+
+def _one_case(name, precision, policy):
+    return lambda: [Case(name, f"{precision} / {policy}", (precision, policy))]
+
+
+SAFETY_OFF_BY_ONE = Obligation(
+    name="safety[C+1]",
+    statement="every n in [1, C + 1] is safe (off by one)",
+    domain=DOMAIN_TEXT,
+    cases=_one_case("safety[C+1]", "nvfp4", "flashinfer"),
+    build=lambda case: _slice_queries(case, _safety_claim(offset=1), slice_list=[22, 8]),
+    expect=REFUTED,
+    twin_of="safety",
+)
+
+SAFETY_VLLM_TILE_128 = Obligation(
+    name="safety[vLLM tile 128]",
+    statement="vLLM's tile-128 bound keeps FP8 per-tensor safe under the flashinfer policy",
+    domain=DOMAIN_TEXT,
+    cases=_one_case("safety[vLLM tile 128]", "fp8_per_tensor", "flashinfer"),
+    build=lambda case: _slice_queries(
+        case, _safety_claim(bound_policy=parse_policy("fixed:128")), slice_list=[8]
+    ),
+    expect=REFUTED,
+    twin_of="safety",
+)
+
+TIGHTNESS_MINUS_ONE = Obligation(
+    name="tightness[C-1]",
+    statement="C - 1 + 1 = C tokens are unsafe (the bound claimed one lower)",
+    domain=DOMAIN_TEXT,
+    cases=_one_case("tightness[C-1]", "bf16", "fixed:128"),
+    build=lambda case: _slice_queries(case, _tightness_claim(offset=-1), slice_list=[8]),
+    expect=REFUTED,
+    twin_of="tightness",
+)
+
+PROGRESS_SMALL_LIMIT = Obligation(
+    name="progress[limit 31]",
+    statement="C >= 1 on a device whose grid limit is 31",
+    domain=DOMAIN_TEXT,
+    cases=_one_case("progress[limit 31]", "nvfp4", "flashinfer"),
+    build=lambda case: _slice_queries(
+        case, _progress_claim, grid_limit=31
+    ),
+    expect=REFUTED,
+    twin_of="progress",
+)
+
+def _rounding_queries(case):
+    ctas = z3.Int("ctas")
+    for y in CLUSTER_Y_SIZES:
+        rounded = launch_fits(ctas, y, GRID_DIM_Y_MAX, Z3_INT)
+        yield Query(f"cy{y}", [ctas >= 0, rounded != (ctas <= cta_budget(GRID_DIM_Y_MAX, y))], [ctas])
+
+
+CLUSTER_ROUNDING = Obligation(
+    name="cluster_rounding",
+    statement="grid.y = ceil(CTAs / y) * y <= 65535 exactly when CTAs <= floor(65535 / y) * y, the CTA budget",
+    domain=f"CTAs >= 0, cluster_y in {{{', '.join(map(str, CLUSTER_Y_SIZES))}}}",
+    cases=lambda: [Case("cluster_rounding", "grid.y")],
+    build=_rounding_queries,
+)
+
+THEOREMS = [CLUSTER_ROUNDING, SAFETY, TIGHTNESS, PROGRESS]
+TWINS = [SAFETY_OFF_BY_ONE, SAFETY_VLLM_TILE_128, TIGHTNESS_MINUS_ONE, PROGRESS_SMALL_LIMIT]
+
+__all__ = ["THEOREMS", "TWINS", "FLASHINFER"]

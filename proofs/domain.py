@@ -1,0 +1,158 @@
+"""The proof domain as solver constraints, built from boundcheck.domain's constants.
+
+Trust: boundcheck.domain (the same ranges the CLI and the guard accept).
+
+Everything is symbolic: num_experts E, top_k K, shared experts S, local experts L,
+tune_max_num_tokens T, tokens n, and the CTA budget B, which ranges over
+cta_budget(65535, y) for each proven Y cluster size y (lemma cluster_rounding turns
+"grid.y <= 65535 after rounding to y" into "CTAs <= B"). Queries about the
+`flashinfer` policy are split by the effective top_k K' = K + S (1..34): with K' a
+number the model's products and divisions by K' are linear and each query takes
+milliseconds instead of seconds; the 34 values of K' together cover the domain.
+"""
+
+from __future__ import annotations
+
+import z3
+
+from boundcheck import domain as D
+from boundcheck import facts
+from boundcheck.bound import Counts, bound_for_budget, within_budget
+from boundcheck.geometry import cta_budget, int32_expressions, launched_grid_y, max_num_ctas_in_batch_dim
+from boundcheck.policy import allowed_tiles_mask
+from boundcheck.solver.backends import Z3_INT
+
+EFFECTIVE_TOP_KS = range(1, D.MAX_TOP_K + D.MAX_SHARED_EXPERTS + 1)
+CLUSTER_Y_SIZES = D.CLUSTER_Y_SIZES
+
+DOMAIN_TEXT = (
+    f"num_experts 1..{D.MAX_EXPERTS}, top_k 1..min({D.MAX_TOP_K}, num_experts), "
+    f"shared 0..{D.MAX_SHARED_EXPERTS}, local experts 1..num_experts, "
+    f"tune_max_num_tokens 1..2^31-1, cluster_y in {{{', '.join(map(str, CLUSTER_Y_SIZES))}}}"
+)
+
+
+def budgets_for(grid_limit=facts.GRID_DIM_Y_MAX):
+    """{cta_budget(limit, y) -> y} for the proven cluster sizes."""
+    return {cta_budget(grid_limit, y): y for y in CLUSTER_Y_SIZES}
+
+
+class Symbols:
+    """The domain's symbols. Formulas are built once with a symbolic top_k; `at(k, ...)`
+    substitutes an effective top_k K' (z3.substitute, C-level and fast) to get the
+    linear per-slice query."""
+
+    def __init__(self, grid_limit=facts.GRID_DIM_Y_MAX):
+        self._memo = {}
+        self.grid_limit = grid_limit
+        self.budgets = budgets_for(grid_limit)
+        (self.num_experts, self.top_k, self.shared, self.local, self.tune_max, self.tokens,
+         self.budget) = z3.Ints(
+            "num_experts top_k shared_experts local_experts tune_max_num_tokens tokens cta_budget"
+        )
+        self.counts = Counts(
+            global_experts=self.num_experts + self.shared,
+            local_experts=self.local + self.shared,
+            top_k=self.top_k + self.shared,
+        )
+
+    def constraints(self):
+        e, s, k = self.num_experts, self.shared, self.top_k
+        return [
+            1 <= e, e <= D.MAX_EXPERTS,
+            0 <= s, s <= D.MAX_SHARED_EXPERTS,
+            1 <= k, k <= D.MAX_TOP_K, k <= e,
+            1 <= self.local, self.local <= e,
+            1 <= self.tune_max, self.tune_max <= D.MAX_TUNE_MAX_NUM_TOKENS,
+            z3.Or(*[self.budget == b for b in self.budgets]),
+        ]
+
+    def at(self, top_k_effective, formulas):
+        """The formulas on the slice K' = top_k + shared = top_k_effective (None: all)."""
+        if top_k_effective is None:
+            return list(formulas)
+        pair = (self.top_k, top_k_effective - self.shared)
+        return [z3.substitute(f, pair) for f in formulas]
+
+    def shrink_order(self):
+        return [self.num_experts, self.top_k, self.local, self.tune_max, self.tokens, self.shared]
+
+    def whole_model(self) -> Counts:
+        """The counts with every expert local (no expert parallelism)."""
+        return Counts(self.counts.global_experts, self.counts.global_experts, self.counts.top_k)
+
+    def bound(self, tiles, policy, whole_model=False):
+        key = ("bound", tiles, str(policy), whole_model)
+        if key not in self._memo:
+            counts = self.whole_model() if whole_model else self.counts
+            self._memo[key], _ = bound_for_budget(counts, tiles, policy, self.tune_max, self.budget, Z3_INT)
+        return self._memo[key]
+
+    def launches(self, tokens, tiles, policy, whole_model=False):
+        """Every tile the policy allows at `tokens` needs at most the budget's CTAs."""
+        key = ("launches", tiles, str(policy), whole_model)
+        if key not in self._memo:
+            counts = self.whole_model() if whole_model else self.counts
+            self._memo[key] = within_budget(self.tokens, counts, tiles, policy, self.tune_max, self.budget, Z3_INT)
+        formula = self._memo[key]
+        return formula if tokens.eq(self.tokens) else z3.substitute(formula, (self.tokens, tokens))
+
+    def explainer(self, tiles, policy, top_k_effective=None, tokens_of="tokens"):
+        """Turn a model into the counterexample a user can paste (evaluated on ints)."""
+        limit, budgets = self.grid_limit, self.budgets
+
+        def explain(values):
+            e = values.get("num_experts", 1)
+            s = values.get("shared_experts", 0)
+            kk = top_k_effective if top_k_effective is not None else values.get("top_k", 1) + s
+            local = values.get("local_experts", e)
+            t_max = values.get("tune_max_num_tokens", 1)
+            cy = budgets.get(values.get("cta_budget"), 1)
+            n = values.get("tokens", 1) if tokens_of == "tokens" else tokens_of(values, kk)
+            counts = Counts(e + s, local + s, kk)
+            return explain_tokens(n, counts, tiles, policy, t_max, cy, limit) | {
+                "num_experts": e, "top_k": kk - s, "shared_experts": s, "local_experts": local,
+                "tune_max_num_tokens": t_max, "cluster_y": cy,
+            }
+
+        return explain
+
+
+def explain_tokens(n, counts, tiles, policy, tune_max, cluster_y, limit):
+    """The first tile the policy allows at n that breaks a limit, with its numbers."""
+    mask = allowed_tiles_mask(policy, tiles, n, counts.top_k, counts.local_experts, tune_max)
+    for allowed, tile in zip(mask, tiles):
+        if not allowed:
+            continue
+        ctas = max_num_ctas_in_batch_dim(n, counts.top_k, counts.local_experts, tile)
+        grid_y = launched_grid_y(ctas, cluster_y)
+        if grid_y > limit:
+            return {"tokens": n, "tile": tile, "ctas": ctas, "grid_y": grid_y, "limit": limit}
+        for label, value in int32_expressions(
+            n, counts.top_k, counts.global_experts, counts.local_experts, tile
+        ).items():
+            if value > facts.INT32_MAX:
+                return {"tokens": n, "tile": tile, "ctas": ctas, "int32": label,
+                        "value": value, "limit": facts.INT32_MAX}
+    allowed_tiles = [t for a, t in zip(mask, tiles) if a]
+    worst = min(allowed_tiles) if allowed_tiles else tiles[0]
+    ctas = max_num_ctas_in_batch_dim(n, counts.top_k, counts.local_experts, worst)
+    return {"tokens": n, "tile": worst, "ctas": ctas, "grid_y": launched_grid_y(ctas, cluster_y), "limit": limit}
+
+
+_SYMBOLS: dict = {}
+
+
+def symbols(grid_limit=facts.GRID_DIM_Y_MAX) -> Symbols:
+    """This process's symbols, so that formulas common to several obligations (the bound
+    C, say) are built once."""
+    if grid_limit not in _SYMBOLS:
+        _SYMBOLS[grid_limit] = Symbols(grid_limit)
+    return _SYMBOLS[grid_limit]
+
+
+def slices(policy=None):
+    """The effective top_k values a policy's queries run over (None: one symbolic query)."""
+    if policy is not None and policy.kind != "flashinfer":
+        return [None]
+    return list(EFFECTIVE_TOP_KS)

@@ -1,0 +1,146 @@
+"""Monotonicity lemmas the argument relies on.
+
+Trust: boundcheck.geometry.max_num_ctas_in_batch_dim, boundcheck.bound, Z3.
+
+- ctas_monotone_tokens    CTAs(n, K, E, t) is nondecreasing in n.
+- ctas_monotone_experts   CTAs(n, K, E, t) is nondecreasing in E.
+- ctas_antitone_tile      CTAs(n, K, E, t) is nonincreasing in t: the smallest tile a
+                          policy allows is the one that binds.
+- global_covers_local     the bound computed with the global expert count (no EP) is
+                          at most the bound with any local count L <= E: a guard that
+                          knows only the global count stays safe under EP.
+
+Broken twins: ctas_monotone_tile claims CTAs grow with the tile; local_covers_global
+claims the bound of a local count L keeps the whole model (L = E) within the limit.
+"""
+
+from __future__ import annotations
+
+import z3
+
+from boundcheck.geometry import max_num_ctas_in_batch_dim
+from boundcheck.policy import parse_policy
+from boundcheck.solver.backends import Z3_INT
+from boundcheck.solver.core import REFUTED
+from boundcheck.solver.obligation import Case, Obligation, Query
+from boundcheck.tiles import PRECISION_TILES
+
+from .cases import policies_for
+from .domain import DOMAIN_TEXT, slices, symbols
+
+MAX_TOKENS = 2**31 - 1
+CTA_DOMAIN = "n 0..2^31-1, top_k' 1..34, experts 1..2050, tile 1..256"
+
+
+def _ctas(n, k, e, t):
+    return max_num_ctas_in_batch_dim(n, k, e, t, Z3_INT)
+
+
+def _cta_lemma(negated_claim):
+    def build(case):
+        n1, n2, k, e1, e2, t1, t2 = z3.Ints("tokens tokens2 top_k experts experts2 tile tile2")
+        domain = [0 <= n1, n1 <= MAX_TOKENS, 0 <= n2, n2 <= MAX_TOKENS, 1 <= k, k <= 34,
+                  1 <= e1, e1 <= 2050, 1 <= e2, e2 <= 2050, 1 <= t1, t1 <= 256, 1 <= t2, t2 <= 256]
+        claim = negated_claim(n1, n2, k, e1, e2, t1, t2)
+        yield Query("all", domain + claim, [k, e1, e2, t1, t2, n1, n2],
+                    explain=lambda v: {key: v[key] for key in sorted(v)})
+
+    return build
+
+
+def _single(name):
+    return lambda: [Case(name, "geometry")]
+
+
+CTAS_MONOTONE_TOKENS = Obligation(
+    name="ctas_monotone_tokens",
+    statement="n1 <= n2 implies CTAs(n1) <= CTAs(n2)",
+    domain=CTA_DOMAIN,
+    cases=_single("ctas_monotone_tokens"),
+    build=_cta_lemma(lambda n1, n2, k, e1, e2, t1, t2: [n1 <= n2, _ctas(n1, k, e1, t1) > _ctas(n2, k, e1, t1)]),
+)
+
+CTAS_MONOTONE_EXPERTS = Obligation(
+    name="ctas_monotone_experts",
+    statement="E1 <= E2 implies CTAs(n, E1) <= CTAs(n, E2)",
+    domain=CTA_DOMAIN,
+    cases=_single("ctas_monotone_experts"),
+    build=_cta_lemma(lambda n1, n2, k, e1, e2, t1, t2: [e1 <= e2, _ctas(n1, k, e1, t1) > _ctas(n1, k, e2, t1)]),
+)
+
+CTAS_ANTITONE_TILE = Obligation(
+    name="ctas_antitone_tile",
+    statement="t1 <= t2 implies CTAs(n, t1) >= CTAs(n, t2)",
+    domain=CTA_DOMAIN,
+    cases=_single("ctas_antitone_tile"),
+    build=_cta_lemma(lambda n1, n2, k, e1, e2, t1, t2: [t1 <= t2, _ctas(n1, k, e1, t1) < _ctas(n1, k, e1, t2)]),
+)
+
+CTAS_MONOTONE_TILE = Obligation(
+    name="ctas_monotone_tile",
+    statement="t1 <= t2 implies CTAs(n, t1) <= CTAs(n, t2) (wrong direction)",
+    domain=CTA_DOMAIN,
+    cases=_single("ctas_monotone_tile"),
+    build=_cta_lemma(lambda n1, n2, k, e1, e2, t1, t2: [t1 <= t2, _ctas(n1, k, e1, t1) > _ctas(n1, k, e1, t2)]),
+    expect=REFUTED,
+    twin_of="ctas_antitone_tile",
+)
+
+
+def _local_cases(name):
+    cases = []
+    for precision, tiles in PRECISION_TILES.items():
+        for policy in policies_for(tiles):
+            key = (str(policy), tiles) if policy.kind != "fixed" else ("fixed", policy.tile)
+            cases.append(Case(name, f"{precision} / {policy}", (precision, str(policy)), key))
+    return cases
+
+
+def _covers_queries(case):
+    precision, policy_text = case.params
+    tiles = PRECISION_TILES[precision]
+    policy = parse_policy(policy_text, tiles)
+    sym = symbols()
+    negated = sym.bound(tiles, policy, whole_model=True) > sym.bound(tiles, policy)
+    for k in slices(policy):
+        yield Query(f"k{k or 'sym'}", sym.at(k, sym.constraints() + [negated]), sym.shrink_order())
+
+
+GLOBAL_COVERS_LOCAL = Obligation(
+    name="global_covers_local",
+    statement="the bound with the global expert count is at most the bound with any local count L <= E",
+    domain=DOMAIN_TEXT,
+    cases=lambda: _local_cases("global_covers_local"),
+    build=_covers_queries,
+)
+
+
+def _swapped_queries(case):
+    precision, policy_text = case.params
+    tiles = PRECISION_TILES[precision]
+    policy = parse_policy(policy_text, tiles)
+    sym = symbols()
+    n = sym.tokens
+    negated = [1 <= n, n <= sym.bound(tiles, policy), z3.Not(sym.launches(n, tiles, policy, whole_model=True))]
+    explain_whole = sym.explainer(tiles, policy, 8)
+
+    def explain(values):
+        return explain_whole(values | {"local_experts": values.get("num_experts", 1)}) | {
+            "bound_from_local_experts": values.get("local_experts")
+        }
+
+    yield Query("k8", sym.at(8, sym.constraints() + negated), sym.shrink_order(), explain)
+
+
+LOCAL_COVERS_GLOBAL = Obligation(
+    name="local_covers_global",
+    statement="a bound computed from the local expert count keeps the whole model (L = E) safe",
+    domain=DOMAIN_TEXT,
+    cases=lambda: [Case("local_covers_global", "bf16 / fixed:128", ("bf16", "fixed:128"))],
+    build=_swapped_queries,
+    expect=REFUTED,
+    twin_of="global_covers_local",
+)
+
+THEOREMS = [CTAS_MONOTONE_TOKENS, CTAS_MONOTONE_EXPERTS, CTAS_ANTITONE_TILE, GLOBAL_COVERS_LOCAL]
+TWINS = [CTAS_MONOTONE_TILE, LOCAL_COVERS_GLOBAL]

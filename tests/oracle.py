@@ -1,0 +1,128 @@
+"""An independent port of flashinfer's launch geometry, for tests only.
+
+Written from the C++ and Python sources directly (doubles where the launcher uses
+doubles, int32 wrapping where it uses int32_t, numpy over every n at once) and sharing
+no code with boundcheck's model, so that agreement between the two means something.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+
+def int32(x: int) -> int:
+    """C++ int32_t wrap-around of a mathematical integer."""
+    return (x + 2**31) % 2**32 - 2**31
+
+
+def get_max_num_ctas_in_batch_dim_int32(num_tokens, top_k, num_experts, tile):
+    """runner.h getMaxNumCtasInBatchDim with int32_t arithmetic (wrapping)."""
+    remaining = int32(num_tokens * top_k)
+    filled = min(num_experts, remaining)
+    ctas = filled
+    remaining = int32(remaining - filled)
+    if remaining > 0:
+        ctas = int32(ctas + int(remaining / tile))  # C++ truncating division
+    return ctas
+
+
+def compute_selected_tile_n(tiles, num_tokens, top_k, num_local_experts):
+    """computeSelectedTileN, with the double average and std::lower_bound."""
+    avg = float(num_tokens) * float(top_k) / num_local_experts
+    it = bisect.bisect_left([float(t) for t in tiles], avg)
+    if it == len(tiles):
+        it = len(tiles) - 1
+    chosen = {tiles[it]}
+    if it + 1 < len(tiles):
+        chosen.add(tiles[it + 1])
+        if it + 2 < len(tiles):
+            chosen.add(tiles[it + 2])
+    if it > 0:
+        chosen.add(tiles[it - 1])
+    return chosen
+
+
+def select_default_tile_n(tiles, num_tokens, top_k, num_local_experts):
+    return min(compute_selected_tile_n(tiles, num_tokens, top_k, num_local_experts))
+
+
+def next_positive_power_of_2(x: int) -> int:
+    return 1 if x < 1 else 1 << (x - 1).bit_length()
+
+
+def map_to_hybrid_bucket(x: int, max_num_tokens: int) -> int:
+    """fused_moe/utils.py map_to_hybrid_bucket, copied."""
+    if x <= 0:
+        return 1
+    if x >= max_num_tokens:
+        return max_num_tokens
+    if x <= 256:
+        return next_positive_power_of_2(x)
+    if x <= 2048:
+        return min(((x + 255) // 256) * 256, max_num_tokens)
+    if x <= 4096:
+        return min(((x + 511) // 512) * 512, max_num_tokens)
+    return min(next_positive_power_of_2(x), max_num_tokens)
+
+
+# --- numpy: every n in [1, N] at once ---------------------------------------------------
+
+def _ctas(n, top_k, experts, tile):
+    remaining = n * top_k
+    filled = np.minimum(experts, remaining)
+    leftover = remaining - filled
+    return filled + np.where(leftover > 0, leftover // tile, 0)
+
+
+def _lower_bound_index(tiles, m, top_k, experts):
+    avg = m.astype(np.float64) * float(top_k) / float(experts)
+    idx = np.searchsorted(np.asarray(tiles, dtype=np.float64), avg, side="left")
+    return np.minimum(idx, len(tiles) - 1)
+
+
+def _bucket(n, max_num_tokens):
+    out = np.empty_like(n)
+    pow2 = np.left_shift(1, np.frexp((n - 1).astype(np.float64))[1].astype(np.int64))
+    pow2 = np.where(n <= 1, 1, pow2)
+    out[:] = np.minimum(pow2, max_num_tokens)
+    step = np.where(n <= 2048, 256, 512)
+    ceiled = np.minimum(((n + step - 1) // step) * step, max_num_tokens)
+    out = np.where((n > 256) & (n <= 4096), ceiled, out)
+    out = np.where(n <= 256, pow2, out)
+    return np.where(n >= max_num_tokens, max_num_tokens, out)
+
+
+def allowed_masks(tiles, n, top_k, local_experts, policy, tune_max):
+    """For each tile, a boolean array over n: may the kernel run it there?"""
+    if policy == "any":
+        return [np.ones_like(n, dtype=bool) for _ in tiles]
+    if policy.startswith("fixed:"):
+        fixed = int(policy.split(":")[1])
+        return [np.full(n.shape, t == fixed) for t in tiles]
+    center_n = _lower_bound_index(tiles, n, top_k, local_experts)
+    default_index = np.maximum(center_n - 1, 0)
+    center_b = _lower_bound_index(tiles, _bucket(n, tune_max), top_k, local_experts)
+    return [
+        (default_index == j) | ((j >= center_b - 1) & (j <= center_b + 2))
+        for j in range(len(tiles))
+    ]
+
+
+def unsafe_mask(tiles, n, top_k, local_experts, policy, tune_max, cluster_y=1, limit=65535):
+    unsafe = np.zeros(n.shape, dtype=bool)
+    for allowed, tile in zip(allowed_masks(tiles, n, top_k, local_experts, policy, tune_max), tiles):
+        ctas = _ctas(n, top_k, local_experts, tile)
+        grid_y = ((ctas + cluster_y - 1) // cluster_y) * cluster_y
+        unsafe |= allowed & (grid_y > limit)
+    return unsafe
+
+
+def first_unsafe(tiles, top_k, local_experts, policy, tune_max, cluster_y=1, limit=65535, horizon=None):
+    """The smallest unsafe n (scanning every n up to `horizon`), or None."""
+    horizon = horizon or (limit * max(tiles) + local_experts) // max(top_k, 1) + 2
+    n = np.arange(1, horizon + 1, dtype=np.int64)
+    unsafe = unsafe_mask(tiles, n, top_k, local_experts, policy, tune_max, cluster_y, limit)
+    hits = np.flatnonzero(unsafe)
+    return int(n[hits[0]]) if hits.size else None

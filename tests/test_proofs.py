@@ -1,0 +1,123 @@
+"""The proof suite itself: negative controls first, then every broken twin refuted with a
+counterexample that the int model confirms, and honest unknowns."""
+
+from __future__ import annotations
+
+import pytest
+
+from boundcheck.bound import bound_for_budget, effective_counts, grid_bound_and_tile, within_budget
+from boundcheck.geometry import max_num_ctas_in_batch_dim
+from boundcheck.plan import chunk_count, chunk_size
+from boundcheck.policy import parse_policy
+from boundcheck.solver import core
+from boundcheck.solver.obligation import Case, check_case, run_obligations
+from boundcheck.tiles import PRECISION_TILES
+from proofs import THEOREMS, TWINS
+from proofs.closed_form import BUDGET, TILE, E, K, derive, vllm_off_by_one
+
+BY_NAME = {o.name: o for o in THEOREMS + TWINS}
+
+
+@pytest.fixture(scope="module")
+def twins():
+    return {o.obligation: o for o in run_obligations(TWINS, timeout_s=60, jobs=1)}
+
+
+def test_negative_control_false_is_refuted(twins):
+    assert twins["control[False]"].status == core.REFUTED
+
+
+def test_every_twin_is_refuted(twins):
+    assert set(twins) == {o.name for o in TWINS}
+    for outcome in twins.values():
+        assert outcome.status == core.REFUTED, outcome
+        assert outcome.as_expected
+
+
+def _grid_counterexample_is_real(cex, limit=65535):
+    counts = effective_counts(cex["num_experts"], cex["top_k"], cex["local_experts"], cex["shared_experts"])
+    ctas = max_num_ctas_in_batch_dim(cex["tokens"], counts.top_k, counts.local_experts, cex["tile"])
+    assert ctas == cex["ctas"]
+    assert cex["grid_y"] > limit
+    return counts
+
+
+def test_off_by_one_counterexample_is_the_bound_plus_one(twins):
+    cex = twins["safety[C+1]"].counterexample
+    counts = _grid_counterexample_is_real(cex)
+    tiles = PRECISION_TILES["nvfp4"]
+    bound, _ = grid_bound_and_tile(counts, tiles, parse_policy("flashinfer"), cex["tune_max_num_tokens"], cex["cluster_y"])
+    assert cex["tokens"] == bound + 1
+
+
+def test_vllm_tile_128_counterexample_runs_a_smaller_tile(twins):
+    cex = twins["safety[vLLM tile 128]"].counterexample
+    counts = _grid_counterexample_is_real(cex)
+    assert cex["tile"] < 128
+    vllm = (counts.local_experts + (65535 - counts.local_experts + 1) * 128 - 1) // counts.top_k
+    assert cex["tokens"] <= vllm
+
+
+def test_local_for_global_counterexample(twins):
+    cex = twins["local_covers_global"].counterexample
+    _grid_counterexample_is_real(cex)
+    assert cex["bound_from_local_experts"] < cex["num_experts"]
+
+
+def test_int32_wrap_counterexample(twins):
+    cex = twins["int32[hidden 7168]"].counterexample
+    assert cex["tokens"] * 7168 > 2**31 - 1
+    assert cex["value"] == cex["tokens"] * 7168
+
+
+def test_closed_form_twin_counterexample(twins):
+    cex = twins["closed_form[vLLM off by one]"].counterexample
+    assert vllm_off_by_one(cex["num_experts"], cex["top_k"]) != cex["closed_form"]
+
+
+def test_floor_count_twin_counterexample(twins):
+    cex = twins["partition[floor count]"].counterexample
+    m, c = cex["tokens"], cex["max_chunk"]
+    count = max(m // c, 1)
+    assert max(chunk_size(i, m, count) for i in range(count)) > c
+    assert count < chunk_count(m, c)
+
+
+def test_tightness_twin_counterexample_launches(twins):
+    cex = twins["tightness[C-1]"].counterexample
+    counts = effective_counts(cex["num_experts"], cex["top_k"], cex["local_experts"], cex["shared_experts"])
+    assert cex["grid_y"] <= 65535
+    budget = (65535 // cex["cluster_y"]) * cex["cluster_y"]
+    bound, _ = bound_for_budget(counts, (128,), parse_policy("fixed:128"), 1, budget)
+    assert cex["tokens"] == bound
+    assert within_budget(cex["tokens"], counts, (128,), parse_policy("fixed:128"), 1, budget)
+
+
+@pytest.mark.parametrize(
+    "name,label",
+    [("safety", "mxfp4_bf16 / flashinfer"), ("tightness", "bf16 / fixed:128"), ("int32", "nvfp4"),
+     ("partition", "equal split"), ("closed_form_vllm", "tile 128"), ("cluster_rounding", "grid.y")],
+)
+def test_theorem_cases_are_proved(name, label):
+    obligation = BY_NAME[name]
+    case = next(c for c in obligation.cases() if c.label == label)
+    outcome = check_case(obligation, case, 60, None)
+    assert outcome.status == core.PROVED, outcome
+    assert outcome.queries >= 1
+
+
+def test_a_timeout_is_unknown_never_proved():
+    obligation = BY_NAME["safety"]
+    case = next(c for c in obligation.cases() if c.label == "nvfp4 / flashinfer")
+    outcome = check_case(obligation, case, 0.001, None)
+    assert outcome.status == core.UNKNOWN
+    assert not outcome.as_expected
+    assert "timeout" in outcome.reason or "canceled" in outcome.reason
+
+
+def test_derivation_reaches_vllms_formula():
+    steps, largest = derive()
+    assert [s for s, _ in steps][0].startswith("CTAs(n)")
+    assert "ceiling" in str(largest)
+    assert int(largest.subs({E: 512, K: 22, TILE: 128, BUDGET: 65535})) == 378_344
+    assert int(largest.subs({E: 256, K: 8, TILE: 64, BUDGET: 65535})) == 522_271
