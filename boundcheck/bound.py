@@ -182,6 +182,22 @@ def is_safe(
     )
 
 
+def smallest_bound() -> int:
+    """A token count every configuration of the domain launches: the bound of the
+    smallest tile at the largest counts and the smallest CTA budget. The guard's fast
+    path compares against it alone; proofs/bound.py (smallest_bound) shows that no
+    precision, policy or configuration has a smaller C."""
+    from .domain import CLUSTER_Y_SIZES, MAX_EXPERTS, MAX_SHARED_EXPERTS, MAX_TOP_K
+
+    smallest_tile = min(t for tiles in PRECISION_TILES.values() for t in tiles)
+    return largest_safe_tokens_at_tile(
+        MAX_TOP_K + MAX_SHARED_EXPERTS,
+        MAX_EXPERTS + MAX_SHARED_EXPERTS,
+        smallest_tile,
+        cta_budget(facts.GRID_DIM_Y_MAX, max(CLUSTER_Y_SIZES)),
+    )
+
+
 @dataclass(frozen=True)
 class ChunkBound:
     """A checked configuration's bound, with why: the tile that overflows at C + 1."""

@@ -9,7 +9,8 @@ Trust: boundcheck.bound (both the closed form C and the literal `is_safe`), Z3.
              the budget's CTAs, so grid.y <= 65535. With proofs/int32.py (the
              launcher's int32 values stay in range at n <= C) this is `is_safe`.
 - tightness  n = C + 1 is unsafe: C is the largest bound with that property.
-- progress   C >= 1, so the chunk loop always advances.
+- progress   C >= smallest_bound() = 14,997 >= 1 everywhere: every chunk holds a token
+             (the loop ends), and below that count the guard needs no lookup.
 
 Broken twins (each must be refuted, with a counterexample):
 - safety[C+1]            the off-by-one bound C + 1 is claimed safe;
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import z3
 
-from boundcheck.bound import Counts, bound_for_budget
+from boundcheck.bound import Counts, bound_for_budget, smallest_bound
 from boundcheck.facts import GRID_DIM_Y_MAX
 from boundcheck.geometry import cta_budget, launch_fits
 from boundcheck.policy import FLASHINFER, parse_policy
@@ -86,6 +87,10 @@ def _progress_claim(sym, tiles, policy):
     return [sym.bound(tiles, policy) < 1], lambda v, k: 1
 
 
+def _smallest_claim(sym, tiles, policy):
+    return [sym.bound(tiles, policy) < smallest_bound()], lambda v, k: 1
+
+
 SAFETY = Obligation(
     name="safety",
     statement="every n in [1, C] launches: each tile the policy allows at n keeps grid.y <= 65535",
@@ -106,10 +111,11 @@ TIGHTNESS = Obligation(
 
 PROGRESS = Obligation(
     name="progress",
-    statement="C >= 1 for every valid configuration, so every chunk holds at least one token",
+    statement=f"C >= {smallest_bound():,} for every valid configuration: every chunk holds a token, and "
+    "below that count the guard calls the kernel with no lookup",
     domain=DOMAIN_TEXT,
     cases=lambda: precision_policy_cases("progress"),
-    build=lambda case: _slice_queries(case, _progress_claim),
+    build=lambda case: _slice_queries(case, _smallest_claim),
 )
 
 

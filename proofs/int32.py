@@ -31,7 +31,7 @@ from boundcheck.solver.tracked import CHECKED_INT32, Checked
 from boundcheck.tiles import POWER_OF_TWO_EXPONENTS, PRECISION_TILES
 
 from .cases import policies_for
-from .domain import DOMAIN_TEXT, slices, symbols
+from .domain import DOMAIN_TEXT, EFFECTIVE_TOP_KS, slices, symbols
 
 ALL_TILES = tuple(sorted({t for tiles in PRECISION_TILES.values() for t in tiles}))
 
@@ -98,35 +98,37 @@ BOUND_BELOW_LARGEST_TILE = Obligation(
 # --- int32 -----------------------------------------------------------------------------
 
 def _int32_queries(case, extra_expression=None):
+    """One query per effective top_k K' (linear, hence fast and stable)."""
     precision = case.params[0]
     tiles = PRECISION_TILES[precision]
-    for k in slices(_largest(tiles)):
-        sym = symbols()
-        log = []
-        tokens = Checked(sym.tokens, log)
-        log.append(z3.And(sym.tokens >= 0, sym.tokens <= 2**31 - 1))  # num_tokens is an int
-        # ... and within the range where the model's next_positive_power_of_2 is exact.
-        log.append(sym.tokens < 2**POWER_OF_TWO_EXPONENTS)
-        top_k = Checked(sym.top_k, log) + sym.shared
-        global_experts = Checked(sym.num_experts, log) + sym.shared
-        local_experts = Checked(sym.local, log) + sym.shared
-        if extra_expression is None:
-            for tile in tiles:
-                int32_expressions(tokens, top_k, global_experts, local_experts, tile, CHECKED_INT32)
-        else:
-            extra_expression(tokens)
-        bound = sym.bound(tiles, _largest(tiles))
+    sym = symbols()
+    log = []
+    tokens = Checked(sym.tokens, log)
+    log.append(z3.And(sym.tokens >= 0, sym.tokens <= 2**31 - 1))  # num_tokens is an int
+    # ... and within the range where the model's next_positive_power_of_2 is exact.
+    log.append(sym.tokens < 2**POWER_OF_TWO_EXPONENTS)
+    top_k = Checked(sym.top_k, log) + sym.shared
+    global_experts = Checked(sym.num_experts, log) + sym.shared
+    local_experts = Checked(sym.local, log) + sym.shared
+    if extra_expression is None:
+        for tile in tiles:
+            int32_expressions(tokens, top_k, global_experts, local_experts, tile, CHECKED_INT32)
+    else:
+        extra_expression(tokens)
+    negated = [1 <= sym.tokens, sym.tokens <= sym.bound(tiles, _largest(tiles)), z3.Not(z3.And(*log))]
+    for k in EFFECTIVE_TOP_KS:
         yield Query(
-            "all",
-            sym.constraints() + [1 <= sym.tokens, sym.tokens <= bound, z3.Not(z3.And(*log))],
+            f"k{k}",
+            sym.at(k, sym.constraints() + negated),
             sym.shrink_order(),
-            explain=lambda v, e=extra_expression: _explain_int32(v, e),
+            explain=lambda v, e=extra_expression, k=k: _explain_int32(v, e, k),
         )
 
 
-def _explain_int32(values, extra):
+def _explain_int32(values, extra, top_k_effective):
     n = values.get("tokens", 0)
-    cex = {"tokens": n, "num_experts": values.get("num_experts"), "top_k": values.get("top_k"),
+    cex = {"tokens": n, "num_experts": values.get("num_experts"),
+           "top_k": top_k_effective - values.get("shared_experts", 0),
            "shared_experts": values.get("shared_experts"), "local_experts": values.get("local_experts")}
     if extra is not None:
         cex |= {"int32": "num_tokens * 7168", "value": n * 7168, "limit": 2**31 - 1}
