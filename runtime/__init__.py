@@ -1,0 +1,53 @@
+"""Drop-in guards for flashinfer's trtllm-gen fused MoE entry points.
+
+    from runtime import trtllm_fp4_block_scale_routed_moe   # instead of flashinfer.fused_moe
+
+Each name below is `guard(flashinfer's function, entry_point=name)`: the same signature,
+calls through untouched when the tokens fit one launch, and otherwise splits them into
+chunks of at most the bound `boundcheck prove` verifies. flashinfer is imported on first
+use of a wrapper, so `import runtime` works without it. Nothing here imports a solver.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .entry_points import ENTRY_POINTS
+from .guard import GuardError, guard
+from .limits import SMALLEST_BOUND, chunk_cap, max_chunk_tokens, reload_caps
+
+__all__ = [
+    "ENTRY_POINTS",
+    "GuardError",
+    "SMALLEST_BOUND",
+    "chunk_cap",
+    "guard",
+    "max_chunk_tokens",
+    "reload_caps",
+    *sorted(ENTRY_POINTS),
+]
+
+_WRAPPERS: dict = {}
+
+
+def _unavailable(name: str, error: ImportError):
+    def call(*args, **kwargs):
+        raise ImportError(
+            f"runtime.{name} wraps flashinfer.fused_moe.{name}, but flashinfer could not be "
+            f"imported ({error}); install it with `pip install 'boundcheck[runtime]'`"
+        ) from error
+
+    call.__name__ = name
+    return call
+
+
+def __getattr__(name: str):
+    if name not in ENTRY_POINTS:
+        raise AttributeError(f"module 'runtime' has no attribute {name!r}")
+    if name not in _WRAPPERS:
+        try:
+            fused_moe = importlib.import_module("flashinfer.fused_moe")
+            _WRAPPERS[name] = guard(getattr(fused_moe, name), entry_point=name)
+        except ImportError as error:
+            return _unavailable(name, error)
+    return _WRAPPERS[name]

@@ -1,0 +1,321 @@
+"""The guard: same signature as the entry point it wraps; chunks only when needed.
+
+Trust: runtime.limits (the proven bound), boundcheck.plan (the proven chunk plan),
+runtime.entry_points (which arguments carry tokens).
+
+Per call, in order of cost:
+1. 0 < M <= FAST_TOKENS (proven safe for every configuration): call through. One shape
+   read and two comparisons; no allocation, no device sync.
+2. Otherwise read the counts, check them against the domain, infer the precision, look up
+   the cached bound C (and any cap). M <= C: call through, untouched.
+3. M > C: split M into ceil(M / C) nearly equal chunks; each call gets row views of
+   every token-major argument and writes its rows of one output buffer.
+Checks are `if`s that raise GuardError (a ValueError naming the argument and the limit).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from boundcheck.caps import DEFAULT
+from boundcheck.errors import BoundcheckInputError
+from boundcheck.plan import equal_chunks
+
+from . import limits
+from .entry_points import ENTRY_POINTS, EntryPoint
+from .precision import infer_precision
+
+# tllm_enums.SfLayout.layout_linear: the only activation scale layout the kernels read.
+SF_LAYOUT_LINEAR = 2
+# Fp8QuantizationType.DeepSeekFp8 carries float32 scales as [hidden_size / 128, M].
+FP8_DEEPSEEK = 1
+
+
+class GuardError(BoundcheckInputError):
+    """A call the guard cannot make safe; names the argument and the limit."""
+
+
+# What the bound depends on, besides the precision.
+_COUNT_NAMES = (
+    "num_experts", "top_k", "local_num_experts", "local_expert_offset", "tune_max_num_tokens",
+    "num_fused_shared_experts", "routing_method_type", "n_group", "topk_group",
+)
+# The model's argument names -> the entry points' names for the same thing.
+_ARGUMENT_NAMES = {"local_experts": "local_num_experts", "shared_experts": "num_fused_shared_experts"}
+
+
+def _counts(arguments):
+    shared = arguments.get("num_fused_shared_experts") or 0
+    local = arguments["local_num_experts"]
+    return arguments["num_experts"], arguments["top_k"], local, shared
+
+
+def _check_counts(arguments):
+    for name in ("num_experts", "top_k", "local_num_experts", "local_expert_offset", "tune_max_num_tokens"):
+        value = arguments.get(name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GuardError(name, f"must be an integer, got {value!r}")
+    experts, offset, local = arguments["num_experts"], arguments["local_expert_offset"], arguments["local_num_experts"]
+    if offset < 0 or offset + local > experts:
+        raise GuardError(
+            "local_expert_offset",
+            f"local experts [{offset}, {offset + local}) must lie in [0, num_experts={experts})",
+        )
+
+
+class _Arguments:
+    """Read-only view of a call's arguments by name, without binding the signature
+    (binding costs tens of microseconds; this reads a tuple or a dict)."""
+
+    __slots__ = ("args", "kwargs", "guard")
+
+    def __init__(self, guard, args, kwargs):
+        self.guard, self.args, self.kwargs = guard, args, kwargs
+
+    def get(self, name, default=None):
+        position = self.guard.entry.index.get(name)
+        if position is None:
+            return default
+        if position < len(self.args):
+            return self.args[position]
+        return self.kwargs.get(name, self.guard.defaults.get(name, default))
+
+    def __getitem__(self, name):
+        return self.get(name)
+
+
+class Guard:
+    """The guarded version of one entry point's callable (see `guard`)."""
+
+    def __init__(self, fn, entry: EntryPoint, policy="flashinfer", cluster_y=1, cap=DEFAULT):
+        self.fn = fn
+        self.entry = entry
+        self.policy = policy
+        self.cluster_y = cluster_y
+        self.cap = cap
+        self.signature = inspect.signature(fn)
+        self.defaults = {
+            name: p.default for name, p in self.signature.parameters.items() if p.default is not p.empty
+        }
+        self._bounds: dict = {}  # (precision, counts...) -> proven bound, checked once
+
+    # -- the slow path: everything past the fast threshold -------------------------------
+
+    def bind(self, args, kwargs) -> inspect.BoundArguments:
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.entry.name}: {error}") from None
+        bound.apply_defaults()
+        return bound
+
+    def chunk_size(self, arguments) -> int:
+        """C for this call. The counts are checked (the proofs' domain first, then the
+        routing kernel's) the first time each configuration is seen; its bound is cached."""
+        values = {name: arguments.get(name) for name in _COUNT_NAMES}
+        precision = infer_precision(self.entry, arguments)
+        key = (precision, *values.values())
+        bound = self._bounds.get(key)
+        if bound is None:
+            bound = self._bounds[key] = self._checked_bound(values, precision)
+        cap = limits.effective_cap(precision, self.cap)
+        return bound if cap is None else min(bound, cap)
+
+    def _checked_bound(self, values, precision) -> int:
+        _check_counts(values)
+        experts, top_k, local, shared = _counts(values)
+        try:
+            bound = limits.grid_bound(
+                precision, experts, top_k, local, shared, values["tune_max_num_tokens"], self.policy, self.cluster_y
+            )
+            limits.check_routing(values, self.entry.routed)
+        except GuardError:
+            raise
+        except BoundcheckInputError as error:
+            name = _ARGUMENT_NAMES.get(error.argument, error.argument)
+            raise GuardError(name, str(error).split(": ", 1)[1]) from None
+        return bound
+
+    def call(self, args, kwargs, num_tokens):
+        if num_tokens == 0:
+            return self._empty(self.bind(args, kwargs))
+        limit = self.chunk_size(_Arguments(self, args, kwargs))
+        if num_tokens <= limit:
+            return self.fn(*args, **kwargs)
+        return self._chunked(self.bind(args, kwargs), num_tokens, limit)
+
+    # -- M = 0 ----------------------------------------------------------------------------
+
+    def _empty(self, bound):
+        # No tokens, no CTAs: a grid with zero Y is an invalid launch, and the FP4 launcher
+        # divides by hidden_states_scale.numel(). The finalized result is empty rows.
+        arguments = bound.arguments
+        if not arguments.get("do_finalize", True) or arguments.get("gemm1_lora_delta") is not None:
+            return self.fn(*bound.args, **bound.kwargs)
+        output = arguments.get("output")
+        if output is None:
+            output = self._new_output(arguments, 0)
+        return output if self.entry.scalar_return else [output]
+
+    # -- M > C: the chunk loop ----------------------------------------------------------------
+
+    def _output_width(self, arguments) -> int:
+        hidden = arguments["hidden_states"]
+        width = hidden.shape[1] * (2 if str(hidden.dtype) == "torch.uint8" else 1)
+        valid = arguments.get("valid_hidden_size")
+        return valid if valid is not None else width
+
+    def _new_output(self, arguments, num_tokens):
+        import torch
+
+        hidden = arguments["hidden_states"]
+        return torch.empty(num_tokens, self._output_width(arguments), dtype=torch.bfloat16, device=hidden.device)
+
+    def _slicers(self, arguments, num_tokens):
+        """name -> (start, stop) -> the argument for those rows; checks token dims first."""
+        slicers = {}
+        for name in self.entry.token_major():
+            value = arguments.get(name)
+            if value is None:
+                continue
+            if name == "topk_ids" and isinstance(value, tuple):
+                for part, tensor in zip(("topk_ids[0]", "topk_ids[1]"), value):
+                    self._check_rows(part, tensor, num_tokens)
+                slicers[name] = lambda s, e, v=value: (v[0][s:e], v[1][s:e])
+            elif name == "hidden_states_scale":
+                slicers[name] = self._scale_slicer(arguments, value, num_tokens)
+            elif name == "output":
+                self._check_output(arguments, value, num_tokens)
+                slicers[name] = lambda s, e, v=value: v[s:e]
+            else:
+                self._check_rows(name, value, num_tokens)
+                slicers[name] = lambda s, e, v=value: v[s:e]
+        replay = arguments.get("routing_replay_out")
+        if replay is not None:
+            if replay.dim() < 1 or replay.shape[0] < num_tokens:
+                raise GuardError("routing_replay_out", f"needs at least {num_tokens} rows, got shape {tuple(replay.shape)}")
+            slicers["routing_replay_out"] = lambda s, e, v=replay: v[s:e]
+        return slicers
+
+    @staticmethod
+    def _check_rows(name, tensor, num_tokens):
+        if tensor.dim() < 1 or tensor.shape[0] != num_tokens:
+            raise GuardError(
+                name, f"has {tuple(tensor.shape)}; its first dimension must be the {num_tokens} tokens of hidden_states"
+            )
+
+    def _check_output(self, arguments, output, num_tokens):
+        width = self._output_width(arguments)
+        valid = arguments.get("valid_hidden_size")
+        wrong_width = output.shape[1] != width if valid is not None else output.shape[1] > width
+        if output.dim() != 2 or output.shape[0] != num_tokens or wrong_width:
+            expected = f"[{num_tokens}, {width}]" if valid is not None else f"[{num_tokens}, <= {width}]"
+            raise GuardError("output", f"must have shape {expected}, got {tuple(output.shape)}")
+
+    def _scale_slicer(self, arguments, scale, num_tokens):
+        layout = self.entry.scale_layout
+        if layout == "fp8_block" and int(arguments.get("fp8_quantization_type", FP8_DEEPSEEK)) == FP8_DEEPSEEK:
+            # DeepSeek FP8: [hidden_size / 128, M], tokens are columns. A column range is
+            # strided, and the kernel reads the scales densely: this is the one argument
+            # the guard copies (hidden_size / 128 floats per token).
+            if scale.dim() != 2 or scale.shape[1] != num_tokens:
+                raise GuardError(
+                    "hidden_states_scale",
+                    f"DeepSeek FP8 scales must be [hidden_size / 128, {num_tokens}], got {tuple(scale.shape)}",
+                )
+            return lambda s, e, v=scale: v[:, s:e].contiguous()
+        if layout == "rows":
+            self._check_rows("hidden_states_scale", scale, num_tokens)
+            return lambda s, e, v=scale: v[s:e]
+        declared = arguments.get("hidden_states_scale_layout")
+        if declared is not None and int(declared) != SF_LAYOUT_LINEAR:
+            raise GuardError(
+                "hidden_states_scale_layout",
+                f"only the linear layout ({SF_LAYOUT_LINEAR}) can be split by rows, got {int(declared)}",
+            )
+        if scale.dim() == 2:
+            self._check_rows("hidden_states_scale", scale, num_tokens)
+            return lambda s, e, v=scale: v[s:e]
+        if scale.dim() == 1 and scale.numel() % num_tokens == 0 and scale.is_contiguous():
+            per_token = scale.numel() // num_tokens
+            rows = scale.view(num_tokens, per_token)
+            return lambda s, e, v=rows: v[s:e].reshape(-1)
+        raise GuardError(
+            "hidden_states_scale",
+            f"layout not recognized for {num_tokens} tokens: shape {tuple(scale.shape)} is neither "
+            f"[{num_tokens}, n] nor a contiguous flat multiple of {num_tokens}",
+        )
+
+    def _chunked(self, bound, num_tokens, limit):
+        arguments = bound.arguments
+        if not arguments.get("do_finalize", True):
+            raise GuardError(
+                "do_finalize",
+                f"False returns permuted intermediate buffers that cannot be split by tokens; "
+                f"{num_tokens} tokens exceed the verified chunk bound {limit}",
+            )
+        slicers = self._slicers(arguments, num_tokens)
+        output = arguments.get("output") if self.entry.has_output else None
+        if output is None:
+            output = self._new_output(arguments, num_tokens)
+            if self.entry.has_output:
+                slicers["output"] = lambda s, e, v=output: v[s:e]
+        extras = []
+        for start, stop in equal_chunks(num_tokens, limit):
+            for name, slicer in slicers.items():
+                arguments[name] = slicer(start, stop)
+            result = self.fn(*bound.args, **bound.kwargs)
+            rows = result if not isinstance(result, (list, tuple)) else result[0]
+            if not self.entry.has_output:
+                output[start:stop].copy_(rows)  # FP8 per-channel allocates its own output
+            if isinstance(result, (list, tuple)) and len(result) > 1:
+                extras.append(result[1:])
+        if extras:
+            return [output, *_concatenate_permuted(extras)]
+        return output if self.entry.scalar_return else [output]
+
+
+def _concatenate_permuted(extras):
+    """With gemm1_lora_delta each chunk also returns (expanded_idx_to_permuted_idx,
+    gemm1_output): one chunk's index points into its own gemm1_output. Concatenate the
+    outputs and shift each chunk's indices by the rows before it (-1, a slot routed to
+    no local expert, stays -1), so the index still unpermutes the whole batch."""
+    import torch
+
+    indices, outputs, offset = [], [], 0
+    for index, activation in extras:
+        indices.append(torch.where(index >= 0, index + offset, index))
+        outputs.append(activation)
+        offset += activation.shape[0]
+    return [torch.cat(indices), torch.cat(outputs)]
+
+
+def guard(fn, *, entry_point: str, policy="flashinfer", cluster_y=1, cap=DEFAULT):
+    """The guarded version of `fn`, a callable with the signature of flashinfer's
+    `entry_point`: chunks only when needed, at the verified bound (lowered by `cap`, an
+    int or None; by default chunk_cap(), BOUNDCHECK_MAX_CHUNK_TOKENS or the table).
+    `policy` and `cluster_y` are the tile policy and Y cluster size the bound assumes."""
+    if entry_point not in ENTRY_POINTS:
+        raise GuardError("entry_point", f"unknown entry point {entry_point!r}; expected one of {sorted(ENTRY_POINTS)}")
+    entry = ENTRY_POINTS[entry_point]
+    state = Guard(fn, entry, policy, cluster_y, cap)
+    # Validate the static settings now rather than on the first large call.
+    limits.max_chunk_tokens(8, 1, policy=policy, cluster_y=cluster_y, cap=cap)
+    position = entry.index["hidden_states"]
+    fast = limits.FAST_TOKENS
+    call_cap = limits.call_cap
+    guard_cap = state.cap if isinstance(state.cap, int) else None
+    slow = state.call
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        hidden_states = args[position] if len(args) > position else kwargs["hidden_states"]
+        num_tokens = hidden_states.shape[0]
+        if 0 < num_tokens <= fast[0] and call_cap() is None and (guard_cap is None or num_tokens <= guard_cap):
+            return fn(*args, **kwargs)
+        return slow(args, kwargs, num_tokens)
+
+    guarded.__signature__ = state.signature
+    guarded.boundcheck_guard = state
+    return guarded

@@ -1,0 +1,136 @@
+"""The verified bound at run time: cached, capped, and checked against the domain.
+
+Trust: boundcheck.bound.chunk_bound (the function `boundcheck prove` verifies, evaluated
+on ints; no solver is imported) and boundcheck.caps (empirical caps with provenance).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+
+from boundcheck import facts
+from boundcheck.bound import chunk_bound, smallest_bound
+from boundcheck.caps import CAPS, DEFAULT, ENVIRONMENT_VARIABLE, cap_for, parse_cap
+from boundcheck.errors import BoundcheckInputError
+
+# Proven (theorem `progress`): every configuration of the domain launches this many
+# tokens in one call, whatever its precision, policy or counts.
+SMALLEST_BOUND = smallest_bound()
+
+_BOUNDS: dict = {}
+_CALL_CAP: contextvars.ContextVar = contextvars.ContextVar("boundcheck_chunk_cap", default=None)
+# [tokens below which no call needs a lookup]; recomputed by reload_caps().
+FAST_TOKENS = [SMALLEST_BOUND]
+
+
+def reload_caps() -> int:
+    """Re-read BOUNDCHECK_MAX_CHUNK_TOKENS (read once at import otherwise, so that the
+    guard's fast path stays a single comparison) and return the new fast threshold."""
+    env = os.environ.get(ENVIRONMENT_VARIABLE)
+    cap = parse_cap(env, ENVIRONMENT_VARIABLE) if env is not None else None
+    table = min(c.tokens for c in CAPS.values())
+    FAST_TOKENS[0] = min(SMALLEST_BOUND, table, cap if cap is not None else SMALLEST_BOUND)
+    return FAST_TOKENS[0]
+
+
+@contextlib.contextmanager
+def chunk_cap(tokens):
+    """Cap the chunk size of guarded calls made inside the block (None: no cap at all)."""
+    value = parse_cap(tokens, "chunk_cap")
+    token = _CALL_CAP.set(("set", value))
+    try:
+        yield value
+    finally:
+        _CALL_CAP.reset(token)
+
+
+def call_cap():
+    """The innermost chunk_cap in force, as ("set", value), or None."""
+    return _CALL_CAP.get()
+
+
+def grid_bound(precision, num_experts, top_k, local_experts, shared_experts, tune_max_num_tokens,
+               policy="flashinfer", cluster_y=1) -> int:
+    """The proven bound, computed once per configuration (the domain is checked then)."""
+    key = (precision, num_experts, top_k, local_experts, shared_experts, tune_max_num_tokens, policy, cluster_y)
+    bound = _BOUNDS.get(key)
+    if bound is None:
+        bound = chunk_bound(
+            num_experts, top_k, precision=precision, policy=policy, local_experts=local_experts,
+            shared_experts=shared_experts, tune_max_num_tokens=tune_max_num_tokens, cluster_y=cluster_y,
+        ).max_chunk_tokens
+        _BOUNDS[key] = bound
+    return bound
+
+
+def effective_cap(precision, cap=DEFAULT):
+    """The cap in force: an explicit one, else chunk_cap(), else the environment or table."""
+    if cap is DEFAULT:
+        override = _CALL_CAP.get()
+        if override is not None:
+            return override[1]
+    return cap_for(precision, cap)[0]
+
+
+def max_chunk_tokens(
+    num_experts,
+    top_k,
+    *,
+    precision="nvfp4",
+    policy="flashinfer",
+    local_experts=None,
+    shared_experts=0,
+    tune_max_num_tokens=facts.DEFAULT_TUNE_MAX_NUM_TOKENS,
+    cluster_y=1,
+    cap=DEFAULT,
+) -> int:
+    """The chunk size the guard uses: the proven grid bound, lowered by any empirical cap.
+
+    `cap`: an int, or None for no cap; by default the innermost `chunk_cap(...)`, else
+    BOUNDCHECK_MAX_CHUNK_TOKENS, else boundcheck.caps.CAPS[precision]."""
+    bound = grid_bound(precision, num_experts, top_k, local_experts, shared_experts,
+                       tune_max_num_tokens, policy, cluster_y)
+    limit = effective_cap(precision, cap)
+    return bound if limit is None else min(bound, limit)
+
+
+# --- what the routing kernels accept (facts.py; checked before a guarded launch) -------
+
+def check_routing(arguments: dict, routed: bool) -> None:
+    """Counts outside what the routing kernel of this call accepts, named."""
+    method = arguments.get("routing_method_type", 0)
+    name = facts.ROUTING_METHODS.get(int(method)) if method is not None else None
+    if name is None:
+        raise BoundcheckInputError(
+            "routing_method_type", f"must be one of {sorted(facts.ROUTING_METHODS)}, got {method!r}"
+        )
+    if routed:
+        return  # precomputed routing: the global caps, checked by the bound
+    experts, top_k = arguments["num_experts"], arguments["top_k"]
+    n_group = arguments.get("n_group") or 0
+    if name == "DeepSeekV3" and n_group > 1:
+        limits = (facts.DEEPSEEK_GROUPED_MAX_EXPERTS, facts.DEEPSEEK_GROUPED_MAX_TOP_K)
+        topk_group = arguments.get("topk_group") or 0
+        if n_group > facts.DEEPSEEK_MAX_GROUPS:
+            raise BoundcheckInputError("n_group", f"must be at most {facts.DEEPSEEK_MAX_GROUPS}, got {n_group}")
+        if topk_group > facts.DEEPSEEK_MAX_TOPK_GROUPS:
+            raise BoundcheckInputError(
+                "topk_group", f"must be at most {facts.DEEPSEEK_MAX_TOPK_GROUPS}, got {topk_group}"
+            )
+    elif name == "Llama4":
+        limits = (facts.LLAMA4_MAX_EXPERTS, facts.LLAMA4_TOP_K)
+    else:
+        policy_name = "DeepSeekV3_ungrouped" if name == "DeepSeekV3" else name
+        _, max_experts, max_top_k = facts.ROUTING_POLICY_TIERS[policy_name]
+        limits = (max_experts, max_top_k)
+    if experts > limits[0]:
+        raise BoundcheckInputError(
+            "num_experts", f"{name} routing takes at most {limits[0]} experts, got {experts}"
+        )
+    if top_k > limits[1]:
+        raise BoundcheckInputError("top_k", f"{name} routing takes at most top_k {limits[1]}, got {top_k}")
+
+
+reload_caps()

@@ -1,0 +1,67 @@
+"""Which tile set a call runs, inferred from its arguments as the launcher infers it.
+
+Trust: trtllm_fused_moe_kernel_launcher.cu of flashinfer 0.7.2.post1 (the dtype
+deduction in trtllm_fp4_block_scale_moe and the fp8 block-scale quantization types).
+When the inference is in doubt it answers the precision with the smaller tile set.
+"""
+
+from __future__ import annotations
+
+from boundcheck.tiles import BFLOAT16, E2M1, E4M3, MX_E2M1, MX_E4M3, PRECISION_TILES, fp4_launcher_tiles
+
+# runner.h isGatedActivation: Swiglu, Geglu, SwigluBias, SwigluStep, GegluTanh, Situ.
+GATED_ACTIVATIONS = frozenset({3, 4, 5, 7, 8, 10})
+# tllm_enums.Fp8QuantizationType.MxFp8
+FP8_QUANTIZATION_MXFP8 = 2
+
+_FP4_NAMES = {(E2M1, E2M1): "nvfp4", (MX_E4M3, MX_E2M1): "mxfp4_mxfp8", (BFLOAT16, None): "mxfp4_bf16"}
+_BY_TILES = {}
+for _name, _tiles in PRECISION_TILES.items():
+    _BY_TILES.setdefault(_tiles, _name)
+
+
+def _dtype_name(tensor) -> str:
+    return str(tensor.dtype).replace("torch.", "")
+
+
+def fp4_dtypes(arguments: dict) -> tuple[str, str]:
+    """(dtype_act, dtype_weights) exactly as trtllm_fp4_block_scale_moe deduces them."""
+    hidden = arguments["hidden_states"]
+    scale = arguments.get("hidden_states_scale")
+    num_tokens = hidden.shape[0]
+    hidden_size = hidden.shape[1] * (2 if _dtype_name(hidden) == "uint8" else 1)
+    act_vec = (num_tokens * hidden_size) // scale.numel() if scale is not None and scale.numel() else -1
+    kind = _dtype_name(hidden)
+    if kind == "uint8":
+        act = {16: E2M1, 32: MX_E2M1}.get(act_vec)
+    elif kind == "float8_e4m3fn":
+        act = (MX_E4M3 if act_vec == 32 else None) if scale is not None else E4M3
+    else:
+        act = BFLOAT16
+    shared = arguments.get("num_fused_shared_experts") or 0
+    factor = 2 if arguments.get("activation_type", 3) in GATED_ACTIVATIONS else 1
+    logical = (arguments["local_num_experts"] + shared) * arguments["intermediate_size"] * factor * hidden_size
+    weight_scale = arguments.get("gemm1_weights_scale")
+    if weight_scale is None or not weight_scale.numel():
+        return act, None  # unknown weights pair with no activation: no 192 tile
+    raw = logical // weight_scale.numel()
+    weights = MX_E2M1 if raw > 16 else E2M1
+    return act, weights
+
+
+def infer_precision(entry, arguments: dict) -> str:
+    """The precision name whose tile set the launcher of this call runs."""
+    launcher = entry.launcher
+    if launcher in ("bf16", "fp8_per_tensor", "fp8_per_channel", "mxint4"):
+        return launcher
+    if launcher == "fp8_block":
+        mxfp8 = int(arguments.get("fp8_quantization_type", 1)) == FP8_QUANTIZATION_MXFP8
+        return "mxfp8" if mxfp8 else "fp8_block"
+    act, weights = fp4_dtypes(arguments)
+    if act is None:
+        # A scale the launcher would reject: assume the set with the smallest bound, the
+        # bf16-activation one (every other FP4 set adds larger tiles to it).
+        act = BFLOAT16
+    named = _FP4_NAMES.get((act, weights)) or _FP4_NAMES.get((act, None))
+    # Other pairings (MxE2m1 or E4m3 activations, mixed NVFP4/MX) run mxfp8's tile set.
+    return named or _BY_TILES[fp4_launcher_tiles(act, weights)]
