@@ -87,43 +87,39 @@ def to_z3(expr, env):
     raise ValueError(f"closed form has a construct the Z3 translation does not cover: {expr}")
 
 
-def _symbols():
-    e, k = z3.Ints("experts top_k")
-    return e, k, [1 <= e, e <= 2050, 1 <= k, k <= 34]
-
-
 def _closed_form_queries(case):
     _, largest = derive()
+    e = z3.Int("experts")
     for cy in CLUSTER_Y_SIZES:
         budget = cta_budget(65535, cy)
         for tile in ALL_TILES:
-            e, k, domain = _symbols()
-            ours = largest_safe_tokens_at_tile(k, e, tile, budget, Z3_INT)
-            theirs = to_z3(largest, {"E": e, "K": k, "tile": tile, "budget": budget})
-            yield Query(f"t{tile}_cy{cy}", domain + [ours != theirs], [e, k])
+            for k in range(1, 35):  # K' a number: linear queries any solver decides quickly
+                ours = largest_safe_tokens_at_tile(k, e, tile, budget, Z3_INT)
+                theirs = to_z3(largest, {"E": e, "K": k, "tile": tile, "budget": budget})
+                yield Query(f"t{tile}_k{k}_cy{cy}", [1 <= e, e <= 2050, ours != theirs], [e])
 
 
 def _vllm_queries(case, formula):
     _, largest = derive()
-    e, k, domain = _symbols()
-    theirs = to_z3(largest, {"E": e, "K": k, "tile": 128, "budget": 65535})
-    vllm = formula(e, k)
-    yield Query("tile128", domain + [vllm != theirs], [e, k],
-                explain=lambda v: _explain_vllm(v, formula))
+    e = z3.Int("experts")
+    for k in range(1, 35):
+        theirs = to_z3(largest, {"E": e, "K": k, "tile": 128, "budget": 65535})
+        yield Query(f"k{k}", [1 <= e, e <= 2050, formula(e, k) != theirs], [e],
+                    explain=lambda v, k=k: _explain_vllm(v, formula, k))
 
 
-def _explain_vllm(values, formula):
-    e, k = values.get("experts", 1), values.get("top_k", 1)
+def _explain_vllm(values, formula, k):
+    e = values.get("experts", 1)
     return {"num_experts": e, "top_k": k, "formula": formula(e, k),
             "closed_form": largest_safe_tokens_at_tile(k, e, 128, 65535)}
 
 
-def vllm_formula(e, k):
-    return (e + (65535 - e + 1) * 128 - 1) / k if isinstance(e, z3.ArithRef) else (e + (65535 - e + 1) * 128 - 1) // k
+def vllm_formula(e, k, ops=Z3_INT):
+    return ops.div(e + (65535 - e + 1) * 128 - 1, k)
 
 
-def vllm_off_by_one(e, k):
-    return (e + (65535 - e) * 128) / k if isinstance(e, z3.ArithRef) else (e + (65535 - e) * 128) // k
+def vllm_off_by_one(e, k, ops=Z3_INT):
+    return ops.div(e + (65535 - e) * 128, k)
 
 
 CLOSED_FORM = Obligation(

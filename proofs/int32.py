@@ -49,17 +49,19 @@ def _semantics_queries(case):
     def fits(x):
         return z3.And(x >= -(2**31), x <= 2**31 - 1)
 
-    for name, narrow, wide in (("add", a + b, wide_a + wide_b), ("sub", a - b, wide_a - wide_b),
-                               ("mul", a * b, wide_a * wide_b)):
+    for name, narrow, wide in (("add", a + b, wide_a + wide_b), ("sub", a - b, wide_a - wide_b)):
         yield Query(name, [fits(wide), z3.SignExt(32, narrow) != wide], arithmetic=False)
+    # The launcher multiplies by top_k' (1..34) and by a tile: multiplications by constants.
+    for c in sorted(set(range(1, 35)) | set(ALL_TILES)):
+        yield Query(f"mul{c}", [fits(wide_a * c), z3.SignExt(32, a * c) != wide_a * c], arithmetic=False)
     for tile in ALL_TILES:
         yield Query(f"div{tile}", [a >= 0, z3.SignExt(32, a / tile) != wide_a / tile], arithmetic=False)
 
 
 INT32_SEMANTICS = Obligation(
     name="int32_semantics",
-    statement="an int32 +, -, * whose exact result fits int32, and a / tile with a >= 0, equal the exact result (32-bit bit-vectors)",
-    domain="all 32-bit words a, b; each tile size",
+    statement="an int32 a+b, a-b, a*c whose exact result fits int32, and a/t with a >= 0, equal the exact result (32-bit bit-vectors)",
+    domain="all 32-bit words a, b; c each top_k' 1..34 and tile; t each tile",
     cases=lambda: [Case("int32_semantics", "bv32")],
     build=_semantics_queries,
 )

@@ -2,10 +2,11 @@
 
 Trust: boundcheck.geometry.max_num_ctas_in_batch_dim, boundcheck.bound, Z3.
 
-- ctas_monotone_tokens    CTAs(n, K, E, t) is nondecreasing in n.
+- ctas_monotone_tokens    CTAs(n, K, E, t) is nondecreasing in n*K (hence in n and K).
 - ctas_monotone_experts   CTAs(n, K, E, t) is nondecreasing in E.
 - ctas_antitone_tile      CTAs(n, K, E, t) is nonincreasing in t: the smallest tile a
                           policy allows is the one that binds.
+(One linear query per tile in use, which any SMT solver decides quickly.)
 - global_covers_local     the bound computed with the global expert count (no EP) is
                           at most the bound with any local count L <= E: a guard that
                           knows only the global count stays safe under EP.
@@ -26,24 +27,29 @@ from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.tiles import PRECISION_TILES
 
 from .cases import policies_for
+from .int32 import ALL_TILES
 from .domain import DOMAIN_TEXT, slices, symbols
 
-MAX_TOKENS = 2**31 - 1
-CTA_DOMAIN = "n 0..2^31-1, top_k' 1..34, experts 1..2050, tile 1..256"
+MAX_EXPANDED = 2**31 - 1
+CTA_DOMAIN = "expanded tokens n*top_k' 0..2^31-1, experts 1..2050, every tile in use"
+TILES = ALL_TILES
 
 
-def _ctas(n, k, e, t):
-    return max_num_ctas_in_batch_dim(n, k, e, t, Z3_INT)
+def _ctas(expanded, experts, tile):
+    # getMaxNumCtasInBatchDim sees tokens and top_k only through numTokens * topK, so the
+    # lemmas are stated on that product (top_k = 1), one query per tile (linear).
+    return max_num_ctas_in_batch_dim(expanded, 1, experts, tile, Z3_INT)
 
 
-def _cta_lemma(negated_claim):
+def _cta_queries(negated_claim, tile_pairs=False):
     def build(case):
-        n1, n2, k, e1, e2, t1, t2 = z3.Ints("tokens tokens2 top_k experts experts2 tile tile2")
-        domain = [0 <= n1, n1 <= MAX_TOKENS, 0 <= n2, n2 <= MAX_TOKENS, 1 <= k, k <= 34,
-                  1 <= e1, e1 <= 2050, 1 <= e2, e2 <= 2050, 1 <= t1, t1 <= 256, 1 <= t2, t2 <= 256]
-        claim = negated_claim(n1, n2, k, e1, e2, t1, t2)
-        yield Query("all", domain + claim, [k, e1, e2, t1, t2, n1, n2],
-                    explain=lambda v: {key: v[key] for key in sorted(v)})
+        r1, r2, e1, e2 = z3.Ints("expanded expanded2 experts experts2")
+        domain = [0 <= r1, r1 <= MAX_EXPANDED, 0 <= r2, r2 <= MAX_EXPANDED,
+                  1 <= e1, e1 <= 2050, 1 <= e2, e2 <= 2050]
+        pairs = zip(TILES, TILES[1:]) if tile_pairs else ((t, t) for t in TILES)
+        for t1, t2 in pairs:
+            yield Query(f"t{t1}" + (f"_t{t2}" if tile_pairs else ""), domain + negated_claim(r1, r2, e1, e2, t1, t2),
+                        [e1, e2, r1, r2], explain=lambda v, t1=t1, t2=t2: dict(v, tile=t1, tile2=t2))
 
     return build
 
@@ -54,10 +60,10 @@ def _single(name):
 
 CTAS_MONOTONE_TOKENS = Obligation(
     name="ctas_monotone_tokens",
-    statement="n1 <= n2 implies CTAs(n1) <= CTAs(n2)",
+    statement="CTAs is nondecreasing in the expanded tokens n*top_k, hence in n and in top_k",
     domain=CTA_DOMAIN,
     cases=_single("ctas_monotone_tokens"),
-    build=_cta_lemma(lambda n1, n2, k, e1, e2, t1, t2: [n1 <= n2, _ctas(n1, k, e1, t1) > _ctas(n2, k, e1, t1)]),
+    build=_cta_queries(lambda r1, r2, e1, e2, t1, t2: [r1 <= r2, _ctas(r1, e1, t1) > _ctas(r2, e1, t1)]),
 )
 
 CTAS_MONOTONE_EXPERTS = Obligation(
@@ -65,23 +71,23 @@ CTAS_MONOTONE_EXPERTS = Obligation(
     statement="E1 <= E2 implies CTAs(n, E1) <= CTAs(n, E2)",
     domain=CTA_DOMAIN,
     cases=_single("ctas_monotone_experts"),
-    build=_cta_lemma(lambda n1, n2, k, e1, e2, t1, t2: [e1 <= e2, _ctas(n1, k, e1, t1) > _ctas(n1, k, e2, t1)]),
+    build=_cta_queries(lambda r1, r2, e1, e2, t1, t2: [e1 <= e2, _ctas(r1, e1, t1) > _ctas(r1, e2, t1)]),
 )
 
 CTAS_ANTITONE_TILE = Obligation(
     name="ctas_antitone_tile",
-    statement="t1 <= t2 implies CTAs(n, t1) >= CTAs(n, t2)",
+    statement="a larger tile never needs more CTAs (each consecutive pair of tiles in use; by transitivity all)",
     domain=CTA_DOMAIN,
     cases=_single("ctas_antitone_tile"),
-    build=_cta_lemma(lambda n1, n2, k, e1, e2, t1, t2: [t1 <= t2, _ctas(n1, k, e1, t1) < _ctas(n1, k, e1, t2)]),
+    build=_cta_queries(lambda r1, r2, e1, e2, t1, t2: [_ctas(r1, e1, t1) < _ctas(r1, e1, t2)], tile_pairs=True),
 )
 
 CTAS_MONOTONE_TILE = Obligation(
     name="ctas_monotone_tile",
-    statement="t1 <= t2 implies CTAs(n, t1) <= CTAs(n, t2) (wrong direction)",
+    statement="a larger tile never needs fewer CTAs (the wrong direction)",
     domain=CTA_DOMAIN,
     cases=_single("ctas_monotone_tile"),
-    build=_cta_lemma(lambda n1, n2, k, e1, e2, t1, t2: [t1 <= t2, _ctas(n1, k, e1, t1) > _ctas(n1, k, e1, t2)]),
+    build=_cta_queries(lambda r1, r2, e1, e2, t1, t2: [_ctas(r1, e1, t1) > _ctas(r1, e1, t2)], tile_pairs=True),
     expect=REFUTED,
     twin_of="ctas_antitone_tile",
 )

@@ -97,15 +97,8 @@ def test_prove_rejects_bad_timeout():
     assert result.returncode == 2 and "--timeout" in result.stderr
 
 
-@pytest.fixture(scope="module")
-def proved(tmp_path_factory):
-    smt_dir = tmp_path_factory.mktemp("smt")
-    result = run("prove", "--json", "--smt-dir", str(smt_dir))
-    return result, smt_dir
-
-
 def test_prove_json_proves_everything(proved):
-    result, _ = proved
+    result, _, _ = proved
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     document = json.loads(result.stdout)
     assert document["failures"] == 0
@@ -127,7 +120,7 @@ def test_prove_json_proves_everything(proved):
 
 
 def test_prove_writes_one_smt_file_per_query(proved):
-    result, smt_dir = proved
+    result, smt_dir, _ = proved
     document = json.loads(result.stdout)
     files = {f for o in document["obligations"] for c in o["cases_detail"] for f in c["smt_files"]}
     on_disk = {str(p) for p in smt_dir.glob("*.smt2")}

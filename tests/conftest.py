@@ -1,0 +1,19 @@
+"""Shared fixtures: one `boundcheck prove --json --smt-dir` run per test session."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def proved(tmp_path_factory):
+    smt_dir = tmp_path_factory.mktemp("smt")
+    result = subprocess.run(
+        [sys.executable, "-m", "boundcheck", "prove", "--json", "--smt-dir", str(smt_dir)],
+        capture_output=True, text=True,
+    )
+    return result, smt_dir, (json.loads(result.stdout) if result.returncode == 0 else None)
