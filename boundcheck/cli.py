@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     chunk.add_argument("--cap", default=None, help="override the empirical cap: N or 'none'")
     chunk.add_argument("--json", action="store_true")
 
+    from . import audit, drift
+
+    audit.add_parser(sub)
+    drift.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,222 @@
+"""`boundcheck audit`: check another engine's chunk-size formula against the model.
+
+Over the domain (the proofs' whole domain, or the slice the options narrow it to), the
+formula F is
+- proved   if every n in [1, F] launches under the policy (each allowed tile fits grid.y)
+           and F >= 1; the report then says whether F equals the proven bound C everywhere
+           (tight) and its worst ratio F / C;
+- refuted  with the smallest counterexample found (experts, top_k, tokens, tile, CTAs);
+- unknown  if a query times out.
+Exit codes 0, 1, 2 (2 also for bad input).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from . import facts
+from .errors import BoundcheckInputError
+from .lift import lift_function, parse_formula
+from .tiles import PRECISION_TILES
+
+EXIT = {"proved": 0, "refuted": 1, "unknown": 2}
+
+
+def parse_range(text, argument, low, high):
+    """'A' or 'A..B' within [low, high]."""
+    if text is None:
+        return (low, high)
+    parts = str(text).split("..")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise BoundcheckInputError(argument, f"expected A or A..B, got {text!r}") from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or values[0] > values[1] or values[0] < low or values[1] > high:
+        raise BoundcheckInputError(argument, f"expected A or A..B within [{low}, {high}], got {text!r}")
+    return tuple(values)
+
+
+def add_parser(sub):
+    p = sub.add_parser("audit", help="check another engine's chunk-size formula against the model")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--formula", help="integer expression in E, K, L, S: + - * //, min, max")
+    source.add_argument("--target", help="MODULE:FUNCTION taking (some of) E, K, L, S")
+    p.add_argument("--precision", default="nvfp4")
+    p.add_argument("--policy", default="flashinfer")
+    for flag in ("--num-experts", "--top-k", "--local-experts", "--shared-experts", "--tune-max-num-tokens"):
+        p.add_argument(flag, default=None, help="A or A..B")
+    p.add_argument("--cluster-y", type=int, default=None, help="1 or 2 (default: both)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per solver query")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run)
+
+
+def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, top_k=None,
+          local_experts=None, shared_experts=None, tune_max_num_tokens=None, cluster_y=None, timeout_s=60.0):
+    """The audit itself, returning the report as a dict (see module docstring)."""
+    import z3
+
+    from . import domain as D
+    from .policy import parse_policy
+    from .solver.backends import Z3_INT
+    from .solver.core import PROVED, REFUTED, UNKNOWN, decide, make_solver, shrink
+    from proofs.domain import budgets_for, symbols
+
+    if precision not in PRECISION_TILES:
+        raise BoundcheckInputError("--precision", f"unknown precision {precision!r}; expected one of {', '.join(PRECISION_TILES)}")
+    tiles = PRECISION_TILES[precision]
+    policy_ = parse_policy(policy, tiles)
+    experts_range = parse_range(num_experts, "--num-experts", 1, D.MAX_EXPERTS)
+    top_k_range = parse_range(top_k, "--top-k", 1, D.MAX_TOP_K)
+    local_range = parse_range(local_experts, "--local-experts", 1, D.MAX_EXPERTS)
+    shared_range = parse_range(shared_experts, "--shared-experts", 0, D.MAX_SHARED_EXPERTS)
+    tune_range = parse_range(tune_max_num_tokens, "--tune-max-num-tokens", 1, D.MAX_TUNE_MAX_NUM_TOKENS)
+    if cluster_y is not None and cluster_y not in D.CLUSTER_Y_SIZES:
+        raise BoundcheckInputError("--cluster-y", f"must be one of {', '.join(map(str, D.CLUSTER_Y_SIZES))}, got {cluster_y}")
+
+    sym = symbols()
+    narrowed = [
+        experts_range[0] <= sym.num_experts, sym.num_experts <= experts_range[1],
+        top_k_range[0] <= sym.top_k, sym.top_k <= top_k_range[1],
+        local_range[0] <= sym.local, sym.local <= local_range[1],
+        shared_range[0] <= sym.shared, sym.shared <= shared_range[1],
+        tune_range[0] <= sym.tune_max, sym.tune_max <= tune_range[1],
+    ]
+    if local_experts is None:
+        narrowed.append(sym.local == sym.num_experts)  # no EP unless asked for
+    if cluster_y is not None:
+        narrowed.append(sym.budget == next(b for b, y in budgets_for().items() if y == cluster_y))
+    formula, divisors = lifted(Z3_INT, sym.num_experts, sym.top_k, sym.local, sym.shared)
+    formula = z3.IntVal(formula) if isinstance(formula, int) else formula  # a constant formula
+    bound = sym.bound(tiles, policy_)
+    n = sym.tokens
+    checks = [
+        ("divisor", [z3.Or(*[z3.IntVal(d) <= 0 if isinstance(d, int) else d <= 0 for d in divisors])]
+         if divisors else [z3.BoolVal(False)]),
+        ("progress", [formula < 1]),
+        ("safety", [1 <= n, n <= formula, z3.Not(sym.launches(n, tiles, policy_))]),
+    ]
+    k_values = range(top_k_range[0] + shared_range[0], top_k_range[1] + shared_range[1] + 1)
+    start = time.perf_counter()
+    report = {"formula": lifted.source.strip(), "precision": precision, "policy": str(policy_),
+              "domain": {"num_experts": experts_range, "top_k": top_k_range, "local_experts":
+                         local_range if local_experts is not None else "= num_experts",
+                         "shared_experts": shared_range, "tune_max_num_tokens": tune_range,
+                         "cluster_y": cluster_y or list(D.CLUSTER_Y_SIZES)},
+              "flashinfer_model": facts.FLASHINFER_VERSION}
+    for name, negated in checks:
+        for k in k_values:
+            constraints = sym.at(k, sym.constraints() + narrowed + negated)
+            verdict = decide(constraints, name=f"audit.{name}.k{k}", timeout_s=timeout_s)
+            if verdict.status == UNKNOWN:
+                return report | {"status": UNKNOWN, "reason": f"{name} query for top_k' = {k}: {verdict.reason}",
+                                 "seconds": round(time.perf_counter() - start, 3)}
+            if verdict.status == REFUTED:
+                values = shrink(constraints, sym.shrink_order(), verdict.model, timeout_s=min(timeout_s, 2.0))
+                cex = _counterexample(name, values, k, lifted, tiles, policy_, sym)
+                return report | {"status": REFUTED, "failed": name, "counterexample": cex,
+                                 "seconds": round(time.perf_counter() - start, 3)}
+    tight = True
+    for k in k_values:
+        constraints = sym.at(k, sym.constraints() + narrowed + [formula < bound])
+        verdict = decide(constraints, name=f"audit.tight.k{k}", timeout_s=timeout_s)
+        if verdict.status != PROVED:
+            tight = False if verdict.status == REFUTED else None
+            break
+    ratio = 1.0 if tight else _worst_ratio(sym, narrowed, formula, bound, k_values, make_solver, timeout_s)
+    return report | {"status": PROVED, "tight": tight, "ratio": ratio, "counterexample": None,
+                     "seconds": round(time.perf_counter() - start, 3)}
+
+
+def _worst_ratio(sym, narrowed, formula, bound, k_values, make_solver, timeout_s):
+    """min F / C over the domain, to 1/1000 from below: binary search on p with the linear
+    query 'exists a configuration with 1000 F < p C' on every top_k' slice."""
+    import z3
+
+    def below(p):
+        for k in k_values:
+            solver = make_solver(timeout_s)
+            solver.add(*sym.at(k, sym.constraints() + narrowed + [1000 * formula < p * bound]))
+            if solver.check() == z3.sat:
+                return True
+        return False
+
+    low, high = 0, 1000  # invariant: ratio >= low/1000, and ratio < high/1000 unless high == 1000
+    while high - low > 1:
+        middle = (low + high) // 2
+        if below(middle):
+            high = middle
+        else:
+            low = middle
+    return low / 1000
+
+
+def _counterexample(check, values, k, lifted, tiles, policy, sym):
+    from .bound import Counts, bound_for_budget
+    from .ops import INT
+    from proofs.domain import explain_tokens
+
+    e, s = values.get("num_experts", 1), values.get("shared_experts", 0)
+    top_k, local = k - s, values.get("local_experts", e)
+    tune, budget = values.get("tune_max_num_tokens", 1), values.get("cta_budget", 65535)
+    cluster = sym.budgets.get(budget, 1)
+    try:
+        formula, _ = lifted(INT, e, top_k, local, s)
+    except ZeroDivisionError:
+        formula = "undefined (a division by zero)"
+    counts = Counts(e + s, local + s, k)
+    bound, _ = bound_for_budget(counts, tiles, policy, tune, budget)
+    base = {"num_experts": e, "top_k": top_k, "local_experts": local, "shared_experts": s,
+            "tune_max_num_tokens": tune, "cluster_y": cluster, "formula": formula, "proven_bound": bound}
+    if check == "safety":
+        return explain_tokens(values.get("tokens", formula), counts, tiles, policy, tune, cluster,
+                              facts.GRID_DIM_Y_MAX) | base
+    why = {"divisor": "a divisor of the formula is <= 0", "progress": "the formula is below 1 (no progress)"}[check]
+    return base | {"message": f"{why} here (formula = {formula})"}
+
+
+def run(args) -> int:
+    lifted = parse_formula(args.formula) if args.formula else lift_function(args.target)
+    report = audit(
+        lifted, precision=args.precision, policy=args.policy, num_experts=args.num_experts,
+        top_k=args.top_k, local_experts=args.local_experts, shared_experts=args.shared_experts,
+        tune_max_num_tokens=args.tune_max_num_tokens, cluster_y=args.cluster_y, timeout_s=args.timeout,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return EXIT[report["status"]]
+
+
+def format_report(report) -> str:
+    head = f"audit of {report['formula']!r} under {report['precision']} / {report['policy']}: {report['status']}"
+    lines = [head]
+    if report["status"] == "proved":
+        tight = {True: "tight (equals the proven bound everywhere)", False: "not tight", None: "tightness unknown"}
+        lines.append(f"  safe on the whole domain; {tight[report['tight']]}; "
+                     f"worst ratio formula / proven bound = {report['ratio']:.3f}")
+    elif report["status"] == "refuted":
+        cex = report["counterexample"]
+        if "message" in cex:
+            lines.append(f"  {cex['message']} at " + ", ".join(f"{k}={v}" for k, v in cex.items() if k != "message"))
+        else:
+            lines.append(
+                f"  grid.y {cex['grid_y']:,} > {cex['limit']:,} ({cex['ctas']:,} CTAs) at num_experts={cex['num_experts']}, "
+                f"top_k={cex['top_k']}, tokens={cex['tokens']:,}, tile={cex['tile']} "
+                f"(formula allows {cex['formula']:,}; proven bound {cex['proven_bound']:,}; "
+                f"local_experts={cex['local_experts']}, shared={cex['shared_experts']}, "
+                f"tune_max_num_tokens={cex['tune_max_num_tokens']}, cluster_y={cex['cluster_y']})"
+            )
+    else:
+        lines.append(f"  {report.get('reason')}")
+    lines.append(f"  domain: {report['domain']}; {report['seconds']} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit("use `boundcheck audit`")
