@@ -10,9 +10,10 @@ Blackwell kernels cannot run.
 
 Batch invariance: a token's output must not depend on which other tokens share its call,
 or chunked and unchunked runs could differ. So nothing here depends on the batch shape:
-- each 16-element block product is an exact float32 matmul (E2M1 values are multiples of
-  1/2 with |v| <= 6: every partial sum is an exact multiple of 1/4 below 2^12);
-- blocks are then combined in float64 in a fixed order, elementwise;
+- a GEMM over K <= 1024 is one float64 matmul of integer-scaled operands whose every
+  partial sum is an integer below 2^53, so exact in any summation order; for larger K,
+  each 16-element block product is an exact float32 matmul and blocks are combined in
+  float64 in a fixed order, elementwise;
 - exp is computed from +, -, *, / and a power-of-two bit pattern (each exactly rounded,
   the same in vectorized and scalar code), never from a library exp;
 - sums over experts or slots run in a fixed order, elementwise; top-k uses a stable sort.
@@ -40,6 +41,7 @@ BLOCK = 16
 E2M1_MAGNITUDES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 _THRESHOLDS = (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0)  # round half down between magnitudes
 _ROW_TILE = 4096  # rows per block-product, to bound memory (rows are independent)
+EXACT_K = 1024  # contraction widths up to which one float64 matmul is exact (see _block_matmul)
 
 # --- deterministic elementwise math --------------------------------------------------
 
@@ -119,11 +121,26 @@ def quantize_nvfp4(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return pack_e2m1(codes), scale
 
 
-def _block_matmul(a_values, a_scales, w_values, w_scales) -> torch.Tensor:
-    """sum_b (a_scale[m,b] w_scale[n,b]) * sum_{k in b} a[m,k] w[n,k], batch-invariant.
+def _integer_scaled(values, scales):
+    """E2M1 values times their E4M3 block scales, as exact integers (in float64): 2 * e2m1
+    is an integer in [-12, 12] and 512 * e4m3 an integer in [1, 229376] (E4M3's smallest
+    subnormal is 2^-9), so the product is an integer of magnitude below 2^21.4."""
+    expanded = torch.repeat_interleave(scales.to(torch.float64) * 512.0, BLOCK, dim=-1)
+    return (values.to(torch.float64) * 2.0) * expanded
 
-    a_values [m, K], a_scales [m, K/16]; w_values [N, K], w_scales [N, K/16] (float32)."""
+
+def _block_matmul(a_values, a_scales, w_values, w_scales) -> torch.Tensor:
+    """sum_k (a[m,k] a_scale[m,k/16]) (w[n,k] w_scale[n,k/16]), batch-invariant.
+
+    a_values [m, K], a_scales [m, K/16]; w_values [N, K], w_scales [N, K/16] (float32).
+    Up to K = EXACT_K the float64 matmul of the integer-scaled operands is exact whatever
+    order the library sums in: every partial sum is an integer below 1024 * 2^42.8 < 2^53.
+    Beyond that, exact per-block products are combined block by block in a fixed order."""
     m, width = a_values.shape
+    if width <= EXACT_K:
+        a = _integer_scaled(a_values, a_scales)
+        w = _integer_scaled(w_values, w_scales)
+        return (a @ w.T) * 2.0**-20
     n, blocks = w_values.shape[0], width // BLOCK
     out = torch.zeros(m, n, dtype=torch.float64, device=a_values.device)
     w3 = w_values.view(n, blocks, BLOCK).permute(1, 2, 0)  # [b, 16, N]

@@ -54,6 +54,16 @@ def test_nvfp4_round_trip():
     assert torch.equal(R.unpack_e2m1(packed) * scale.to(torch.float32), x)
 
 
+def test_both_gemm_paths_agree_exactly(monkeypatch):
+    g = torch.Generator().manual_seed(5)
+    a, a_scale = R.quantize_nvfp4(torch.randn(70, 96, generator=g) * 3)
+    w, w_scale = R.quantize_nvfp4(torch.randn(40, 96, generator=g) / 5)
+    args = (R.unpack_e2m1(a), a_scale.float(), R.unpack_e2m1(w), w_scale.float())
+    one_matmul = R._block_matmul(*args)
+    monkeypatch.setattr(R, "EXACT_K", 0)
+    assert torch.equal(R._block_matmul(*args), one_matmul)
+
+
 def test_reference_matches_a_plain_float64_moe():
     # TopK routing and ReLU2 use no exp, so a straightforward float64 computation (dequantize,
     # matmul, scatter) must agree to float64 rounding before the final bf16 cast.
