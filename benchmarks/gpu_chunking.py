@@ -19,9 +19,8 @@ import time
 
 import torch
 
-from boundcheck.bound import max_chunk_tokens
 from boundcheck.plan import equal_chunks, greedy_chunks
-from runtime import chunk_cap, guard
+from runtime import chunk_cap, guard, max_chunk_tokens
 from tests.gpu.standin import StandIn, TileWork, routed_arguments
 
 ENTRY = "trtllm_fp4_block_scale_routed_moe"
