@@ -213,17 +213,23 @@ def unpack_routing(topk_ids) -> Tuple[torch.Tensor, torch.Tensor]:
 
 # --- the MoE --------------------------------------------------------------------------
 
-def _check_supported(**unsupported):
-    for name, value in unsupported.items():
-        if value is not None:
+_UNMODELLED = ("gemm1_bias", "gemm1_alpha", "gemm1_beta", "gemm1_clamp_limit", "gemm2_bias",
+               "gemm1_lora_delta", "valid_hidden_size", "valid_intermediate_size")
+
+
+def _check_supported(arguments):
+    for name in _UNMODELLED:
+        if arguments.get(name) is not None:
             raise NotImplementedError(f"{name} is not modelled by the reference kernel")
+    if not arguments["do_finalize"]:
+        raise NotImplementedError("do_finalize=False is not modelled by the reference kernel")
 
 
 def _moe(
-    hidden_states, hidden_states_scale, ids, weights, gemm1_weights, gemm1_weights_scale,
+    ids, weights, *, hidden_states, hidden_states_scale, gemm1_weights, gemm1_weights_scale,
     gemm2_weights, gemm2_weights_scale, output1_scale_scalar, output1_scale_gate_scalar,
     output2_scale_scalar, num_experts, intermediate_size, local_expert_offset, local_num_experts,
-    activation_type, per_token_scale, output, num_fused_shared_experts,
+    activation_type, per_token_scale, output, num_fused_shared_experts, **unused,
 ):
     if hidden_states.dtype != torch.uint8:
         raise NotImplementedError("the reference kernel takes NVFP4 (uint8) hidden states")
@@ -310,19 +316,13 @@ def trtllm_fp4_block_scale_moe(
     hidden_states_scale_layout=None,
 ) -> List[torch.Tensor]:
     """Reference for flashinfer.fused_moe.trtllm_fp4_block_scale_moe (routing inside)."""
-    _check_supported(gemm1_bias=gemm1_bias, gemm1_alpha=gemm1_alpha, gemm1_beta=gemm1_beta,
-                     gemm1_clamp_limit=gemm1_clamp_limit, gemm2_bias=gemm2_bias,
-                     valid_hidden_size=valid_hidden_size, valid_intermediate_size=valid_intermediate_size)
-    if not do_finalize:
-        raise NotImplementedError("do_finalize=False is not modelled by the reference kernel")
+    arguments = dict(locals())
+    _check_supported(arguments)
     ids, weights = route(routing_logits, top_k, routing_method_type, routing_bias, n_group, topk_group,
                          routed_scaling_factor)
     if routing_replay_out is not None:
         routing_replay_out[: ids.shape[0]].copy_(ids.to(torch.int16))
-    return _moe(hidden_states, hidden_states_scale, ids, weights, gemm1_weights, gemm1_weights_scale,
-                gemm2_weights, gemm2_weights_scale, output1_scale_scalar, output1_scale_gate_scalar,
-                output2_scale_scalar, num_experts, intermediate_size, local_expert_offset,
-                local_num_experts, activation_type, per_token_scale, output, num_fused_shared_experts)
+    return _moe(ids, weights, **arguments)
 
 
 def trtllm_fp4_block_scale_routed_moe(
@@ -364,14 +364,7 @@ def trtllm_fp4_block_scale_routed_moe(
     hidden_states_scale_layout=None,
 ) -> List[torch.Tensor]:
     """Reference for flashinfer.fused_moe.trtllm_fp4_block_scale_routed_moe (precomputed routing)."""
-    _check_supported(gemm1_bias=gemm1_bias, gemm1_alpha=gemm1_alpha, gemm1_beta=gemm1_beta,
-                     gemm1_clamp_limit=gemm1_clamp_limit, gemm2_bias=gemm2_bias,
-                     gemm1_lora_delta=gemm1_lora_delta, valid_hidden_size=valid_hidden_size,
-                     valid_intermediate_size=valid_intermediate_size)
-    if not do_finalize:
-        raise NotImplementedError("do_finalize=False is not modelled by the reference kernel")
+    arguments = dict(locals())
+    _check_supported(arguments)
     ids, weights = unpack_routing(topk_ids)
-    return _moe(hidden_states, hidden_states_scale, ids, weights, gemm1_weights, gemm1_weights_scale,
-                gemm2_weights, gemm2_weights_scale, output1_scale_scalar, output1_scale_gate_scalar,
-                output2_scale_scalar, num_experts, intermediate_size, local_expert_offset,
-                local_num_experts, activation_type, per_token_scale, output, num_fused_shared_experts)
+    return _moe(ids, weights, **arguments)

@@ -158,3 +158,17 @@ def test_prove_human_table_and_exit_code(monkeypatch, capsys):
     assert prove.failures(rows) == 1
     table = prove.to_table(rows, 1.0, [])
     assert "FAILED" in table and "refuted" in table and "tokens=" in table
+
+
+def test_prove_names_the_modelled_flashinfer_and_warns_on_another(monkeypatch):
+    from boundcheck import prove
+
+    monkeypatch.setattr(prove, "installed_flashinfer_version", lambda: "0.7.2.post1")
+    note, warn = prove.version_note()
+    assert "0.7.2.post1" in note and not warn
+    monkeypatch.setattr(prove, "installed_flashinfer_version", lambda: "0.8.0")
+    note, warn = prove.version_note()
+    assert warn and "0.8.0" in note and "boundcheck drift" in note
+    monkeypatch.setattr(prove, "installed_flashinfer_version", lambda: None)
+    note, warn = prove.version_note()
+    assert "not installed" in note and not warn
