@@ -27,14 +27,14 @@ import z3
 from boundcheck.bound import Counts, bound_for_budget, smallest_bound
 from boundcheck.facts import GRID_DIM_Y_MAX
 from boundcheck.geometry import cta_budget, launch_fits
-from boundcheck.policy import FLASHINFER, parse_policy
+from boundcheck.policy import parse_policy
 from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.tiles import PRECISION_TILES
 
 from .cases import precision_policy_cases
-from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, EFFECTIVE_TOP_KS, slices, symbols
+from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, slices, symbols
 
 
 def _setup(case: Case):
@@ -185,4 +185,4 @@ CLUSTER_ROUNDING = Obligation(
 THEOREMS = [CLUSTER_ROUNDING, SAFETY, TIGHTNESS, PROGRESS]
 TWINS = [SAFETY_OFF_BY_ONE, SAFETY_VLLM_TILE_128, TIGHTNESS_MINUS_ONE, PROGRESS_SMALL_LIMIT]
 
-__all__ = ["THEOREMS", "TWINS", "FLASHINFER"]
+__all__ = ["THEOREMS", "TWINS"]

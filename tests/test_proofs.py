@@ -10,7 +10,7 @@ from boundcheck.geometry import max_num_ctas_in_batch_dim
 from boundcheck.plan import chunk_count, chunk_size
 from boundcheck.policy import parse_policy
 from boundcheck.solver import core
-from boundcheck.solver.obligation import Case, check_case, run_obligations
+from boundcheck.solver.obligation import check_case, run_obligations
 from boundcheck.tiles import PRECISION_TILES
 from proofs import THEOREMS, TWINS
 from proofs.closed_form import BUDGET, TILE, E, K, derive, vllm_off_by_one

@@ -7,7 +7,6 @@ import inspect
 import os
 import time
 
-import pytest
 import torch
 
 from runtime import guard
