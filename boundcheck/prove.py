@@ -119,8 +119,7 @@ def to_table(rows, seconds: float, derivation, verbose: bool = False) -> str:
             lines.append(
                 f"  {r['name']:<28} {r['cases']:>5}  {r['status']:<8} {r['seconds']:>7.2f}  {r['statement']}{mark}"
             )
-            if verbose:
-                lines.append(f"  {'':<28}        domain: {r['domain']}")
+            lines.append(f"  {'':<28}        domain: {r['domain']}")
             shown = r["wrong"] if r["wrong"] else (r["outcomes"] if expect == REFUTED else [])
             for o in shown[: None if verbose else 3]:
                 detail = o.reason if o.status == "unknown" else format_counterexample(o.counterexample)

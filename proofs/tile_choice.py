@@ -31,6 +31,7 @@ TILE_CHOICE_EXACT = Obligation(
     domain="n (or bucket) 1..2^31-1, K' 1..34, L 1..2050 (IEEE-754 argument; premise by Z3)",
     cases=lambda: [Case("tile_choice_exact", "double")],
     build=_queries,
+    method="z3 (the premise) + the IEEE-754 argument above",
 )
 
 THEOREMS = [TILE_CHOICE_EXACT]
