@@ -21,12 +21,18 @@ def _key(tiles, policy):
     return (policy.kind, tiles)
 
 
-def precision_policy_cases(obligation: str) -> list[Case]:
+def key_with_largest_tile(tiles, policy):
+    # For claims that also involve the precision's largest tile (bound_below_largest_tile).
+    return _key(tiles, policy) + ((max(tiles),) if policy.kind == "fixed" else ())
+
+
+def precision_policy_cases(obligation: str, key=_key) -> list[Case]:
+    """Each precision under each policy; cases with equal keys share their queries."""
     cases = []
     for precision, tiles in PRECISION_TILES.items():
         for policy in policies_for(tiles):
             cases.append(
                 Case(obligation, f"{precision} / {policy}", (precision, str(policy)),
-                     _key(tiles, policy), weight=len(slices(policy)))
+                     key(tiles, policy), weight=len(slices(policy)))
             )
     return cases

@@ -30,7 +30,7 @@ from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.solver.tracked import CHECKED_INT32, Checked
 from boundcheck.tiles import POWER_OF_TWO_EXPONENTS, PRECISION_TILES
 
-from .cases import policies_for
+from .cases import key_with_largest_tile, precision_policy_cases
 from .domain import DOMAIN_TEXT, EFFECTIVE_TOP_KS, slices, symbols
 
 ALL_TILES = tuple(sorted({t for tiles in PRECISION_TILES.values() for t in tiles}))
@@ -69,15 +69,6 @@ INT32_SEMANTICS = Obligation(
 
 # --- bound_below_largest_tile ----------------------------------------------------------
 
-def _below_cases():
-    cases = []
-    for precision, tiles in PRECISION_TILES.items():
-        for policy in policies_for(tiles):
-            key = (str(policy), tiles) if policy.kind != "fixed" else ("fixed", policy.tile, max(tiles))
-            cases.append(Case("bound_below_largest_tile", f"{precision} / {policy}", (precision, str(policy)), key))
-    return cases
-
-
 def _below_queries(case):
     precision, policy_text = case.params
     tiles = PRECISION_TILES[precision]
@@ -92,7 +83,7 @@ BOUND_BELOW_LARGEST_TILE = Obligation(
     name="bound_below_largest_tile",
     statement="C under every policy is at most C_max, the bound of the precision's largest tile",
     domain=DOMAIN_TEXT,
-    cases=_below_cases,
+    cases=lambda: precision_policy_cases("bound_below_largest_tile", key=key_with_largest_tile),
     build=_below_queries,
 )
 

@@ -26,7 +26,7 @@ from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.tiles import PRECISION_TILES
 
-from .cases import policies_for
+from .cases import precision_policy_cases
 from .int32 import ALL_TILES
 from .domain import DOMAIN_TEXT, slices, symbols
 
@@ -93,15 +93,6 @@ CTAS_MONOTONE_TILE = Obligation(
 )
 
 
-def _local_cases(name):
-    cases = []
-    for precision, tiles in PRECISION_TILES.items():
-        for policy in policies_for(tiles):
-            key = (str(policy), tiles) if policy.kind != "fixed" else ("fixed", policy.tile)
-            cases.append(Case(name, f"{precision} / {policy}", (precision, str(policy)), key))
-    return cases
-
-
 def _covers_queries(case):
     precision, policy_text = case.params
     tiles = PRECISION_TILES[precision]
@@ -116,7 +107,7 @@ GLOBAL_COVERS_LOCAL = Obligation(
     name="global_covers_local",
     statement="the bound with the global expert count is at most the bound with any local count L <= E",
     domain=DOMAIN_TEXT,
-    cases=lambda: _local_cases("global_covers_local"),
+    cases=lambda: precision_policy_cases("global_covers_local"),
     build=_covers_queries,
 )
 

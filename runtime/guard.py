@@ -24,7 +24,7 @@ from boundcheck.plan import equal_chunks
 
 from . import limits
 from .entry_points import ENTRY_POINTS, EntryPoint
-from .precision import infer_precision
+from .precision import hidden_size, infer_precision
 
 # tllm_enums.SfLayout.layout_linear: the only activation scale layout the kernels read.
 SF_LAYOUT_LINEAR = 2
@@ -161,10 +161,8 @@ class Guard:
     # -- M > C: the chunk loop ----------------------------------------------------------------
 
     def _output_width(self, arguments) -> int:
-        hidden = arguments["hidden_states"]
-        width = hidden.shape[1] * (2 if str(hidden.dtype) == "torch.uint8" else 1)
         valid = arguments.get("valid_hidden_size")
-        return valid if valid is not None else width
+        return valid if valid is not None else hidden_size(arguments["hidden_states"])
 
     def _new_output(self, arguments, num_tokens):
         import torch

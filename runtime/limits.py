@@ -12,7 +12,7 @@ import os
 
 from boundcheck import facts
 from boundcheck.bound import chunk_bound, smallest_bound
-from boundcheck.caps import CAPS, DEFAULT, ENVIRONMENT_VARIABLE, cap_for, parse_cap
+from boundcheck.caps import CAPS, DEFAULT, ENVIRONMENT_VARIABLE, parse_cap
 from boundcheck.errors import BoundcheckInputError
 
 # Proven (theorem `progress`): every configuration of the domain launches this many
@@ -21,15 +21,18 @@ SMALLEST_BOUND = smallest_bound()
 
 _BOUNDS: dict = {}
 _CALL_CAP: contextvars.ContextVar = contextvars.ContextVar("boundcheck_chunk_cap", default=None)
-# [tokens below which no call needs a lookup]; recomputed by reload_caps().
+# [tokens below which no call needs a lookup] and [("set", cap) from the environment, or
+# None]; both recomputed by reload_caps().
 FAST_TOKENS = [SMALLEST_BOUND]
+_ENV_CAP = [None]
 
 
 def reload_caps() -> int:
-    """Re-read BOUNDCHECK_MAX_CHUNK_TOKENS (read once at import otherwise, so that the
-    guard's fast path stays a single comparison) and return the new fast threshold."""
+    """Re-read BOUNDCHECK_MAX_CHUNK_TOKENS (read once at import otherwise, so that no call
+    reads the environment) and return the new fast threshold."""
     env = os.environ.get(ENVIRONMENT_VARIABLE)
     cap = parse_cap(env, ENVIRONMENT_VARIABLE) if env is not None else None
+    _ENV_CAP[0] = ("set", cap) if env is not None else None
     table = min(c.tokens for c in CAPS.values())
     FAST_TOKENS[0] = min(SMALLEST_BOUND, table, cap if cap is not None else SMALLEST_BOUND)
     return FAST_TOKENS[0]
@@ -66,12 +69,15 @@ def grid_bound(precision, num_experts, top_k, local_experts, shared_experts, tun
 
 
 def effective_cap(precision, cap=DEFAULT):
-    """The cap in force: an explicit one, else chunk_cap(), else the environment or table."""
-    if cap is DEFAULT:
-        override = _CALL_CAP.get()
-        if override is not None:
-            return override[1]
-    return cap_for(precision, cap)[0]
+    """The cap in force: an explicit one, else chunk_cap(), else the environment as last
+    (re)loaded, else the table."""
+    if cap is not DEFAULT:
+        return parse_cap(cap, "cap")
+    override = _CALL_CAP.get() or _ENV_CAP[0]
+    if override is not None:
+        return override[1]
+    entry = CAPS.get(precision)
+    return entry.tokens if entry else None
 
 
 def max_chunk_tokens(

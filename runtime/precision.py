@@ -24,13 +24,18 @@ def _dtype_name(tensor) -> str:
     return str(tensor.dtype).replace("torch.", "")
 
 
+def hidden_size(hidden_states) -> int:
+    """The launcher's hidden_size: two FP4 values per byte of packed (uint8) states."""
+    return hidden_states.shape[1] * (2 if _dtype_name(hidden_states) == "uint8" else 1)
+
+
 def fp4_dtypes(arguments: dict) -> tuple[str, str]:
     """(dtype_act, dtype_weights) exactly as trtllm_fp4_block_scale_moe deduces them."""
     hidden = arguments["hidden_states"]
     scale = arguments.get("hidden_states_scale")
     num_tokens = hidden.shape[0]
-    hidden_size = hidden.shape[1] * (2 if _dtype_name(hidden) == "uint8" else 1)
-    act_vec = (num_tokens * hidden_size) // scale.numel() if scale is not None and scale.numel() else -1
+    width = hidden_size(hidden)
+    act_vec = (num_tokens * width) // scale.numel() if scale is not None and scale.numel() else -1
     kind = _dtype_name(hidden)
     if kind == "uint8":
         act = {16: E2M1, 32: MX_E2M1}.get(act_vec)
@@ -40,7 +45,7 @@ def fp4_dtypes(arguments: dict) -> tuple[str, str]:
         act = BFLOAT16
     shared = arguments.get("num_fused_shared_experts") or 0
     factor = 2 if arguments.get("activation_type", 3) in GATED_ACTIVATIONS else 1
-    logical = (arguments["local_num_experts"] + shared) * arguments["intermediate_size"] * factor * hidden_size
+    logical = (arguments["local_num_experts"] + shared) * arguments["intermediate_size"] * factor * width
     weight_scale = arguments.get("gemm1_weights_scale")
     if weight_scale is None or not weight_scale.numel():
         return act, None  # unknown weights pair with no activation: no 192 tile

@@ -171,7 +171,10 @@ def test_property_chunks_at_most_the_bound(tokens, cap, experts, top_k):
 def test_caps_environment_and_context(monkeypatch):
     name = "trtllm_bf16_moe"
     monkeypatch.setenv("BOUNDCHECK_MAX_CHUNK_TOKENS", "400")
+    # Read at import and by reload_caps() only: no call reads the environment.
+    assert runtime.max_chunk_tokens(512, 22, policy="fixed:128") == 300_000
     runtime.reload_caps()
+    assert runtime.max_chunk_tokens(512, 22, policy="fixed:128") == 400
     try:
         kernel, _, _ = _run(name, 1000, DEFAULT)
         assert [c["hidden_states"].shape[0] for c in kernel.calls] == [334, 333, 333]
