@@ -16,10 +16,9 @@ import json
 import sys
 import time
 
-from . import facts
+from . import facts, releases
 from .errors import BoundcheckInputError
 from .lift import lift_function, parse_formula
-from .tiles import PRECISION_TILES
 
 EXIT = {"proved": 0, "refuted": 1, "unknown": 2}
 
@@ -52,11 +51,15 @@ def add_parser(sub):
     p.add_argument("--cluster-y", type=int, default=None, help="1 or 2 (default: both)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per solver query")
     p.add_argument("--json", action="store_true")
+    from .cli import add_flashinfer
+
+    add_flashinfer(p)
     p.set_defaults(run=run)
 
 
 def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, top_k=None,
-          local_experts=None, shared_experts=None, tune_max_num_tokens=None, cluster_y=None, timeout_s=60.0):
+          local_experts=None, shared_experts=None, tune_max_num_tokens=None, cluster_y=None, timeout_s=60.0,
+          flashinfer=None):
     """The audit itself, returning the report as a dict (see module docstring)."""
     import z3
 
@@ -66,9 +69,13 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
     from .solver.core import PROVED, REFUTED, UNKNOWN, decide, make_solver, shrink
     from proofs.domain import budgets_for, symbols
 
-    if precision not in PRECISION_TILES:
-        raise BoundcheckInputError("--precision", f"unknown precision {precision!r}; expected one of {', '.join(PRECISION_TILES)}")
-    tiles = PRECISION_TILES[precision]
+    era = releases.resolve(flashinfer)
+    version = releases.resolve_version(flashinfer)
+    if precision not in era.tiles:
+        raise BoundcheckInputError(
+            "--precision", f"precision {precision!r} has no launcher in flashinfer {version}; "
+            f"expected one of {', '.join(era.tiles)}")
+    tiles = era.tiles[precision]
     policy_ = parse_policy(policy, tiles)
     experts_range = parse_range(num_experts, "--num-experts", 1, D.MAX_EXPERTS)
     top_k_range = parse_range(top_k, "--top-k", 1, D.MAX_TOP_K)
@@ -92,13 +99,13 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
         narrowed.append(sym.budget == next(b for b, y in budgets_for().items() if y == cluster_y))
     formula, divisors = lifted(Z3_INT, sym.num_experts, sym.top_k, sym.local, sym.shared)
     formula = z3.IntVal(formula) if isinstance(formula, int) else formula  # a constant formula
-    bound = sym.bound(tiles, policy_)
+    bound = sym.bound(tiles, policy_, era)
     n = sym.tokens
     checks = [
         ("divisor", [z3.Or(*[z3.IntVal(d) <= 0 if isinstance(d, int) else d <= 0 for d in divisors])]
          if divisors else [z3.BoolVal(False)]),
         ("progress", [formula < 1]),
-        ("safety", [1 <= n, n <= formula, z3.Not(sym.launches(n, tiles, policy_))]),
+        ("safety", [1 <= n, n <= formula, z3.Not(sym.launches(n, tiles, policy_, era))]),
     ]
     k_values = range(top_k_range[0] + shared_range[0], top_k_range[1] + shared_range[1] + 1)
     start = time.perf_counter()
@@ -107,7 +114,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
                          local_range if local_experts is not None else "= num_experts",
                          "shared_experts": shared_range, "tune_max_num_tokens": tune_range,
                          "cluster_y": cluster_y or list(D.CLUSTER_Y_SIZES)},
-              "flashinfer_model": facts.FLASHINFER_VERSION}
+              "flashinfer": version, "era": era.name}
     for name, negated in checks:
         for k in k_values:
             constraints = sym.at(k, sym.constraints() + narrowed + negated)
@@ -117,7 +124,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
                                  "seconds": round(time.perf_counter() - start, 3)}
             if verdict.status == REFUTED:
                 values = shrink(constraints, sym.shrink_order(), verdict.model, timeout_s=min(timeout_s, 2.0))
-                cex = _counterexample(name, values, k, lifted, tiles, policy_, sym)
+                cex = _counterexample(name, values, k, lifted, tiles, policy_, sym, era)
                 return report | {"status": REFUTED, "failed": name, "counterexample": cex,
                                  "seconds": round(time.perf_counter() - start, 3)}
     tight = True
@@ -155,7 +162,7 @@ def _worst_ratio(sym, narrowed, formula, bound, k_values, make_solver, timeout_s
     return low / 1000
 
 
-def _counterexample(check, values, k, lifted, tiles, policy, sym):
+def _counterexample(check, values, k, lifted, tiles, policy, sym, era):
     from .bound import Counts, bound_for_budget
     from .ops import INT
     from proofs.domain import explain_tokens
@@ -169,12 +176,12 @@ def _counterexample(check, values, k, lifted, tiles, policy, sym):
     except ZeroDivisionError:
         formula = "undefined (a division by zero)"
     counts = Counts(e + s, local + s, k)
-    bound, _ = bound_for_budget(counts, tiles, policy, tune, budget)
+    bound, _ = bound_for_budget(counts, tiles, policy, tune, budget, era)
     base = {"num_experts": e, "top_k": top_k, "local_experts": local, "shared_experts": s,
             "tune_max_num_tokens": tune, "cluster_y": cluster, "formula": formula, "proven_bound": bound}
     if check == "safety":
         return explain_tokens(values.get("tokens", formula), counts, tiles, policy, tune, cluster,
-                              facts.GRID_DIM_Y_MAX) | base
+                              facts.GRID_DIM_Y_MAX, era) | base
     why = {"divisor": "a divisor of the formula is <= 0", "progress": "the formula is below 1 (no progress)"}[check]
     return base | {"message": f"{why} here (formula = {formula})"}
 
@@ -185,6 +192,7 @@ def run(args) -> int:
         lifted, precision=args.precision, policy=args.policy, num_experts=args.num_experts,
         top_k=args.top_k, local_experts=args.local_experts, shared_experts=args.shared_experts,
         tune_max_num_tokens=args.tune_max_num_tokens, cluster_y=args.cluster_y, timeout_s=args.timeout,
+        flashinfer=args.flashinfer,
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -194,7 +202,8 @@ def run(args) -> int:
 
 
 def format_report(report) -> str:
-    head = f"audit of {report['formula']!r} under {report['precision']} / {report['policy']}: {report['status']}"
+    head = (f"audit of {report['formula']!r} under {report['precision']} / {report['policy']}, "
+            f"flashinfer {report['flashinfer']}: {report['status']}")
     lines = [head]
     if report["status"] == "proved":
         tight = {True: "tight (equals the proven bound everywhere)", False: "not tight", None: "tightness unknown"}

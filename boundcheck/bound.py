@@ -1,13 +1,17 @@
 """The chunk bound: the largest C such that every n in [1, C] tokens launches safely.
 
-Trust: geometry.py, tiles.py, policy.py. Two functions state the same thing twice, on
+Trust: geometry.py, tiles.py, policy.py, releases.py. Two functions state the same thing twice, on
 purpose, and the proofs show they agree:
 
 - `is_safe(n, ...)` is the literal definition: every tile the policy allows at n keeps
   grid.y within the limit (`grid_safe`) and every int32 value of the launcher within
   int32 (`int32_safe_all_tiles`);
-- `max_chunk_tokens(...)` is the closed form the guard evaluates, derived by splitting
-  n into regimes of constant smallest tile (see `_regime_bound`).
+- `max_chunk_tokens(...)` is the closed form the guard evaluates: the per-tile bounds
+  S_t (derived by sympy) and the first of them whose successor is unsafe (see
+  `_first_failure_bound`).
+
+Every function takes the release's era (boundcheck.releases): its tile sets, candidate
+rule, bucket map and tuned-tile check.
 
 Safety is not monotone in n: under the `flashinfer` policy the tile grows with n, so a
 larger n can be safe again after a smaller one failed. C is the end of the first safe
@@ -19,11 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import facts
+from . import tiles as tilesets
 from .domain import check_configuration
 from .geometry import cta_budget, int32_safe, launch_fits, max_num_ctas_in_batch_dim
 from .ops import INT
 from .policy import Policy, allowed_tiles_mask, parse_policy
-from .tiles import PRECISION_TILES
+from .releases import ERAS, Era, resolve, resolve_version
 
 
 @dataclass(frozen=True)
@@ -59,41 +64,73 @@ def largest_safe_tokens_at_tile(top_k, experts, tile, budget, ops=INT):
     )
 
 
-def _regime_bound(counts, tiles, tune_max_num_tokens, budget, ops):
-    """C and its binding tile under the `flashinfer` policy, regime by regime.
+def _center_at_most(tiles, num_tokens, top_k, local_experts, m, era, ops):
+    """computeSelectedTileN's centre at num_tokens is at index <= m: the tiles below avg
+    form a prefix of the ladder, so this is "tile m is not below avg" (one comparison)."""
+    if m >= len(tiles) - 1:
+        return True
+    below = tilesets.tiles_below_average((tiles[m],), num_tokens, top_k, local_experts, era, ops)
+    return below == 0
 
-    The smallest tile the policy allows at n is tiles[r] with r = max(min(c, k-1) - 1, 0)
-    and c = #{j : tiles[j]*L < min(n, T)*K}: the default tile at n, or the smallest
-    candidate of the bucket, which is never smaller once n <= T. Regime r >= 1 starts at
-    n = threshold_r = tiles[r]*L // K + 1, if that is <= T (else it is never reached).
-    Walking the regimes in order, C is the bound of the first regime whose own bound
-    falls before the next regime starts; every earlier regime is safe throughout.
+
+def smallest_allowed_at_most(num_tokens, counts, tiles, tune_max_num_tokens, r, era, ops=INT):
+    """The `flashinfer` policy allows at num_tokens some tile of index <= r.
+
+    The same sets as policy.allowed_tiles_mask, read at their smallest member: the default
+    tile max(c(n) - 1, 0); the tuner's lowest window tile max(c(b) - w, 0) for the bucket
+    b of n; 0.7.4's global tile. Where a tuned tile must be a runtime candidate (0.5.3 -
+    0.6.6) it is never below the default tile. The hybrid map rounds up below T and gives
+    T above it, so with w = 1 the default and the tuner's window meet in c(min(n, T)).
     """
-    last = max(len(tiles) - 2, 0)
+    k, local, experts = counts.top_k, counts.local_experts, counts.global_experts
+    w = era.tuner_smaller
+    if era.tuned_tile_checked:
+        return _center_at_most(tiles, num_tokens, k, local, r + 1, era, ops)
+    if era.buckets == "hybrid" and w == 1 and not era.global_tile:
+        floor = ops.min(num_tokens, tune_max_num_tokens)
+        return _center_at_most(tiles, floor, k, local, r + 1, era, ops)
+    bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops)
+    options = [
+        _center_at_most(tiles, num_tokens, k, local, r + 1, era, ops),
+        _center_at_most(tiles, bucket, k, local, r + w, era, ops),
+    ]
+    if era.global_tile:
+        # The global tile is offered when it lies below the window; it is at index <= r
+        # when tile r covers the global average n*K/num_experts.
+        global_at_most_r = ops.not_(tiles[r] * experts < bucket * k)
+        options.append(ops.and_(experts > local, global_at_most_r))
+    return ops.or_(*options)
+
+
+def _first_failure_bound(counts, tiles, policy, tune_max_num_tokens, budget, era, ops):
+    """C and the tile whose bound it is, under the `flashinfer` policy, for any era.
+
+    With S_r the largest n that tile r alone launches and R(n) the index of the smallest
+    tile the policy allows at n (nondecreasing in n in every era: the centre, the bucket
+    and the global tile all grow with n), n is unsafe exactly when n > S_R(n). The first
+    unsafe n is then S_r + 1 for r = R(n), and every r with R(S_r + 1) <= r has S_r + 1
+    unsafe; so C is the smallest S_r with R(S_r + 1) <= r, the first such r since S grows
+    with the tile. The largest tile always qualifies. The theorems safety and tightness
+    check the result against the literal definition for every n, not this argument.
+    """
     k, local = counts.top_k, counts.local_experts
-
-    def threshold(r):
-        return ops.div(tiles[r] * local, k) + 1
-
-    bound = largest_safe_tokens_at_tile(k, local, tiles[last], budget, ops)
-    binding = tiles[last]
-    for r in reversed(range(last)):
-        here = largest_safe_tokens_at_tile(k, local, tiles[r], budget, ops)
-        following = threshold(r + 1)
-        ends_here = ops.or_(following > tune_max_num_tokens, here + 1 < following)
-        bound = ops.ite(ends_here, here, bound)
-        binding = ops.ite(ends_here, tiles[r], binding)
+    per_tile = [largest_safe_tokens_at_tile(k, local, t, budget, ops) for t in tiles]
+    bound, binding = per_tile[-1], tiles[-1]
+    for r in reversed(range(len(tiles) - 1)):
+        fails = smallest_allowed_at_most(per_tile[r] + 1, counts, tiles, tune_max_num_tokens, r, era, ops)
+        bound = ops.ite(fails, per_tile[r], bound)
+        binding = ops.ite(fails, tiles[r], binding)
     return bound, binding
 
 
-def bound_for_budget(counts: Counts, tiles, policy: Policy, tune_max_num_tokens, budget, ops=INT):
-    """(C, tile that binds at C + 1) when at most `budget` CTAs may launch along Y."""
+def bound_for_budget(counts: Counts, tiles, policy: Policy, tune_max_num_tokens, budget, era, ops=INT):
+    """(C, tile whose bound C is) when at most `budget` CTAs may launch along Y."""
     if policy.kind == "fixed":
         tile = policy.tile
     elif policy.kind == "any":
         tile = min(tiles)
     else:
-        return _regime_bound(counts, tiles, tune_max_num_tokens, budget, ops)
+        return _first_failure_bound(counts, tiles, policy, tune_max_num_tokens, budget, era, ops)
     return largest_safe_tokens_at_tile(counts.top_k, counts.local_experts, tile, budget, ops), tile
 
 
@@ -102,31 +139,30 @@ def grid_bound_and_tile(
     tiles,
     policy: Policy,
     tune_max_num_tokens,
+    era: Era,
     cluster_y=1,
     grid_limit=facts.GRID_DIM_Y_MAX,
     ops=INT,
 ):
-    """(C, tile that binds at C + 1) for one configuration; lifts to solver terms."""
+    """(C, tile whose bound C is) for one configuration; lifts to solver terms."""
     return bound_for_budget(
-        counts, tiles, policy, tune_max_num_tokens, cta_budget(grid_limit, cluster_y), ops
+        counts, tiles, policy, tune_max_num_tokens, cta_budget(grid_limit, cluster_y), era, ops
     )
 
 
-def _allowed_ctas(num_tokens, counts: Counts, tiles, policy: Policy, tune_max_num_tokens, ops):
+def _allowed_ctas(num_tokens, counts: Counts, tiles, policy: Policy, tune_max_num_tokens, era, ops):
     """(may the kernel run this tile at num_tokens?, its CTA count) for each tile."""
-    mask = allowed_tiles_mask(
-        policy, tiles, num_tokens, counts.top_k, counts.local_experts, tune_max_num_tokens, ops
-    )
+    mask = allowed_tiles_mask(policy, tiles, num_tokens, counts, tune_max_num_tokens, era, ops)
     for allowed, tile in zip(mask, tiles):
         yield allowed, max_num_ctas_in_batch_dim(num_tokens, counts.top_k, counts.local_experts, tile, ops)
 
 
-def within_budget(num_tokens, counts: Counts, tiles, policy: Policy, tune_max_num_tokens, budget, ops=INT):
+def within_budget(num_tokens, counts: Counts, tiles, policy: Policy, tune_max_num_tokens, budget, era, ops=INT):
     """Every tile the policy allows at num_tokens needs at most `budget` CTAs."""
     return ops.and_(
         *(
             ops.implies(allowed, ctas <= budget)
-            for allowed, ctas in _allowed_ctas(num_tokens, counts, tiles, policy, tune_max_num_tokens, ops)
+            for allowed, ctas in _allowed_ctas(num_tokens, counts, tiles, policy, tune_max_num_tokens, era, ops)
         )
     )
 
@@ -137,6 +173,7 @@ def grid_safe(
     tiles,
     policy: Policy,
     tune_max_num_tokens,
+    era: Era,
     cluster_y=1,
     grid_limit=facts.GRID_DIM_Y_MAX,
     ops=INT,
@@ -148,7 +185,7 @@ def grid_safe(
     return ops.and_(
         *(
             ops.implies(allowed, launch_fits(ctas, cluster_y, grid_limit, ops))
-            for allowed, ctas in _allowed_ctas(num_tokens, counts, tiles, policy, tune_max_num_tokens, ops)
+            for allowed, ctas in _allowed_ctas(num_tokens, counts, tiles, policy, tune_max_num_tokens, era, ops)
         )
     )
 
@@ -169,6 +206,7 @@ def is_safe(
     tiles,
     policy: Policy,
     tune_max_num_tokens,
+    era: Era,
     cluster_y=1,
     grid_limit=facts.GRID_DIM_Y_MAX,
     ops=INT,
@@ -177,25 +215,31 @@ def is_safe(
     the launcher forms overflows (checked for every tile, a superset of those allowed).
     proofs/bound.py proves the first part for n <= C, proofs/int32.py the second."""
     return ops.and_(
-        grid_safe(num_tokens, counts, tiles, policy, tune_max_num_tokens, cluster_y, grid_limit, ops),
+        grid_safe(num_tokens, counts, tiles, policy, tune_max_num_tokens, era, cluster_y, grid_limit, ops),
         int32_safe_all_tiles(num_tokens, counts, tiles, ops),
     )
 
 
 def smallest_bound() -> int:
-    """A token count every configuration of the domain launches: the bound of the
-    smallest tile at the largest counts and the smallest CTA budget. The guard's fast
-    path compares against it alone; proofs/bound.py (smallest_bound) shows that no
-    precision, policy or configuration has a smaller C."""
+    """A token count every configuration of the domain launches, in every modeled
+    release: the bound of the smallest tile at the largest counts and the smallest CTA
+    budget. The guard's fast path compares against it alone; proofs/bound.py
+    (progress) shows that no release, precision, policy or configuration has a smaller C."""
     from .domain import CLUSTER_Y_SIZES, MAX_EXPERTS, MAX_SHARED_EXPERTS, MAX_TOP_K
 
-    smallest_tile = min(t for tiles in PRECISION_TILES.values() for t in tiles)
+    smallest_tile = min(t for era in ERAS for tiles in era.tiles.values() for t in tiles)
     return largest_safe_tokens_at_tile(
         MAX_TOP_K + MAX_SHARED_EXPERTS,
         MAX_EXPERTS + MAX_SHARED_EXPERTS,
         smallest_tile,
         cta_budget(facts.GRID_DIM_Y_MAX, max(CLUSTER_Y_SIZES)),
     )
+
+
+def smallest_allowed_tile(num_tokens, counts: Counts, tiles, policy: Policy, tune_max_num_tokens, era) -> int:
+    """The smallest tile the policy allows at num_tokens (the one that binds there)."""
+    mask = allowed_tiles_mask(policy, tiles, num_tokens, counts, tune_max_num_tokens, era)
+    return min(t for allowed, t in zip(mask, tiles) if allowed)
 
 
 @dataclass(frozen=True)
@@ -207,12 +251,15 @@ class ChunkBound:
     ctas_at_bound: int
     ctas_past_bound: int
     cta_budget: int
+    flashinfer: str
+    era: str
 
 
 def chunk_bound(
     num_experts,
     top_k,
     *,
+    flashinfer=None,
     precision="nvfp4",
     policy="flashinfer",
     local_experts=None,
@@ -221,22 +268,29 @@ def chunk_bound(
     cluster_y=1,
     grid_limit=facts.GRID_DIM_Y_MAX,
 ) -> ChunkBound:
-    """Check the configuration, then evaluate the proven bound on ints."""
+    """Check the configuration, then evaluate the proven bound on ints.
+
+    `flashinfer`: a modeled release ("0.7.2.post1"), "installed", or None for the
+    installed release (else the newest modeled one)."""
+    era = resolve(flashinfer)
     check_configuration(
-        num_experts, top_k, precision=precision, local_experts=local_experts,
+        num_experts, top_k, era=era, precision=precision, local_experts=local_experts,
         shared_experts=shared_experts, tune_max_num_tokens=tune_max_num_tokens,
         cluster_y=cluster_y,
     )
-    tiles = PRECISION_TILES[precision]
+    tiles = era.tiles[precision]
     parsed = parse_policy(policy, tiles)
     counts = effective_counts(num_experts, top_k, local_experts, shared_experts)
-    bound, tile = grid_bound_and_tile(counts, tiles, parsed, tune_max_num_tokens, cluster_y, grid_limit)
+    bound, _ = grid_bound_and_tile(counts, tiles, parsed, tune_max_num_tokens, era, cluster_y, grid_limit)
+    tile = smallest_allowed_tile(bound + 1, counts, tiles, parsed, tune_max_num_tokens, era)
     return ChunkBound(
         max_chunk_tokens=bound,
         binding_tile=tile,
         ctas_at_bound=max_num_ctas_in_batch_dim(bound, counts.top_k, counts.local_experts, tile),
         ctas_past_bound=max_num_ctas_in_batch_dim(bound + 1, counts.top_k, counts.local_experts, tile),
         cta_budget=cta_budget(grid_limit, cluster_y),
+        flashinfer=resolve_version(flashinfer),
+        era=era.name,
     )
 
 

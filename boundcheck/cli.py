@@ -11,9 +11,18 @@ import argparse
 import json
 import sys
 
-from . import facts
+from . import facts, releases
 from .errors import BoundcheckInputError
 from .tiles import PRECISIONS
+
+FLASHINFER_HELP = (
+    "VERSION | installed: the flashinfer release to model (default: the installed one if "
+    f"flashinfer is installed, else the newest modeled, {releases.NEWEST}); modeled: {releases.modeled_range()}"
+)
+
+
+def add_flashinfer(p, help_text=FLASHINFER_HELP):
+    p.add_argument("--flashinfer", default=None, metavar="VERSION", help=help_text)
 
 EXIT_BAD_INPUT = 2
 MAX_EXIT = 100
@@ -35,6 +44,7 @@ def _int_arg(name):
 
 
 def _add_counts(p):
+    add_flashinfer(p)
     p.add_argument("--num-experts", type=_int_arg("--num-experts"), required=True)
     p.add_argument("--top-k", type=_int_arg("--top-k"), required=True)
     p.add_argument("--precision", default="nvfp4", help=f"one of: {', '.join(PRECISIONS)}")
@@ -57,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--smt-dir", default=None, help="write each query as SMT-LIB2 here")
     prove.add_argument("--jobs", type=_int_arg("--jobs"), default=None, help="worker processes")
     prove.add_argument("--verbose", "-v", action="store_true", help="every case, domains, derivation")
+    add_flashinfer(prove, "VERSION | installed: prove one release (default: every modeled release, "
+                          f"{releases.modeled_range()})")
 
     chunk = sub.add_parser("chunk", help="the verified chunk bound of one configuration, and why")
     _add_counts(chunk)
@@ -78,26 +90,27 @@ def _prove(args) -> int:
         raise BoundcheckInputError("--timeout", f"must be a positive number of seconds, got {args.timeout}")
     if args.jobs is not None and args.jobs < 1:
         raise BoundcheckInputError("--jobs", f"must be at least 1, got {args.jobs}")
-    theorems, twins, outcomes, seconds = prove.run(args.timeout, args.smt_dir, args.jobs)
+    _, versions = prove.scope_eras(args.flashinfer)
+    theorems, twins, outcomes, seconds = prove.run(args.timeout, args.smt_dir, args.jobs, args.flashinfer)
     rows = prove.summarize(theorems + twins, outcomes)
     steps, _ = derive()
     if args.json:
-        print(prove.to_json(rows, seconds, steps))
+        print(prove.to_json(rows, seconds, steps, versions))
     else:
-        note, warn = prove.version_note()
+        note, warn = prove.version_note(versions)
         if warn:
             print(note, file=sys.stderr)
-        print(prove.to_table(rows, seconds, steps, verbose=args.verbose))
+        print(prove.to_table(rows, seconds, steps, verbose=args.verbose, versions=versions))
     return min(prove.failures(rows), MAX_EXIT)
 
 
 def chunk_report(args) -> dict:
     from .bound import chunk_bound, effective_counts
     from .caps import DEFAULT, cap_for
-    from .tiles import PRECISION_TILES
 
+    era = releases.resolve(args.flashinfer)
     result = chunk_bound(
-        args.num_experts, args.top_k, precision=args.precision, policy=args.policy,
+        args.num_experts, args.top_k, flashinfer=args.flashinfer, precision=args.precision, policy=args.policy,
         local_experts=args.local_experts, shared_experts=args.shared_experts,
         tune_max_num_tokens=args.tune_max_num_tokens, cluster_y=args.cluster_y,
     )
@@ -105,9 +118,12 @@ def chunk_report(args) -> dict:
     counts = effective_counts(args.num_experts, args.top_k, args.local_experts, args.shared_experts)
     bound = result.max_chunk_tokens
     return {
+        "flashinfer": result.flashinfer,
+        "era": result.era,
+        "era_releases": list(era.versions),
         "precision": args.precision,
         "policy": args.policy,
-        "tiles": list(PRECISION_TILES[args.precision]),
+        "tiles": list(era.tiles[args.precision]),
         "num_experts": args.num_experts,
         "top_k": args.top_k,
         "local_experts": args.local_experts if args.local_experts is not None else args.num_experts,
@@ -125,7 +141,6 @@ def chunk_report(args) -> dict:
         "cap": cap,
         "cap_provenance": why,
         "max_chunk_tokens": bound if cap is None else min(bound, cap),
-        "flashinfer_model": facts.FLASHINFER_VERSION,
     }
 
 
@@ -135,6 +150,7 @@ def _chunk(args) -> int:
         print(json.dumps(report, indent=2))
         return 0
     capped = report["cap"] is not None and report["cap"] < report["grid_bound"]
+    print(f"flashinfer {report['flashinfer']} (era {report['era']}: {', '.join(report['era_releases'])})")
     print(f"max_chunk_tokens = {report['max_chunk_tokens']:,}"
           + (f"  (empirical cap; the grid bound is {report['grid_bound']:,})" if capped else ""))
     print(f"grid bound {report['grid_bound']:,}: every n in [1, {report['grid_bound']:,}] launches with "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import facts
 from .errors import BoundcheckInputError
-from .tiles import PRECISION_TILES
+from .releases import ALL_PRECISIONS
 
 MAX_EXPERTS = facts.MAX_EXPERTS
 MAX_TOP_K = facts.MAX_TOP_K
@@ -27,29 +27,55 @@ def _check_int(name, value, low, high):
     return value
 
 
+def launcher_of(precision: str) -> str:
+    """The launcher class a precision runs on (the unit of a release's entry points)."""
+    if precision.startswith(("nvfp4", "mxfp4")):
+        return "fp4"
+    if precision in ("fp8_block", "mxfp8"):
+        return "fp8_block"
+    return precision
+
+
 def check_configuration(
     num_experts,
     top_k,
     *,
+    era,
     precision="nvfp4",
     local_experts=None,
     shared_experts=0,
     tune_max_num_tokens=facts.DEFAULT_TUNE_MAX_NUM_TOKENS,
     cluster_y=1,
 ):
-    """Raise BoundcheckInputError naming the first argument outside the proven domain."""
-    _check_int("num_experts", num_experts, 1, MAX_EXPERTS)
-    _check_int("top_k", top_k, 1, min(MAX_TOP_K, num_experts))
-    _check_int("shared_experts", shared_experts, 0, MAX_SHARED_EXPERTS)
+    """Raise BoundcheckInputError naming the first argument outside the proven domain or
+    outside what the release `era` accepts."""
+    release = f"flashinfer {era.span} ({era.name})"
+    if precision not in ALL_PRECISIONS:
+        raise BoundcheckInputError(
+            "precision",
+            f"unknown precision {precision!r}; expected one of {', '.join(ALL_PRECISIONS)}",
+        )
+    if precision not in era.tiles:
+        raise BoundcheckInputError(
+            "precision",
+            f"{precision} has no trtllm-gen launcher in {release}; it has {', '.join(era.tiles)}",
+        )
+    max_experts = min(MAX_EXPERTS, era.routing.max_experts)
+    max_top_k = min(MAX_TOP_K, era.routing.max_top_k)
+    _check_int("num_experts", num_experts, 1, max_experts)
+    _check_int("top_k", top_k, 1, min(max_top_k, num_experts))
+    if launcher_of(precision) in era.shared_experts:
+        _check_int("shared_experts", shared_experts, 0, MAX_SHARED_EXPERTS)
+    elif shared_experts != 0:
+        _check_int("shared_experts", shared_experts, 0, MAX_SHARED_EXPERTS)
+        raise BoundcheckInputError(
+            "shared_experts",
+            f"the {launcher_of(precision)} launcher of {release} takes no fused shared experts, got {shared_experts}",
+        )
     if local_experts is not None:
         _check_int("local_experts", local_experts, 1, num_experts)
     _check_int("tune_max_num_tokens", tune_max_num_tokens, 1, MAX_TUNE_MAX_NUM_TOKENS)
     if cluster_y not in CLUSTER_Y_SIZES or isinstance(cluster_y, bool):
         raise BoundcheckInputError(
             "cluster_y", f"must be one of {', '.join(map(str, CLUSTER_Y_SIZES))}, got {cluster_y!r}"
-        )
-    if precision not in PRECISION_TILES:
-        raise BoundcheckInputError(
-            "precision",
-            f"unknown precision {precision!r}; expected one of {', '.join(PRECISION_TILES)}",
         )

@@ -1,8 +1,9 @@
 """Tile policies: which of a precision's tiles the kernel may run at n tokens.
 
-- `flashinfer` (default): what flashinfer 0.7.2.post1 can actually run at n tokens: the
-  untuned default tile at n (selectDefaultTileN) or any candidate of n's autotuner bucket
-  (a cached tactic is reused for every n of its bucket without re-checking the shape).
+- `flashinfer` (default): what the release can actually run at n tokens: the untuned
+  default tile at n (selectDefaultTileN) or any tuner candidate of n's autotuner bucket
+  (a cached tactic is reused for every n of its bucket without re-checking the shape),
+  as the release's era decides (boundcheck.releases).
 - `any`: every supported tile. Sound even with a foreign autotuner cache or
   FLASHINFER_DIST_AWARE_AUTOTUNE, whose plans may name any tile.
 - `fixed:T`: the kernel always runs tile T (`fixed:128` is vLLM's assumption).
@@ -59,16 +60,26 @@ def parse_policy(text, tiles=None) -> Policy:
     return policy
 
 
-def allowed_tiles_mask(policy, tiles, num_tokens, top_k, num_local_experts, tune_max_num_tokens, ops=INT):
-    """For each tile of `tiles`: may the kernel run it at num_tokens under `policy`?"""
+def allowed_tiles_mask(policy, tiles, num_tokens, counts, tune_max_num_tokens, era, ops=INT):
+    """For each tile of `tiles`: may the kernel run it at num_tokens under `policy`?
+
+    `flashinfer`: the default tile at n, or a tuner candidate of n's bucket (a cached tactic
+    is reused for the whole bucket). Where the era builds launchers only for the runtime
+    candidates at n (0.5.3-0.6.6), a tuned tile must also be one of those, or the launcher
+    throws instead of launching. Up to 0.5.2 a foreign tuned tile dereferences a missing
+    runner (undefined behaviour); the model counts it as launched, which can only lower C.
+    """
     if policy.kind == "any":
         return [True] * len(tiles)
     if policy.kind == "fixed":
         return [tile == policy.tile for tile in tiles]
-    untuned = tilesets.default_tile_index(tiles, num_tokens, top_k, num_local_experts, ops)
-    bucket = tilesets.map_to_hybrid_bucket(num_tokens, tune_max_num_tokens, ops)
-    center = tilesets.heuristic_tile_index(tiles, bucket, top_k, num_local_experts, ops)
-    return [
-        ops.or_(untuned == index, tilesets.candidate_window(center, index, ops))
-        for index in range(len(tiles))
-    ]
+    k, local, experts = counts.top_k, counts.local_experts, counts.global_experts
+    untuned = tilesets.default_tile_index(tiles, num_tokens, k, local, era, ops)
+    bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops)
+    mask = []
+    for index in range(len(tiles)):
+        tuned = tilesets.tuner_candidate(tiles, index, bucket, k, local, experts, era, ops)
+        if era.tuned_tile_checked:
+            tuned = ops.and_(tuned, tilesets.is_candidate(tiles, index, num_tokens, k, local, era, ops))
+        mask.append(ops.or_(untuned == index, tuned))
+    return mask

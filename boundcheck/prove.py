@@ -4,37 +4,49 @@ from __future__ import annotations
 
 import json
 import time
-from importlib import metadata
 
-from . import facts
+from . import facts, releases
 from .solver.core import PROVED, REFUTED
 from .solver.obligation import Outcome, format_counterexample, run_obligations
 
 
 def installed_flashinfer_version() -> str | None:
-    try:
-        return metadata.version("flashinfer-python")
-    except metadata.PackageNotFoundError:
-        return None
+    return releases.installed_version()
 
 
-def version_note() -> tuple[str, bool]:
-    """(line about the flashinfer version, whether it is a warning)."""
+def scope_eras(flashinfer: str | None):
+    """The releases `prove` proves: every modeled one (None), or the one named."""
+    if flashinfer is None:
+        return releases.ERAS, list(releases.MODELED_VERSIONS)
+    era = releases.resolve(flashinfer)
+    return (era,), [releases.resolve_version(flashinfer)]
+
+
+def version_note(versions=None) -> tuple[str, bool]:
+    """(line about the releases proved and the one installed, whether it is a warning)."""
+    versions = versions or list(releases.MODELED_VERSIONS)
+    proved = versions[0] if len(versions) == 1 else f"{len(versions)} releases, {releases.modeled_range()}"
     installed = installed_flashinfer_version()
     if installed is None:
-        return f"model of flashinfer {facts.FLASHINFER_VERSION} (flashinfer not installed here)", False
-    if installed != facts.FLASHINFER_VERSION:
+        return f"model of flashinfer {proved} (flashinfer not installed here)", False
+    if installed not in releases.MODELED_VERSIONS:
         return (
-            f"WARNING: the model describes flashinfer {facts.FLASHINFER_VERSION} but {installed} is "
-            "installed; run `boundcheck drift` before trusting these results for it",
+            f"WARNING: flashinfer {installed} is installed, which is not modeled (modeled: "
+            f"{releases.modeled_range()}); the guard falls back to the `any` bound over every "
+            "modeled tile set",
             True,
         )
-    return f"model of flashinfer {facts.FLASHINFER_VERSION} (installed: {installed})", False
+    if installed not in versions:
+        return f"model of flashinfer {proved}; WARNING: {installed} is installed and was not proved here", True
+    return f"model of flashinfer {proved} (installed: {installed})", False
 
 
-def run(timeout_s: float, smt_dir: str | None, jobs: int | None):
+def run(timeout_s: float, smt_dir: str | None, jobs: int | None, flashinfer: str | None = None):
     from proofs import THEOREMS, TWINS  # the solver stack loads only for `prove`
+    from proofs.cases import set_scope
 
+    eras, _ = scope_eras(flashinfer)
+    set_scope(eras)
     start = time.perf_counter()
     outcomes = run_obligations(THEOREMS + TWINS, timeout_s=timeout_s, smt_dir=smt_dir, jobs=jobs)
     return THEOREMS, TWINS, outcomes, time.perf_counter() - start
@@ -89,10 +101,10 @@ def _outcome_json(o: Outcome) -> dict:
     }
 
 
-def to_json(rows, seconds: float, derivation) -> str:
-    note, warn = version_note()
+def to_json(rows, seconds: float, derivation, versions=None) -> str:
+    note, warn = version_note(versions)
     document = {
-        "flashinfer_model": facts.FLASHINFER_VERSION,
+        "flashinfer": versions or list(releases.MODELED_VERSIONS),
         "flashinfer_installed": installed_flashinfer_version(),
         "version_warning": note if warn else None,
         "grid_dim_y_max": facts.GRID_DIM_Y_MAX,
@@ -108,8 +120,8 @@ def to_json(rows, seconds: float, derivation) -> str:
     return json.dumps(document, indent=2)
 
 
-def to_table(rows, seconds: float, derivation, verbose: bool = False) -> str:
-    note, _ = version_note()
+def to_table(rows, seconds: float, derivation, verbose: bool = False, versions=None) -> str:
+    note, _ = version_note(versions)
     lines = [f"boundcheck prove: {note}", f"limit: grid.y <= {facts.GRID_DIM_Y_MAX:,} (cudaDevAttrMaxGridDimY)", ""]
     for title, expect in (("THEOREMS (must be proved)", PROVED), ("BROKEN TWINS (must be refuted)", REFUTED)):
         lines.append(title)

@@ -1,97 +1,100 @@
 """Which tile sizes (tileTokensDim) the launcher may run, and how it picks one.
 
-Trust: trtllm_fused_moe_kernel_launcher.cu (tile sets, computeSelectedTileN,
-selectDefaultTileN) and fused_moe/utils.py (map_to_hybrid_bucket) of flashinfer
-0.7.2.post1, through the constants of facts.py.
+Trust: trtllm_fused_moe_kernel_launcher.cu (computeSelectedTileN, selectDefaultTileN)
+and fused_moe/utils.py / core.py (the autotuner's bucket maps) of each modeled release,
+through the fields of boundcheck.releases.Era. Every function takes the era and branches
+only on its fields.
 """
 
 from __future__ import annotations
 
 from . import facts
 from .ops import INT
+from .releases import ALL_PRECISIONS, BFLOAT16, E2M1, E4M3, MX_E2M1, MX_E4M3, fp4_launcher_tiles  # noqa: F401
 
-# FP4BlockScaleLauncher decides its tiles from the activation and weight dtypes it
-# deduces (btg::Dtype names). These are the dtypes the precisions below stand for.
-BFLOAT16, E2M1, MX_E2M1, E4M3, MX_E4M3 = "Bfloat16", "E2m1", "MxE2m1", "E4m3", "MxE4m3"
-
-
-def fp4_launcher_tiles(dtype_act: str, dtype_weights: str) -> tuple[int, ...]:
-    """FP4BlockScaleLauncher::getSupportedTileNums, branch for branch."""
-    tiles = list(facts.TILES_FP4_BASE)
-    if dtype_act != BFLOAT16:
-        tiles.append(facts.TILE_FP4_NOT_BF16)
-        if (dtype_weights == E2M1 and dtype_act == E2M1) or (
-            dtype_weights == MX_E2M1 and dtype_act == MX_E4M3
-        ):
-            tiles.append(facts.TILE_FP4_192)
-        tiles.append(facts.TILE_FP4_256)
-    return tuple(tiles)
+PRECISIONS = ALL_PRECISIONS
 
 
-def fp8_block_launcher_tiles(mxfp8: bool) -> tuple[int, ...]:
-    """Fp8BlockScaleLauncher::getSupportedTileNums: MxFp8 adds 256 to the base set."""
-    base = facts.TILES_FP8_BLOCK_BASE
-    return base + (facts.TILE_FP8_BLOCK_MXFP8_EXTRA,) if mxfp8 else base
+def _center_value(tile: int, era) -> int:
+    """The value computeSelectedTileN compares avg with to decide that `tile` lies below.
+
+    lower_bound (0.7.1+): the tile itself. power_of_two (0.5.0-0.7.0.post1): the centre is
+    nextPowerOfTwo(ceil(avg)) clamped to the ladder and found by value, so a tile that is
+    not a power of two (192) is skipped: it counts as below once avg exceeds the power of
+    two under it (128), and the centre moves straight to the next power of two (256).
+    """
+    if era.center == "lower_bound" or tile & (tile - 1) == 0:
+        return tile
+    return 1 << (tile.bit_length() - 1)
 
 
-# The precisions, by the names the CLI, the API and the JSON use.
-PRECISION_TILES: dict[str, tuple[int, ...]] = {
-    "nvfp4": fp4_launcher_tiles(E2M1, E2M1),
-    "mxfp4_mxfp8": fp4_launcher_tiles(MX_E4M3, MX_E2M1),
-    "mxfp4_bf16": fp4_launcher_tiles(BFLOAT16, MX_E2M1),
-    "bf16": facts.TILES_BF16,
-    "fp8_per_tensor": facts.TILES_FP8_PER_TENSOR,
-    "fp8_per_channel": facts.TILES_FP8_PER_CHANNEL,
-    "fp8_block": fp8_block_launcher_tiles(mxfp8=False),
-    "mxfp8": fp8_block_launcher_tiles(mxfp8=True),
-    "mxint4": facts.TILES_MXINT4,
-}
-PRECISIONS = tuple(PRECISION_TILES)
+def tiles_below_average(tiles, num_tokens, top_k, num_local_experts, era, ops=INT):
+    """How many tiles lie below avg = num_tokens * top_k / num_local_experts.
 
-
-def tiles_below_average(tiles, num_tokens, top_k, num_local_experts, ops=INT):
-    """How many tiles lie strictly below avg = num_tokens * top_k / num_local_experts.
-
-    The launcher computes avg in double and compares `tile < avg`; on the model's domain
-    that is exactly `tile * experts < tokens * top_k` (proof: tile_choice_exact).
+    The launcher computes avg in double (float up to 0.7.0.post1) and compares; on the
+    model's domain that is exactly `value * experts < tokens * top_k` (proof:
+    tile_choice_exact, for both widths).
     """
     expanded = num_tokens * top_k
-    return ops.total(ops.ite(t * num_local_experts < expanded, 1, 0) for t in tiles)
+    return ops.total(ops.ite(_center_value(t, era) * num_local_experts < expanded, 1, 0) for t in tiles)
 
 
-def heuristic_tile_index(tiles, num_tokens, top_k, num_local_experts, ops=INT):
-    """computeSelectedTileN: lower_bound(tiles, avg), or the last tile if none is >= avg."""
-    below = tiles_below_average(tiles, num_tokens, top_k, num_local_experts, ops)
+def heuristic_tile_index(tiles, num_tokens, top_k, num_local_experts, era, ops=INT):
+    """computeSelectedTileN's centre: the first tile covering avg, or the last tile."""
+    below = tiles_below_average(tiles, num_tokens, top_k, num_local_experts, era, ops)
     return ops.min(below, len(tiles) - 1)
 
 
-def is_candidate(tiles, index, num_tokens, top_k, num_local_experts, ops=INT):
-    """computeSelectedTileN keeps the heuristic tile, the next two larger and the one below."""
-    center = heuristic_tile_index(tiles, num_tokens, top_k, num_local_experts, ops)
-    return candidate_window(center, index, ops)
+def candidate_window(center, index, smaller=1, ops=INT):
+    """computeSelectedTileN keeps the centre, the next two larger and `smaller` below."""
+    return ops.and_(center - smaller <= index, index <= center + 2)
 
 
-def candidate_window(center, index, ops=INT):
-    return ops.and_(center - 1 <= index, index <= center + 2)
+def is_candidate(tiles, index, num_tokens, top_k, num_local_experts, era, ops=INT):
+    """The runtime candidates at n (as the default tile and 0.5.3-0.6.6's check see them)."""
+    center = heuristic_tile_index(tiles, num_tokens, top_k, num_local_experts, era, ops)
+    return candidate_window(center, index, 1, ops)
 
 
-def default_tile_index(tiles, num_tokens, top_k, num_local_experts, ops=INT):
-    """selectDefaultTileN: the smallest candidate, i.e. the one below the heuristic tile."""
-    center = heuristic_tile_index(tiles, num_tokens, top_k, num_local_experts, ops)
+def global_tile_index(tiles, center, num_tokens, top_k, num_experts, ops=INT):
+    """0.7.4: lower_bound(begin, it, n*K/num_experts): the first tile covering the global
+    average, searched only up to the centre (so at most the centre's index)."""
+    expanded = num_tokens * top_k
+    below = ops.total(ops.ite(t * num_experts < expanded, 1, 0) for t in tiles)
+    return ops.min(below, center)
+
+
+def tuner_candidate(tiles, index, num_tokens, top_k, num_local_experts, num_experts, era, ops=INT):
+    """Is tiles[index] in the tuner's candidate set for a bucket of num_tokens tokens?"""
+    center = heuristic_tile_index(tiles, num_tokens, top_k, num_local_experts, era, ops)
+    window = candidate_window(center, index, era.tuner_smaller, ops)
+    if not era.global_tile:
+        return window
+    # Added when num_experts > num_local_experts and below every other candidate.
+    g = global_tile_index(tiles, center, num_tokens, top_k, num_experts, ops)
+    extra = ops.and_(num_experts > num_local_experts, g < center - era.tuner_smaller, index == g)
+    return ops.or_(window, extra)
+
+
+def default_tile_index(tiles, num_tokens, top_k, num_local_experts, era, ops=INT):
+    """selectDefaultTileN (inline before 0.6.7): the smallest candidate with one smaller
+    neighbour, i.e. the one below the centre."""
+    center = heuristic_tile_index(tiles, num_tokens, top_k, num_local_experts, era, ops)
     return ops.max(center - 1, 0)
 
 
-def selected_tiles(tiles, num_tokens, top_k, num_local_experts) -> frozenset[int]:
-    """computeSelectedTileN's candidate set, evaluated on ints."""
+def selected_tiles(tiles, num_tokens, top_k, num_local_experts, era, num_experts=None) -> frozenset[int]:
+    """The tuner's candidate set at num_tokens, evaluated on ints."""
+    experts = num_local_experts if num_experts is None else num_experts
     return frozenset(
         t
         for j, t in enumerate(tiles)
-        if is_candidate(tiles, j, num_tokens, top_k, num_local_experts)
+        if tuner_candidate(tiles, j, num_tokens, top_k, num_local_experts, experts, era)
     )
 
 
-def default_tile(tiles, num_tokens, top_k, num_local_experts) -> int:
-    return tiles[default_tile_index(tiles, num_tokens, top_k, num_local_experts)]
+def default_tile(tiles, num_tokens, top_k, num_local_experts, era) -> int:
+    return tiles[default_tile_index(tiles, num_tokens, top_k, num_local_experts, era)]
 
 
 # --- Autotuner bucketing ---------------------------------------------------------------
@@ -114,6 +117,29 @@ def next_positive_power_of_2(x, ops=INT):
 
 def _ceil_to_step(x, step, ops=INT):
     return ops.div(x + (step - 1), step) * step
+
+
+def last_positive_power_of_2(x, ops=INT):
+    """flashinfer.fused_moe.utils.last_positive_power_of_2: the largest power of two <= x
+    (next_positive_power_of_2(x) when that equals x; 1 for x < 1)."""
+    result = 1
+    for exponent in range(1, POWER_OF_TWO_EXPONENTS + 1):
+        result = ops.ite(x >= 2**exponent, 2**exponent, result)
+    if ops is INT and x > 2**POWER_OF_TWO_EXPONENTS:
+        raise ValueError(f"token count {x} is beyond the modelled range 2**{POWER_OF_TWO_EXPONENTS}")
+    return result
+
+
+def map_round_down_bucket(x, max_num_tokens, ops=INT):
+    """fused_moe/core.py up to 0.6.9: min(last_positive_power_of_2(x), tune_max_num_tokens)."""
+    return ops.min(last_positive_power_of_2(x, ops), max_num_tokens)
+
+
+def bucket_of(x, max_num_tokens, era, ops=INT):
+    """The autotuner bucket whose cached tactic a call of x tokens reuses, per era."""
+    if era.buckets == "round_down":
+        return map_round_down_bucket(x, max_num_tokens, ops)
+    return map_to_hybrid_bucket(x, max_num_tokens, ops)
 
 
 def map_to_hybrid_bucket(x, max_num_tokens, ops=INT):

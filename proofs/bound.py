@@ -31,64 +31,64 @@ from boundcheck.policy import parse_policy
 from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
-from boundcheck.tiles import PRECISION_TILES
 
-from .cases import precision_policy_cases
+from .cases import era_named, geometry, label, precision_policy_cases, scope
 from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, slices, symbols
 
 
 def _setup(case: Case):
-    precision, policy_text = case.params[:2]
-    tiles = PRECISION_TILES[precision]
-    return tiles, parse_policy(policy_text, tiles)
+    era_name, precision, policy_text = case.params[:3]
+    era = era_named(era_name)
+    tiles = era.tiles[precision]
+    return era, tiles, parse_policy(policy_text, tiles)
 
 
 def _slice_queries(case, claim, *, grid_limit=GRID_DIM_Y_MAX, slice_list=None):
     """One query per effective top_k K' (or one symbolic): the domain, the negated claim."""
-    tiles, policy = _setup(case)
+    era, tiles, policy = _setup(case)
     sym = symbols(grid_limit)
-    negated, tokens_of = claim(sym, tiles, policy)
+    negated, tokens_of = claim(sym, tiles, policy, era)
     for k in slice_list or slices(policy):
         yield Query(
             name=f"k{'sym' if k is None else k}",
             constraints=sym.at(k, sym.constraints() + negated),
             shrink_vars=sym.shrink_order(),
-            explain=sym.explainer(tiles, policy, k, tokens_of),
+            explain=sym.explainer(tiles, policy, era, k, tokens_of),
         )
 
 
-def _safety_claim(offset=0, bound_policy=None):
-    def claim(sym, tiles, policy):
-        bound = sym.bound(tiles, bound_policy or policy) + offset
+def _safety_claim(offset=0, bound_policy=None, bound_era=None):
+    def claim(sym, tiles, policy, era):
+        bound = sym.bound(tiles, bound_policy or policy, bound_era or era) + offset
         n = sym.tokens
-        return [1 <= n, n <= bound, z3.Not(sym.launches(n, tiles, policy))], "tokens"
+        return [1 <= n, n <= bound, z3.Not(sym.launches(n, tiles, policy, era))], "tokens"
 
     return claim
 
 
 def _tightness_claim(offset=0):
-    def claim(sym, tiles, policy):
-        past = sym.bound(tiles, policy) + 1 + offset
-        return [sym.launches(past, tiles, policy)], lambda v, k: _evaluate_past(tiles, policy, v, k, offset)
+    def claim(sym, tiles, policy, era):
+        past = sym.bound(tiles, policy, era) + 1 + offset
+        return [sym.launches(past, tiles, policy, era)], lambda v, k: _evaluate_past(tiles, policy, era, v, k, offset)
 
     return claim
 
 
-def _evaluate_past(tiles, policy, values, top_k_effective, offset):
+def _evaluate_past(tiles, policy, era, values, top_k_effective, offset):
     e, s = values.get("num_experts", 1), values.get("shared_experts", 0)
     counts = Counts(e + s, values.get("local_experts", e) + s, top_k_effective)
     bound, _ = bound_for_budget(
-        counts, tiles, policy, values.get("tune_max_num_tokens", 1), values.get("cta_budget", GRID_DIM_Y_MAX)
+        counts, tiles, policy, values.get("tune_max_num_tokens", 1), values.get("cta_budget", GRID_DIM_Y_MAX), era
     )
     return bound + 1 + offset
 
 
-def _progress_claim(sym, tiles, policy):
-    return [sym.bound(tiles, policy) < 1], lambda v, k: 1
+def _progress_claim(sym, tiles, policy, era):
+    return [sym.bound(tiles, policy, era) < 1], lambda v, k: 1
 
 
-def _smallest_claim(sym, tiles, policy):
-    return [sym.bound(tiles, policy) < smallest_bound()], lambda v, k: 1
+def _smallest_claim(sym, tiles, policy, era):
+    return [sym.bound(tiles, policy, era) < smallest_bound()], lambda v, k: 1
 
 
 SAFETY = Obligation(
@@ -119,8 +119,17 @@ PROGRESS = Obligation(
 )
 
 
-def _one_case(name, precision, policy):
-    return lambda: [Case(name, f"{precision} / {policy}", (precision, policy))]
+def _one_case(name, precision, policy, eras=None):
+    """The twin's case in each era in scope that runs `precision` (or in `eras`)."""
+    def cases():
+        chosen = [e for e in scope() if precision in e.tiles and (eras is None or e.name in eras)]
+        return [
+            Case(name, label(e, precision, policy), (e.name, precision, policy),
+                 key=("twin", geometry(e, e.tiles[precision]), e.tiles[precision], policy))
+            for e in chosen
+        ]
+
+    return cases
 
 
 SAFETY_OFF_BY_ONE = Obligation(
@@ -167,6 +176,17 @@ PROGRESS_SMALL_LIMIT = Obligation(
     twin_of="progress",
 )
 
+SAFETY_PREVIOUS_RELEASE = Obligation(
+    name="safety[0.7.2 bound on 0.7.4]",
+    statement="the bound proven for flashinfer 0.7.2.post1 keeps 0.7.4 safe (BF16, flashinfer policy)",
+    domain=DOMAIN_TEXT,
+    cases=_one_case("safety[0.7.2 bound on 0.7.4]", "bf16", "flashinfer", eras=("E24",)),
+    build=lambda case: _slice_queries(case, _safety_claim(bound_era=era_named("E23")), slice_list=[22, 8]),
+    expect=REFUTED,
+    twin_of="safety",
+)
+
+
 def _rounding_queries(case):
     ctas = z3.Int("ctas")
     for y in CLUSTER_Y_SIZES:
@@ -183,6 +203,6 @@ CLUSTER_ROUNDING = Obligation(
 )
 
 THEOREMS = [CLUSTER_ROUNDING, SAFETY, TIGHTNESS, PROGRESS]
-TWINS = [SAFETY_OFF_BY_ONE, SAFETY_VLLM_TILE_128, TIGHTNESS_MINUS_ONE, PROGRESS_SMALL_LIMIT]
+TWINS = [SAFETY_OFF_BY_ONE, SAFETY_VLLM_TILE_128, TIGHTNESS_MINUS_ONE, PROGRESS_SMALL_LIMIT, SAFETY_PREVIOUS_RELEASE]
 
 __all__ = ["THEOREMS", "TWINS"]

@@ -1,38 +1,75 @@
-"""The cases of the per-configuration obligations: every precision under every policy."""
+"""The cases of the per-configuration obligations: every release in scope, every
+precision it runs, under every policy.
+
+Cases share their queries (run once) when the queries are the same: a `fixed:T` case
+depends on T alone, an `any` case on the smallest tile, and a `flashinfer` case on the
+tile set and the era's geometry (boundcheck.releases.Era.geometry_key), normalized so
+that a candidate-rule difference that cannot matter on this tile set (a ladder of
+powers of two, where both centres agree) does not split the work.
+"""
 
 from __future__ import annotations
 
 from boundcheck.policy import ANY, FLASHINFER, Policy
+from boundcheck.releases import ERAS, Era
 from boundcheck.solver.obligation import Case
-from boundcheck.tiles import PRECISION_TILES
 
 from .domain import slices
+
+_SCOPE: list = [ERAS]
+_BY_NAME = {era.name: era for era in ERAS}
+
+
+def set_scope(eras) -> None:
+    """The eras the next run proves (all by default; `prove --flashinfer V` picks one)."""
+    _SCOPE[0] = tuple(eras)
+
+
+def scope() -> tuple[Era, ...]:
+    return tuple(_SCOPE[0])
+
+
+def era_named(name: str) -> Era:
+    return _BY_NAME[name]
+
+
+def geometry(era: Era, tiles) -> tuple:
+    """What a `flashinfer`-policy query of these tiles depends on in this era."""
+    center, smaller, global_tile, checked, buckets = era.geometry_key()
+    if all(t & (t - 1) == 0 for t in tiles):
+        center = "lower_bound"  # equal on power-of-two ladders (see tiles._center_value)
+    return (center, smaller, global_tile, checked, buckets)
 
 
 def policies_for(tiles):
     return [FLASHINFER, ANY] + [Policy("fixed", t) for t in tiles]
 
 
-def _key(tiles, policy):
-    # The queries depend on a precision only through its tile set, and `fixed:T` only
-    # through T (the other tiles' clauses fold to True before the solver sees them).
+def _key(era, tiles, policy):
     if policy.kind == "fixed":
         return ("fixed", policy.tile)
-    return (policy.kind, tiles)
+    if policy.kind == "any":
+        return ("any", min(tiles))
+    return ("flashinfer", geometry(era, tiles), tiles)
 
 
-def key_with_largest_tile(tiles, policy):
+def key_with_largest_tile(era, tiles, policy):
     # For claims that also involve the precision's largest tile (bound_below_largest_tile).
-    return _key(tiles, policy) + ((max(tiles),) if policy.kind == "fixed" else ())
+    return _key(era, tiles, policy) + (max(tiles),)
+
+
+def label(era: Era, precision: str, policy) -> str:
+    return f"{precision} / {policy} @ {era.span}"
 
 
 def precision_policy_cases(obligation: str, key=_key) -> list[Case]:
-    """Each precision under each policy; cases with equal keys share their queries."""
+    """Each era in scope, each precision it runs, each policy; equal keys share queries."""
     cases = []
-    for precision, tiles in PRECISION_TILES.items():
-        for policy in policies_for(tiles):
-            cases.append(
-                Case(obligation, f"{precision} / {policy}", (precision, str(policy)),
-                     key(tiles, policy), weight=len(slices(policy)))
-            )
+    for era in scope():
+        for precision, tiles in era.tiles.items():
+            for policy in policies_for(tiles):
+                cases.append(
+                    Case(obligation, label(era, precision, policy), (era.name, precision, str(policy)),
+                         key(era, tiles, policy), weight=len(slices(policy)))
+                )
     return cases

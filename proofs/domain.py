@@ -81,23 +81,25 @@ class Symbols:
         """The counts with every expert local (no expert parallelism)."""
         return Counts(self.counts.global_experts, self.counts.global_experts, self.counts.top_k)
 
-    def bound(self, tiles, policy, whole_model=False):
-        key = ("bound", tiles, str(policy), whole_model)
+    def bound(self, tiles, policy, era, whole_model=False):
+        key = ("bound", tiles, str(policy), era.geometry_key(), whole_model)
         if key not in self._memo:
             counts = self.whole_model() if whole_model else self.counts
-            self._memo[key], _ = bound_for_budget(counts, tiles, policy, self.tune_max, self.budget, Z3_INT)
+            self._memo[key], _ = bound_for_budget(counts, tiles, policy, self.tune_max, self.budget, era, Z3_INT)
         return self._memo[key]
 
-    def launches(self, tokens, tiles, policy, whole_model=False):
+    def launches(self, tokens, tiles, policy, era, whole_model=False):
         """Every tile the policy allows at `tokens` needs at most the budget's CTAs."""
-        key = ("launches", tiles, str(policy), whole_model)
+        key = ("launches", tiles, str(policy), era.geometry_key(), whole_model)
         if key not in self._memo:
             counts = self.whole_model() if whole_model else self.counts
-            self._memo[key] = within_budget(self.tokens, counts, tiles, policy, self.tune_max, self.budget, Z3_INT)
+            self._memo[key] = within_budget(
+                self.tokens, counts, tiles, policy, self.tune_max, self.budget, era, Z3_INT
+            )
         formula = self._memo[key]
         return formula if tokens.eq(self.tokens) else z3.substitute(formula, (self.tokens, tokens))
 
-    def explainer(self, tiles, policy, top_k_effective=None, tokens_of="tokens"):
+    def explainer(self, tiles, policy, era, top_k_effective=None, tokens_of="tokens"):
         """Turn a model into the counterexample a user can paste (evaluated on ints)."""
         limit, budgets = self.grid_limit, self.budgets
 
@@ -110,7 +112,7 @@ class Symbols:
             cy = budgets.get(values.get("cta_budget"), 1)
             n = values.get("tokens", 1) if tokens_of == "tokens" else tokens_of(values, kk)
             counts = Counts(e + s, local + s, kk)
-            return explain_tokens(n, counts, tiles, policy, t_max, cy, limit) | {
+            return explain_tokens(n, counts, tiles, policy, t_max, cy, limit, era) | {
                 "num_experts": e, "top_k": kk - s, "shared_experts": s, "local_experts": local,
                 "tune_max_num_tokens": t_max, "cluster_y": cy,
             }
@@ -118,16 +120,16 @@ class Symbols:
         return explain
 
 
-def explain_tokens(n, counts, tiles, policy, tune_max, cluster_y, limit):
+def explain_tokens(n, counts, tiles, policy, tune_max, cluster_y, limit, era):
     """The first tile the policy allows at n that breaks a limit, with its numbers."""
-    mask = allowed_tiles_mask(policy, tiles, n, counts.top_k, counts.local_experts, tune_max)
+    mask = allowed_tiles_mask(policy, tiles, n, counts, tune_max, era)
     for allowed, tile in zip(mask, tiles):
         if not allowed:
             continue
         ctas = max_num_ctas_in_batch_dim(n, counts.top_k, counts.local_experts, tile)
         grid_y = launched_grid_y(ctas, cluster_y)
         if grid_y > limit:
-            return {"tokens": n, "tile": tile, "ctas": ctas, "grid_y": grid_y, "limit": limit}
+            return {"tokens": n, "tile": tile, "ctas": ctas, "grid_y": grid_y, "limit": limit, "flashinfer": era.span}
         for label, value in int32_expressions(
             n, counts.top_k, counts.global_experts, counts.local_experts, tile
         ).items():
@@ -137,7 +139,8 @@ def explain_tokens(n, counts, tiles, policy, tune_max, cluster_y, limit):
     allowed_tiles = [t for a, t in zip(mask, tiles) if a]
     worst = min(allowed_tiles) if allowed_tiles else tiles[0]
     ctas = max_num_ctas_in_batch_dim(n, counts.top_k, counts.local_experts, worst)
-    return {"tokens": n, "tile": worst, "ctas": ctas, "grid_y": launched_grid_y(ctas, cluster_y), "limit": limit}
+    return {"tokens": n, "tile": worst, "ctas": ctas, "grid_y": launched_grid_y(ctas, cluster_y), "limit": limit,
+            "flashinfer": era.span}
 
 
 _SYMBOLS: dict = {}

@@ -28,12 +28,13 @@ from boundcheck.policy import Policy, parse_policy
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.solver.tracked import CHECKED_INT32, Checked
-from boundcheck.tiles import POWER_OF_TWO_EXPONENTS, PRECISION_TILES
+from boundcheck.releases import ERAS
+from boundcheck.tiles import POWER_OF_TWO_EXPONENTS
 
-from .cases import key_with_largest_tile, precision_policy_cases
+from .cases import era_named, key_with_largest_tile, label, precision_policy_cases, scope
 from .domain import DOMAIN_TEXT, EFFECTIVE_TOP_KS, slices, symbols
 
-ALL_TILES = tuple(sorted({t for tiles in PRECISION_TILES.values() for t in tiles}))
+ALL_TILES = tuple(sorted({t for era in ERAS for tiles in era.tiles.values() for t in tiles}))
 
 
 def _largest(tiles) -> Policy:
@@ -70,11 +71,12 @@ INT32_SEMANTICS = Obligation(
 # --- bound_below_largest_tile ----------------------------------------------------------
 
 def _below_queries(case):
-    precision, policy_text = case.params
-    tiles = PRECISION_TILES[precision]
+    era_name, precision, policy_text = case.params
+    era = era_named(era_name)
+    tiles = era.tiles[precision]
     policy = parse_policy(policy_text, tiles)
     sym = symbols()
-    claim_negated = sym.bound(tiles, policy) > sym.bound(tiles, _largest(tiles))
+    claim_negated = sym.bound(tiles, policy, era) > sym.bound(tiles, _largest(tiles), era)
     for k in slices(policy):
         yield Query(f"k{k or 'sym'}", sym.at(k, sym.constraints() + [claim_negated]), sym.shrink_order())
 
@@ -92,9 +94,9 @@ BOUND_BELOW_LARGEST_TILE = Obligation(
 
 def _int32_queries(case, extra_expression=None):
     """One query per effective top_k K' (linear, hence fast and stable)."""
-    precision = case.params[0]
-    tiles = PRECISION_TILES[precision]
+    tiles = case.params[0]
     sym = symbols()
+    era = ERAS[-1]  # fixed-tile bounds do not depend on the era
     log = []
     tokens = Checked(sym.tokens, log)
     log.append(z3.And(sym.tokens >= 0, sym.tokens <= 2**31 - 1))  # num_tokens is an int
@@ -108,7 +110,7 @@ def _int32_queries(case, extra_expression=None):
             int32_expressions(tokens, top_k, global_experts, local_experts, tile, CHECKED_INT32)
     else:
         extra_expression(tokens)
-    negated = [1 <= sym.tokens, sym.tokens <= sym.bound(tiles, _largest(tiles)), z3.Not(z3.And(*log))]
+    negated = [1 <= sym.tokens, sym.tokens <= sym.bound(tiles, _largest(tiles), era), z3.Not(z3.And(*log))]
     for k in EFFECTIVE_TOP_KS:
         yield Query(
             f"k{k}",
@@ -129,7 +131,10 @@ def _explain_int32(values, extra, top_k_effective):
 
 
 def _int32_cases():
-    return [Case("int32", p, (p,), (tiles,)) for p, tiles in PRECISION_TILES.items()]
+    # The claim depends on a precision only through its tiles (each tile's expressions
+    # and the largest tile's bound).
+    return [Case("int32", label(e, p, "all tiles"), (tiles,), ("int32", tiles))
+            for e in scope() for p, tiles in e.tiles.items()]
 
 
 INT32 = Obligation(
@@ -144,7 +149,7 @@ INT32_HIDDEN_7168 = Obligation(
     name="int32[hidden 7168]",
     statement="older flashinfer's int32 num_tokens * hidden_size (hidden 7168) fits at every n <= C",
     domain=DOMAIN_TEXT,
-    cases=lambda: [Case("int32[hidden 7168]", "nvfp4", ("nvfp4",))],
+    cases=lambda: [Case("int32[hidden 7168]", "nvfp4", (ERAS[-1].tiles["nvfp4"],))],
     build=lambda case: _int32_queries(case, extra_expression=lambda tokens: tokens * 7168),
     expect=REFUTED,
     twin_of="int32",

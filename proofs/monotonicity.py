@@ -24,9 +24,8 @@ from boundcheck.policy import parse_policy
 from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
-from boundcheck.tiles import PRECISION_TILES
 
-from .cases import precision_policy_cases
+from .cases import era_named, label, precision_policy_cases
 from .int32 import ALL_TILES
 from .domain import DOMAIN_TEXT, slices, symbols
 
@@ -94,11 +93,12 @@ CTAS_MONOTONE_TILE = Obligation(
 
 
 def _covers_queries(case):
-    precision, policy_text = case.params
-    tiles = PRECISION_TILES[precision]
+    era_name, precision, policy_text = case.params
+    era = era_named(era_name)
+    tiles = era.tiles[precision]
     policy = parse_policy(policy_text, tiles)
     sym = symbols()
-    negated = sym.bound(tiles, policy, whole_model=True) > sym.bound(tiles, policy)
+    negated = sym.bound(tiles, policy, era, whole_model=True) > sym.bound(tiles, policy, era)
     for k in slices(policy):
         yield Query(f"k{k or 'sym'}", sym.at(k, sym.constraints() + [negated]), sym.shrink_order())
 
@@ -113,13 +113,15 @@ GLOBAL_COVERS_LOCAL = Obligation(
 
 
 def _swapped_queries(case):
-    precision, policy_text = case.params
-    tiles = PRECISION_TILES[precision]
+    era_name, precision, policy_text = case.params
+    era = era_named(era_name)
+    tiles = era.tiles[precision]
     policy = parse_policy(policy_text, tiles)
     sym = symbols()
     n = sym.tokens
-    negated = [1 <= n, n <= sym.bound(tiles, policy), z3.Not(sym.launches(n, tiles, policy, whole_model=True))]
-    explain_whole = sym.explainer(tiles, policy, 8)
+    negated = [1 <= n, n <= sym.bound(tiles, policy, era),
+               z3.Not(sym.launches(n, tiles, policy, era, whole_model=True))]
+    explain_whole = sym.explainer(tiles, policy, era, 8)
 
     def explain(values):
         return explain_whole(values | {"local_experts": values.get("num_experts", 1)}) | {
@@ -133,7 +135,7 @@ LOCAL_COVERS_GLOBAL = Obligation(
     name="local_covers_global",
     statement="a bound computed from the local expert count keeps the whole model (L = E) safe",
     domain=DOMAIN_TEXT,
-    cases=lambda: [Case("local_covers_global", "bf16 / fixed:128", ("bf16", "fixed:128"))],
+    cases=lambda: [Case("local_covers_global", label(era_named("E23"), "bf16", "fixed:128"), ("E23", "bf16", "fixed:128"))],
     build=_swapped_queries,
     expect=REFUTED,
     twin_of="global_covers_local",

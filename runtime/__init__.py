@@ -4,8 +4,11 @@
 
 Each name below is `guard(flashinfer's function, entry_point=name)`: the same signature,
 calls through untouched when the tokens fit one launch, and otherwise splits them into
-chunks of at most the bound `boundcheck prove` verifies. flashinfer is imported on first
-use of a wrapper, so `import runtime` works without it. Nothing here imports a solver.
+chunks of at most the bound `boundcheck prove` verifies for the installed flashinfer
+release (read once from its package metadata; see runtime.release). flashinfer is
+imported on first use of a wrapper, so `import runtime` works without it. An entry point
+the installed release does not have is an AttributeError naming the release that
+introduced it. Nothing here imports a solver.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import importlib
 from .entry_points import ENTRY_POINTS
 from .guard import GuardError, guard
 from .limits import SMALLEST_BOUND, chunk_cap, max_chunk_tokens, reload_caps
+from .release import guarded_release
 
 __all__ = [
     "ENTRY_POINTS",
@@ -22,6 +26,7 @@ __all__ = [
     "SMALLEST_BOUND",
     "chunk_cap",
     "guard",
+    "guarded_release",
     "max_chunk_tokens",
     "reload_caps",
     *sorted(ENTRY_POINTS),
@@ -47,7 +52,15 @@ def __getattr__(name: str):
     if name not in _WRAPPERS:
         try:
             fused_moe = importlib.import_module("flashinfer.fused_moe")
-            _WRAPPERS[name] = guard(getattr(fused_moe, name), entry_point=name)
         except ImportError as error:
             return _unavailable(name, error)
+        release = guarded_release()
+        if name not in release.era.entry_points or not hasattr(fused_moe, name):
+            from .entry_points import first_release_with
+
+            raise AttributeError(
+                f"runtime.{name}: flashinfer {release.installed or release.version} has no {name}; "
+                f"it exists from flashinfer {first_release_with(name)}"
+            )
+        _WRAPPERS[name] = guard(getattr(fused_moe, name), entry_point=name)
     return _WRAPPERS[name]

@@ -8,6 +8,7 @@ order with the installed flashinfer.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -157,3 +158,32 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         EntryPoint("trtllm_mxint4_block_scale_routed_moe", _MXINT4_ROUTED, "mxint4", True, False),
     )
 }
+
+
+def first_release_with(name: str) -> str | None:
+    from boundcheck.releases import ERAS
+
+    return next((era.first for era in ERAS if name in era.entry_points), None)
+
+
+def entry_for(name: str, release) -> EntryPoint:
+    """The entry point as `release` defines it: its parameter order from the release's
+    recorded signature (runtime.signatures). A release without the entry point is an
+    error naming the first release that has it. An unmodeled newer release uses the
+    newest modeled signature (the guard then checks the callable's own order on binding)."""
+    from boundcheck.errors import BoundcheckInputError
+
+    from .signatures import signature_for
+
+    era = release.era
+    if name not in era.entry_points:
+        raise BoundcheckInputError(
+            "entry_point",
+            f"flashinfer {release.version} has no {name}; it exists from flashinfer {first_release_with(name)} "
+            f"(this release has {', '.join(sorted(era.entry_points))})",
+        )
+    recorded = signature_for(name, era.last if release.fallback else release.version)
+    base = ENTRY_POINTS[name]
+    if recorded is None or tuple(recorded[0]) == base.params:
+        return base
+    return dataclasses.replace(base, params=tuple(recorded[0]))

@@ -23,8 +23,9 @@ from boundcheck.errors import BoundcheckInputError
 from boundcheck.plan import equal_chunks
 
 from . import limits
-from .entry_points import ENTRY_POINTS, EntryPoint
+from .entry_points import ENTRY_POINTS, EntryPoint, entry_for
 from .precision import hidden_size, infer_precision
+from .release import GuardedRelease, guarded_release
 
 # tllm_enums.SfLayout.layout_linear: the only activation scale layout the kernels read.
 SF_LAYOUT_LINEAR = 2
@@ -88,9 +89,11 @@ class _Arguments:
 class Guard:
     """The guarded version of one entry point's callable (see `guard`)."""
 
-    def __init__(self, fn, entry: EntryPoint, policy="flashinfer", cluster_y=1, cap=DEFAULT):
+    def __init__(self, fn, entry: EntryPoint, policy="flashinfer", cluster_y=1, cap=DEFAULT,
+                 release: GuardedRelease | None = None):
         self.fn = fn
         self.entry = entry
+        self.release = release or guarded_release()
         self.policy = policy
         self.cluster_y = cluster_y
         self.cap = cap
@@ -114,22 +117,29 @@ class Guard:
         """C for this call. The counts are checked (the proofs' domain first, then the
         routing kernel's) the first time each configuration is seen; its bound is cached."""
         values = {name: arguments.get(name) for name in _COUNT_NAMES}
-        precision = infer_precision(self.entry, arguments)
-        key = (precision, *values.values())
+        precision = infer_precision(self.entry, arguments, self.release.era)
+        policy = self.policy
+        metadata = arguments.get("routing_metadata")
+        if metadata is not None:
+            # 0.7.4: the caller's routing metadata fixes the tile (and is built for the
+            # whole batch, so it cannot be split by tokens).
+            policy = f"fixed:{_metadata_tile(metadata)}"
+        key = (precision, policy, *values.values())
         bound = self._bounds.get(key)
         if bound is None:
-            bound = self._bounds[key] = self._checked_bound(values, precision)
+            bound = self._bounds[key] = self._checked_bound(values, precision, policy)
         cap = limits.effective_cap(precision, self.cap)
         return bound if cap is None else min(bound, cap)
 
-    def _checked_bound(self, values, precision) -> int:
+    def _checked_bound(self, values, precision, policy) -> int:
         _check_counts(values)
         experts, top_k, local, shared = _counts(values)
         try:
             bound = limits.grid_bound(
-                precision, experts, top_k, local, shared, values["tune_max_num_tokens"], self.policy, self.cluster_y
+                precision, experts, top_k, local, shared, values["tune_max_num_tokens"], policy, self.cluster_y,
+                self.release,
             )
-            limits.check_routing(values, self.entry.routed)
+            limits.check_routing(values, self.entry.routed, self.release.era)
         except GuardError:
             raise
         except BoundcheckInputError as error:
@@ -247,6 +257,12 @@ class Guard:
 
     def _chunked(self, bound, num_tokens, limit):
         arguments = bound.arguments
+        if arguments.get("routing_metadata") is not None:
+            raise GuardError(
+                "routing_metadata",
+                f"fixes tile {_metadata_tile(arguments['routing_metadata'])} for the whole batch and cannot be "
+                f"split by tokens; {num_tokens} tokens exceed that tile's verified bound {limit}",
+            )
         if not arguments.get("do_finalize", True):
             raise GuardError(
                 "do_finalize",
@@ -274,6 +290,14 @@ class Guard:
         return output if self.entry.scalar_return else [output]
 
 
+def _metadata_tile(metadata) -> int:
+    """The tile of 0.7.4's TrtllmMoERoutingMetadataSlot (its `tile_n`)."""
+    tile = getattr(metadata, "tile_n", None)
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+        raise GuardError("routing_metadata", f"must carry a positive int tile_n, got {tile!r}")
+    return tile
+
+
 def _concatenate_permuted(extras):
     """With gemm1_lora_delta each chunk also returns (expanded_idx_to_permuted_idx,
     gemm1_output): one chunk's index points into its own gemm1_output. Concatenate the
@@ -289,17 +313,24 @@ def _concatenate_permuted(extras):
     return [torch.cat(indices), torch.cat(outputs)]
 
 
-def guard(fn, *, entry_point: str, policy="flashinfer", cluster_y=1, cap=DEFAULT):
+def guard(fn, *, entry_point: str, policy="flashinfer", cluster_y=1, cap=DEFAULT, flashinfer=None):
     """The guarded version of `fn`, a callable with the signature of flashinfer's
     `entry_point`: chunks only when needed, at the verified bound (lowered by `cap`, an
     int or None; by default chunk_cap(), BOUNDCHECK_MAX_CHUNK_TOKENS or the table).
-    `policy` and `cluster_y` are the tile policy and Y cluster size the bound assumes."""
+    `policy` and `cluster_y` are the tile policy and Y cluster size the bound assumes;
+    `flashinfer` the release whose geometry applies (default: the installed one, read
+    once from its package metadata; see runtime.release)."""
+    try:
+        release = guarded_release(flashinfer)
+    except BoundcheckInputError as error:
+        raise GuardError(error.argument, str(error).split(": ", 1)[1]) from None
     if entry_point not in ENTRY_POINTS:
         raise GuardError("entry_point", f"unknown entry point {entry_point!r}; expected one of {sorted(ENTRY_POINTS)}")
-    entry = ENTRY_POINTS[entry_point]
-    state = Guard(fn, entry, policy, cluster_y, cap)
+    entry = entry_for(entry_point, release)
+    state = Guard(fn, entry, policy, cluster_y, cap, release)
     # Validate the static settings now rather than on the first large call.
-    limits.max_chunk_tokens(8, 1, policy=policy, cluster_y=cluster_y, cap=cap)
+    limits.max_chunk_tokens(8, 1, policy=policy, cluster_y=cluster_y, cap=cap,
+                            flashinfer=None if flashinfer is None else release.version)
     position = entry.index["hidden_states"]
     fast = limits.FAST_TOKENS
     call_cap = limits.call_cap

@@ -15,6 +15,8 @@ from boundcheck.bound import chunk_bound, smallest_bound
 from boundcheck.caps import CAPS, DEFAULT, ENVIRONMENT_VARIABLE, parse_cap
 from boundcheck.errors import BoundcheckInputError
 
+from .release import GuardedRelease, guarded_release
+
 # Proven (theorem `progress`): every configuration of the domain launches this many
 # tokens in one call, whatever its precision, policy or counts.
 SMALLEST_BOUND = smallest_bound()
@@ -55,13 +57,21 @@ def call_cap():
 
 
 def grid_bound(precision, num_experts, top_k, local_experts, shared_experts, tune_max_num_tokens,
-               policy="flashinfer", cluster_y=1) -> int:
-    """The proven bound, computed once per configuration (the domain is checked then)."""
-    key = (precision, num_experts, top_k, local_experts, shared_experts, tune_max_num_tokens, policy, cluster_y)
+               policy="flashinfer", cluster_y=1, release: GuardedRelease | None = None) -> int:
+    """The proven bound, computed once per configuration (the domain is checked then).
+
+    For an unmodeled newer release (release.fallback) the bound is the `any` policy's:
+    every modeled tile may run, so the smallest (8) binds."""
+    release = release or guarded_release()
+    if release.fallback:
+        policy = "any"
+    key = (release.version, precision, num_experts, top_k, local_experts, shared_experts,
+           tune_max_num_tokens, str(policy), cluster_y)
     bound = _BOUNDS.get(key)
     if bound is None:
         bound = chunk_bound(
-            num_experts, top_k, precision=precision, policy=policy, local_experts=local_experts,
+            num_experts, top_k, flashinfer=release.era.last if release.fallback else release.version,
+            precision=precision, policy=policy, local_experts=local_experts,
             shared_experts=shared_experts, tune_max_num_tokens=tune_max_num_tokens, cluster_y=cluster_y,
         ).max_chunk_tokens
         _BOUNDS[key] = bound
@@ -91,21 +101,26 @@ def max_chunk_tokens(
     tune_max_num_tokens=facts.DEFAULT_TUNE_MAX_NUM_TOKENS,
     cluster_y=1,
     cap=DEFAULT,
+    flashinfer=None,
 ) -> int:
     """The chunk size the guard uses: the proven grid bound, lowered by any empirical cap.
 
     `cap`: an int, or None for no cap; by default the innermost `chunk_cap(...)`, else
-    BOUNDCHECK_MAX_CHUNK_TOKENS, else boundcheck.caps.CAPS[precision]."""
+    BOUNDCHECK_MAX_CHUNK_TOKENS, else boundcheck.caps.CAPS[precision].
+    `flashinfer`: the release (default: the installed one, see runtime.release)."""
     bound = grid_bound(precision, num_experts, top_k, local_experts, shared_experts,
-                       tune_max_num_tokens, policy, cluster_y)
+                       tune_max_num_tokens, policy, cluster_y, guarded_release(flashinfer))
     limit = effective_cap(precision, cap)
     return bound if limit is None else min(bound, limit)
 
 
 # --- what the routing kernels accept (facts.py; checked before a guarded launch) -------
 
-def check_routing(arguments: dict, routed: bool) -> None:
-    """Counts outside what the routing kernel of this call accepts, named."""
+def check_routing(arguments: dict, routed: bool, era=None) -> None:
+    """Counts outside what the routing kernel of this call accepts, named. Before 0.6.18
+    only the era's overall limits and the DeepSeek/Llama4 limits are checked (the
+    per-policy tiers are read from 0.6.18 on); flashinfer checks the rest itself."""
+    routing = era.routing if era is not None else None
     method = arguments.get("routing_method_type", 0)
     name = facts.ROUTING_METHODS.get(int(method)) if method is not None else None
     if name is None:
@@ -117,7 +132,8 @@ def check_routing(arguments: dict, routed: bool) -> None:
     experts, top_k = arguments["num_experts"], arguments["top_k"]
     n_group = arguments.get("n_group") or 0
     if name == "DeepSeekV3" and n_group > 1:
-        limits = (facts.DEEPSEEK_GROUPED_MAX_EXPERTS, facts.DEEPSEEK_GROUPED_MAX_TOP_K)
+        limits = ((routing.deepseek_grouped_experts, routing.deepseek_grouped_top_k) if routing
+                  else (facts.DEEPSEEK_GROUPED_MAX_EXPERTS, facts.DEEPSEEK_GROUPED_MAX_TOP_K))
         topk_group = arguments.get("topk_group") or 0
         if n_group > facts.DEEPSEEK_MAX_GROUPS:
             raise BoundcheckInputError("n_group", f"must be at most {facts.DEEPSEEK_MAX_GROUPS}, got {n_group}")
@@ -127,6 +143,8 @@ def check_routing(arguments: dict, routed: bool) -> None:
             )
     elif name == "Llama4":
         limits = (facts.LLAMA4_MAX_EXPERTS, facts.LLAMA4_TOP_K)
+    elif routing is not None and not routing.policy_tiers:
+        limits = (routing.max_experts, routing.max_top_k)
     else:
         policy_name = "DeepSeekV3_ungrouped" if name == "DeepSeekV3" else name
         _, max_experts, max_top_k = facts.ROUTING_POLICY_TIERS[policy_name]

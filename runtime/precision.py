@@ -1,13 +1,15 @@
 """Which tile set a call runs, inferred from its arguments as the launcher infers it.
 
 Trust: trtllm_fused_moe_kernel_launcher.cu of flashinfer 0.7.2.post1 (the dtype
-deduction in trtllm_fp4_block_scale_moe and the fp8 block-scale quantization types).
-When the inference is in doubt it answers the precision with the smaller tile set.
+deduction in trtllm_fp4_block_scale_moe and the fp8 block-scale quantization types, the
+same in every modeled release) and the release's era (boundcheck.releases: which FP4
+dtype pairs get 192 and 256, and 0.6.18's per-token exception). When the inference is in
+doubt it answers the precision with the smaller tile set.
 """
 
 from __future__ import annotations
 
-from boundcheck.tiles import BFLOAT16, E2M1, E4M3, MX_E2M1, MX_E4M3, PRECISION_TILES, fp4_launcher_tiles
+from boundcheck.releases import BFLOAT16, E2M1, E4M3, MX_E2M1, MX_E4M3, fp4_launcher_tiles
 
 # runner.h isGatedActivation: Swiglu, Geglu, SwigluBias, SwigluStep, GegluTanh, Situ.
 GATED_ACTIVATIONS = frozenset({3, 4, 5, 7, 8, 10})
@@ -15,9 +17,7 @@ GATED_ACTIVATIONS = frozenset({3, 4, 5, 7, 8, 10})
 FP8_QUANTIZATION_MXFP8 = 2
 
 _FP4_NAMES = {(E2M1, E2M1): "nvfp4", (MX_E4M3, MX_E2M1): "mxfp4_mxfp8", (BFLOAT16, None): "mxfp4_bf16"}
-_BY_TILES = {}
-for _name, _tiles in PRECISION_TILES.items():
-    _BY_TILES.setdefault(_tiles, _name)
+_FP4_ORDER = ("mxfp4_bf16", "nvfp4_per_token", "nvfp4", "mxfp4_mxfp8")
 
 
 def _dtype_name(tensor) -> str:
@@ -54,19 +54,29 @@ def fp4_dtypes(arguments: dict) -> tuple[str, str]:
     return act, weights
 
 
-def infer_precision(entry, arguments: dict) -> str:
-    """The precision name whose tile set the launcher of this call runs."""
+def infer_precision(entry, arguments: dict, era) -> str:
+    """The precision name whose tile set the launcher of this call runs in `era`."""
     launcher = entry.launcher
     if launcher in ("bf16", "fp8_per_tensor", "fp8_per_channel", "mxint4"):
         return launcher
     if launcher == "fp8_block":
         mxfp8 = int(arguments.get("fp8_quantization_type", 1)) == FP8_QUANTIZATION_MXFP8
-        return "mxfp8" if mxfp8 else "fp8_block"
+        return "mxfp8" if mxfp8 and "mxfp8" in era.tiles else "fp8_block"
     act, weights = fp4_dtypes(arguments)
     if act is None:
         # A scale the launcher would reject: assume the set with the smallest bound, the
         # bf16-activation one (every other FP4 set adds larger tiles to it).
         act = BFLOAT16
+    per_token = arguments.get("per_token_scale") is not None
     named = _FP4_NAMES.get((act, weights)) or _FP4_NAMES.get((act, None))
-    # Other pairings (MxE2m1 or E4m3 activations, mixed NVFP4/MX) run mxfp8's tile set.
-    return named or _BY_TILES[fp4_launcher_tiles(act, weights)]
+    if named == "nvfp4" and per_token:
+        named = "nvfp4_per_token"
+    if named is not None:
+        return named
+    # Other pairings (MxE2m1 or E4m3 activations, mixed NVFP4/MX) run the tiles the era's
+    # rule gives them; name the precision with that tile set.
+    tiles = fp4_launcher_tiles(era.fp4, act, weights, per_token)
+    for name in _FP4_ORDER:
+        if era.tiles.get(name) == tiles:
+            return name
+    return "mxfp4_bf16"

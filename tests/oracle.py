@@ -94,35 +94,81 @@ def _bucket(n, max_num_tokens):
     return np.where(n >= max_num_tokens, max_num_tokens, out)
 
 
-def allowed_masks(tiles, n, top_k, local_experts, policy, tune_max):
+def _round_down_bucket(n, max_num_tokens):
+    """fused_moe/core.py up to 0.6.9: min(last_positive_power_of_2(x), max)."""
+    last = np.left_shift(1, (np.frexp(n.astype(np.float64))[1] - 1).astype(np.int64))
+    return np.minimum(np.where(n < 1, 0, last), max_num_tokens)
+
+
+def _power_of_two_tile(tiles, m, top_k, experts):
+    """0.5.x - 0.7.0.post1: float avg, nextPowerOfTwo(ceil(avg)) clamped to the ladder."""
+    avg = (m * top_k).astype(np.float32) / np.float32(experts)
+    n = np.ceil(avg).astype(np.int64)
+    p = np.left_shift(1, np.frexp((n - 1).astype(np.float64))[1].astype(np.int64))
+    p = np.where(n <= 1, 1, p)
+    return np.clip(p, tiles[0], tiles[-1])
+
+
+def candidate_masks(tiles, m, top_k, local_experts, rule, smaller=1, num_experts=None):
+    """computeSelectedTileN of each rule, as one boolean array over m per tile.
+
+    v1 (0.5.0-0.5.1): {max(front, t/2), t, min(back, 2t), min(back, 4t)} by value;
+    v2 (0.5.2-0.7.0.post1): std::find(t) then {it, +1, +2, -1};
+    v3 (0.7.1-0.7.2.post1): lower_bound on the double avg, {it, +1, +2, -1};
+    v4 (0.7.4): v3 with `smaller` neighbours below and the global tile under EP."""
+    k = len(tiles)
+    if rule == "v1":
+        t = _power_of_two_tile(tiles, m, top_k, local_experts)
+        values = [np.maximum(tiles[0], t // 2), t, np.minimum(tiles[-1], 2 * t), np.minimum(tiles[-1], 4 * t)]
+        return [np.logical_or.reduce([v == tile for v in values]) for tile in tiles]
+    if rule == "v2":
+        t = _power_of_two_tile(tiles, m, top_k, local_experts)
+        it = np.searchsorted(np.asarray(tiles), t)
+        if not np.all(np.asarray(tiles)[np.minimum(it, k - 1)] == t):
+            raise ValueError("std::find would not find the centre on this ladder")
+    else:
+        it = _lower_bound_index(tiles, m, top_k, local_experts)
+    masks = [(j >= it - smaller) & (j <= it + 2) for j in range(k)]
+    if rule == "v4" and num_experts is not None and num_experts > local_experts:
+        gavg = m.astype(np.float64) * float(top_k) / float(num_experts)
+        g = np.minimum(np.searchsorted(np.asarray(tiles, dtype=np.float64), gavg, side="left"), it)
+        lowest = np.maximum(it - smaller, 0)
+        masks = [mask | ((g == j) & (g < lowest)) for j, mask in enumerate(masks)]
+    return masks
+
+
+def allowed_masks(tiles, n, top_k, local_experts, policy, tune_max, rule="v3", checked=False,
+                  buckets="hybrid", num_experts=None):
     """For each tile, a boolean array over n: may the kernel run it there?"""
     if policy == "any":
         return [np.ones_like(n, dtype=bool) for _ in tiles]
     if policy.startswith("fixed:"):
         fixed = int(policy.split(":")[1])
         return [np.full(n.shape, t == fixed) for t in tiles]
-    center_n = _lower_bound_index(tiles, n, top_k, local_experts)
-    default_index = np.maximum(center_n - 1, 0)
-    center_b = _lower_bound_index(tiles, _bucket(n, tune_max), top_k, local_experts)
-    return [
-        (default_index == j) | ((j >= center_b - 1) & (j <= center_b + 2))
-        for j in range(len(tiles))
-    ]
+    runtime = candidate_masks(tiles, n, top_k, local_experts, rule)
+    default_index = np.argmax(np.stack(runtime), axis=0)  # the smallest candidate at n
+    bucket = _bucket(n, tune_max) if buckets == "hybrid" else _round_down_bucket(n, tune_max)
+    smaller = 2 if rule == "v4" else 1
+    tuned = candidate_masks(tiles, bucket, top_k, local_experts, rule, smaller, num_experts)
+    if checked:  # 0.5.3-0.6.6: launchers_map.at(tile_N) throws for a tile not built at n
+        tuned = [t & r for t, r in zip(tuned, runtime)]
+    return [(default_index == j) | tuned[j] for j in range(len(tiles))]
 
 
-def unsafe_mask(tiles, n, top_k, local_experts, policy, tune_max, cluster_y=1, limit=65535):
+def unsafe_mask(tiles, n, top_k, local_experts, policy, tune_max, cluster_y=1, limit=65535, **era):
     unsafe = np.zeros(n.shape, dtype=bool)
-    for allowed, tile in zip(allowed_masks(tiles, n, top_k, local_experts, policy, tune_max), tiles):
+    for allowed, tile in zip(allowed_masks(tiles, n, top_k, local_experts, policy, tune_max, **era), tiles):
         ctas = _ctas(n, top_k, local_experts, tile)
         grid_y = ((ctas + cluster_y - 1) // cluster_y) * cluster_y
         unsafe |= allowed & (grid_y > limit)
     return unsafe
 
 
-def first_unsafe(tiles, top_k, local_experts, policy, tune_max, cluster_y=1, limit=65535, horizon=None):
-    """The smallest unsafe n (scanning every n up to `horizon`), or None."""
+def first_unsafe(tiles, top_k, local_experts, policy, tune_max, cluster_y=1, limit=65535, horizon=None, **era):
+    """The smallest unsafe n (scanning every n up to `horizon`), or None. `era`: rule
+    ("v1".."v4"), checked, buckets ("round_down" | "hybrid"), num_experts (global)."""
     horizon = horizon or (limit * max(tiles) + local_experts) // max(top_k, 1) + 2
     n = np.arange(1, horizon + 1, dtype=np.int64)
-    unsafe = unsafe_mask(tiles, n, top_k, local_experts, policy, tune_max, cluster_y, limit)
+    unsafe = unsafe_mask(tiles, n, top_k, local_experts, policy, tune_max, cluster_y, limit, **era)
     hits = np.flatnonzero(unsafe)
     return int(n[hits[0]]) if hits.size else None

@@ -13,15 +13,18 @@ from boundcheck.bound import bound_for_budget, effective_counts, within_budget
 from boundcheck.geometry import max_num_ctas_in_batch_dim
 from boundcheck.policy import parse_policy
 from boundcheck.solver.backends import Z3_BV32, Z3_INT
-from boundcheck.tiles import PRECISION_TILES, map_to_hybrid_bucket
+from boundcheck.releases import ERAS
+from boundcheck.tiles import map_round_down_bucket, map_to_hybrid_bucket
 from proofs.domain import budgets_for, symbols
 
 from . import oracle
 
-POLICIES = ["flashinfer", "any", "fixed:8", "fixed:64", "fixed:128"]
+POLICIES = ["flashinfer", "flashinfer", "any", "fixed:8", "fixed:64", "fixed:128"]
+PAIRS = sorted({(era.name, p) for era in ERAS for p in era.tiles})
+ERA = {era.name: era for era in ERAS}
 config = st.fixed_dictionaries(
     {
-        "precision": st.sampled_from(sorted(PRECISION_TILES)),
+        "pair": st.sampled_from(PAIRS),
         "policy": st.sampled_from(POLICIES),
         "num_experts": st.integers(1, 2048),
         "top_k_frac": st.floats(0, 1),
@@ -42,10 +45,11 @@ def _concrete(c):
 
 
 @functools.lru_cache(maxsize=None)
-def _terms(tiles, policy_text):
+def _terms(era_name, tiles, policy_text):
     sym = symbols()
+    era = ERA[era_name]
     policy = parse_policy(policy_text, tiles)
-    return sym, sym.bound(tiles, policy), sym.launches(sym.tokens, tiles, policy)
+    return sym, sym.bound(tiles, policy, era), sym.launches(sym.tokens, tiles, policy, era)
 
 
 def _evaluate(term, sym, values):
@@ -54,20 +58,22 @@ def _evaluate(term, sym, values):
 
 
 @given(config)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 def test_bound_and_launch_check_agree_between_ints_and_z3(c):
-    tiles = PRECISION_TILES[c["precision"]]
+    era_name, precision = c["pair"]
+    era = ERA[era_name]
+    tiles = era.tiles[precision]
     if c["policy"].startswith("fixed:") and int(c["policy"][6:]) not in tiles:
         return
     e, k, local = _concrete(c)
-    sym, bound_term, launches_term = _terms(tiles, c["policy"])
+    sym, bound_term, launches_term = _terms(era_name, tiles, c["policy"])
     values = {"num_experts": e, "top_k": k, "shared": c["shared"], "local": local,
               "tune_max": c["tune_max"], "budget": c["budget"], "tokens": c["tokens"]}
     counts = effective_counts(e, k, local, c["shared"])
     policy = parse_policy(c["policy"], tiles)
-    expected_bound, _ = bound_for_budget(counts, tiles, policy, c["tune_max"], c["budget"])
+    expected_bound, _ = bound_for_budget(counts, tiles, policy, c["tune_max"], c["budget"], era)
     assert _evaluate(bound_term, sym, values).as_long() == expected_bound
-    expected_launch = within_budget(c["tokens"], counts, tiles, policy, c["tune_max"], c["budget"])
+    expected_launch = within_budget(c["tokens"], counts, tiles, policy, c["tune_max"], c["budget"], era)
     assert z3.is_true(_evaluate(launches_term, sym, values)) == expected_launch
 
 
@@ -78,6 +84,11 @@ def test_bucket_mapping_agrees_between_ints_and_z3(x, t):
     term = map_to_hybrid_bucket(xs, ts, Z3_INT)
     value = z3.simplify(z3.substitute(term, (xs, z3.IntVal(x)), (ts, z3.IntVal(t)))).as_long()
     assert value == map_to_hybrid_bucket(x, t)
+    down = map_round_down_bucket(xs, ts, Z3_INT)
+    value = z3.simplify(z3.substitute(down, (xs, z3.IntVal(x)), (ts, z3.IntVal(t)))).as_long()
+    assert value == map_round_down_bucket(x, t)
+    if x >= 1:  # flashinfer's own last_positive_power_of_2 (0 for x < 1, never asked)
+        assert value == min(1 << (x.bit_length() - 1), t)
 
 
 @given(

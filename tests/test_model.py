@@ -11,18 +11,21 @@ from boundcheck import facts
 from boundcheck.bound import chunk_bound, effective_counts, is_safe, max_chunk_tokens
 from boundcheck.geometry import int32_expressions, max_num_ctas_in_batch_dim
 from boundcheck.policy import parse_policy
+from boundcheck.releases import ERAS, era_for, fp4_launcher_tiles
 from boundcheck.tiles import (
-    PRECISION_TILES,
     default_tile,
-    fp4_launcher_tiles,
     map_to_hybrid_bucket,
     next_positive_power_of_2,
     selected_tiles,
 )
 
 from . import oracle
+from .eras import distinct_geometries, oracle_era
 
+E23 = era_for("0.7.2.post1")
+PRECISION_TILES = E23.tiles
 TILE_LISTS = sorted(set(PRECISION_TILES.values()))
+GEOMETRIES = distinct_geometries()
 
 
 def test_tile_sets_per_precision():
@@ -33,24 +36,49 @@ def test_tile_sets_per_precision():
         assert PRECISION_TILES[name] == (8, 16, 32, 64, 128)
     assert PRECISION_TILES["mxfp8"] == (8, 16, 32, 64, 128, 256)
     # The FP4 launcher's other activation dtypes: no 192 without the NVFP4/MXFP8 pairing.
-    assert fp4_launcher_tiles("MxE2m1", "MxE2m1") == (8, 16, 32, 64, 128, 256)
-    assert fp4_launcher_tiles("E4m3", "MxE2m1") == (8, 16, 32, 64, 128, 256)
+    assert fp4_launcher_tiles(E23.fp4, "MxE2m1", "MxE2m1") == (8, 16, 32, 64, 128, 256)
+    assert fp4_launcher_tiles(E23.fp4, "E4m3", "MxE2m1") == (8, 16, 32, 64, 128, 256)
 
 
-@given(
-    tiles=st.sampled_from(TILE_LISTS),
-    tokens=st.integers(0, 2**24),
-    top_k=st.integers(1, 34),
-    experts=st.integers(1, 2050),
-)
-@settings(max_examples=400, deadline=None)
-def test_candidate_rule_matches_the_launcher(tiles, tokens, top_k, experts):
-    assert selected_tiles(tiles, tokens, top_k, experts) == oracle.compute_selected_tile_n(
-        list(tiles), tokens, top_k, experts
-    )
-    assert default_tile(tiles, tokens, top_k, experts) == oracle.select_default_tile_n(
-        list(tiles), tokens, top_k, experts
-    )
+def test_tile_sets_across_releases():
+    # RELEASES.md's table, read in each release's launcher.
+    tiles = {v: era_for(v).tiles for v in ("0.5.0", "0.5.2", "0.5.3", "0.6.4", "0.6.16", "0.6.18", "0.7.0", "0.7.4")}
+    assert tiles["0.5.0"]["nvfp4"] == (8, 16, 32, 64, 128)
+    assert tiles["0.5.0"]["fp8_block"] == (8, 16, 32, 64)
+    assert "bf16" not in tiles["0.5.0"] and "mxint4" not in tiles["0.5.3"]
+    assert tiles["0.5.2"]["fp8_per_tensor"] == (8, 16, 32, 64, 128, 192, 256)
+    assert tiles["0.5.2"]["nvfp4"] == (8, 16, 32, 64, 128, 256)
+    assert tiles["0.5.3"]["fp8_per_tensor"] == (8, 16, 32, 64, 128)
+    assert "mxfp8" not in era_for("0.6.3").tiles and tiles["0.6.4"]["mxfp8"] == (8, 16, 32, 64, 128, 256)
+    assert tiles["0.6.16"]["nvfp4"] == (8, 16, 32, 64, 128, 192, 256)
+    # 0.6.18: per-token NVFP4 drops 192 (#4486); 0.7.0 restores the dtype-only rule.
+    assert tiles["0.6.18"]["nvfp4_per_token"] == (8, 16, 32, 64, 128, 256)
+    assert tiles["0.7.0"]["nvfp4_per_token"] == (8, 16, 32, 64, 128, 192, 256)
+    assert "fp8_per_channel" not in tiles["0.6.18"] and tiles["0.7.0"]["fp8_per_channel"] == (8, 16, 32, 64, 128)
+    assert tiles["0.7.4"] == E23.tiles
+
+
+@pytest.mark.parametrize(("era", "tiles"), GEOMETRIES, ids=[f"{e.name}-{len(t)}" for e, t in GEOMETRIES])
+def test_candidate_rule_matches_the_launcher_in_every_era(era, tiles):
+    # The tuner's candidate set (with the global tile under EP) and the default tile,
+    # against the oracle's port of each release's computeSelectedTileN, incl. exact ties.
+    rng = oracle.np.random.default_rng(len(tiles) * 100 + int(era.name[1:]))
+    points = [(int(rng.integers(0, 2**24)), int(rng.integers(1, 35)), int(rng.integers(1, 2051))) for _ in range(300)]
+    for tile in tiles:
+        for experts in (1, 3, 7, 256, 512, 2050):
+            for top_k in (1, 2, 8, 22, 34):
+                if (tile * experts) % top_k == 0:
+                    points += [(tile * experts // top_k + d, top_k, experts) for d in (-1, 0, 1)]
+    description = oracle_era(era)
+    for tokens, top_k, local in points:
+        for global_experts in (local, local * 2 + 1):
+            m = oracle.np.array([max(tokens, 0)])
+            smaller = 2 if description["rule"] == "v4" else 1
+            tuner = oracle.candidate_masks(list(tiles), m, top_k, local, description["rule"], smaller, global_experts)
+            expected = {t for t, mask in zip(tiles, tuner) if mask[0]}
+            assert selected_tiles(tiles, m[0], top_k, local, era, global_experts) == expected, (era, tokens, top_k, local)
+            runtime = oracle.candidate_masks(list(tiles), m, top_k, local, description["rule"])
+            assert default_tile(tiles, m[0], top_k, local, era) == min(t for t, mask in zip(tiles, runtime) if mask[0])
 
 
 @pytest.mark.parametrize("tiles", TILE_LISTS)
@@ -63,7 +91,7 @@ def test_candidate_rule_at_exact_ties(tiles):
                     continue
                 tokens = tile * experts // top_k
                 for n in (tokens - 1, tokens, tokens + 1):
-                    assert selected_tiles(tiles, n, top_k, experts) == oracle.compute_selected_tile_n(
+                    assert selected_tiles(tiles, n, top_k, experts, E23) == oracle.compute_selected_tile_n(
                         list(tiles), n, top_k, experts
                     )
 
@@ -113,40 +141,78 @@ def test_int32_wrap_is_real_beyond_the_domain():
 
 
 def test_known_bounds():
+    v = "0.7.2.post1"
     # vLLM's NVFP4 formula for Nemotron 3 Super at tile 128 (the seed's report).
-    assert max_chunk_tokens(512, 22, precision="nvfp4", policy="fixed:128") == 378_344
+    assert max_chunk_tokens(512, 22, flashinfer=v, precision="nvfp4", policy="fixed:128") == 378_344
     assert (512 + (65535 - 512 + 1) * 128 - 1) // 22 == 378_344
     # FACTS: FP8 per-tensor, 256 experts, top_k 8: tile 64 can run, so 522,271, not 1,044,511.
-    assert max_chunk_tokens(256, 8, precision="fp8_per_tensor") == 522_271
-    assert max_chunk_tokens(256, 8, precision="fp8_per_tensor", policy="fixed:128") == 1_044_511
-    result = chunk_bound(256, 8, precision="fp8_per_tensor")
+    assert max_chunk_tokens(256, 8, flashinfer=v, precision="fp8_per_tensor") == 522_271
+    assert max_chunk_tokens(256, 8, flashinfer=v, precision="fp8_per_tensor", policy="fixed:128") == 1_044_511
+    result = chunk_bound(256, 8, flashinfer=v, precision="fp8_per_tensor")
     assert (result.binding_tile, result.ctas_at_bound, result.ctas_past_bound) == (64, 65535, 65536)
+    assert (result.flashinfer, result.era) == (v, "E23")
+
+
+def test_known_bounds_of_0_7_4():
+    # 0.7.4 offers two smaller tuner neighbours: the bound halves (the release issue's numbers).
+    result = chunk_bound(256, 8, flashinfer="0.7.4", precision="fp8_per_tensor")
+    assert (result.max_chunk_tokens, result.binding_tile) == (261_151, 32)
+    assert max_chunk_tokens(512, 22, flashinfer="0.7.4", precision="bf16") == 94_603
+    assert chunk_bound(512, 22, flashinfer="0.7.4", precision="nvfp4").binding_tile == 128
+    # Expert parallelism: the tuner also offers the tile covering the global average
+    # (tile 8 here, below the window 16..128 of the local average 64).
+    tiles = era_for("0.7.4").tiles["fp8_per_tensor"]
+    assert 8 in selected_tiles(tiles, 256, 8, 32, era_for("0.7.4"), num_experts=256)
+    assert 8 not in selected_tiles(tiles, 256, 8, 32, E23, num_experts=256)
+    # ... and the bound with the global count still covers the EP one (global_covers_local).
+    ep = chunk_bound(256, 8, flashinfer="0.7.4", precision="fp8_per_tensor", local_experts=32)
+    assert ep.max_chunk_tokens >= max_chunk_tokens(256, 8, flashinfer="0.7.4", precision="fp8_per_tensor")
+
+
+def test_every_modeled_release_has_a_bound_for_each_precision_it_runs():
+    for era in ERAS:
+        for v in era.versions:
+            for precision in era.tiles:
+                top_k = min(8, era.routing.max_top_k)
+                assert max_chunk_tokens(256, top_k, flashinfer=v, precision=precision) > 0
 
 
 SHAPES = ((512, 22, 0, 512), (256, 8, 1, 256), (384, 8, 0, 48), (128, 4, 0, 128))
 
 
+@pytest.mark.parametrize("version", ["0.6.9", "0.6.18.post1", "0.7.0.post1", "0.7.2.post1", "0.7.4"])
 @pytest.mark.parametrize("precision", sorted(PRECISION_TILES))
-def test_bound_is_safe_and_tight_at_real_limit(precision):
-    tiles = PRECISION_TILES[precision]
+def test_bound_is_safe_and_tight_at_real_limit(precision, version):
+    era = era_for(version)
+    if precision not in era.tiles:
+        return
+    tiles = era.tiles[precision]
     for experts, top_k, shared, local in SHAPES:
+        if shared and precision not in ("fp8_block", "mxfp8", "nvfp4", "nvfp4_per_token", "mxfp4_mxfp8", "mxfp4_bf16"):
+            shared = 0
+        if shared and not era.shared_experts:
+            shared = 0
         for policy in ["flashinfer", "any"] + [f"fixed:{t}" for t in tiles]:
             for tune in (1, 512, 8192, 2**20):
                 c = max_chunk_tokens(
-                    experts, top_k, precision=precision, policy=policy, local_experts=local,
+                    experts, top_k, flashinfer=version, precision=precision, policy=policy, local_experts=local,
                     shared_experts=shared, tune_max_num_tokens=tune,
                 )
                 counts = effective_counts(experts, top_k, local, shared)
                 p = parse_policy(policy, tiles)
-                assert is_safe(c, counts, tiles, p, tune)
-                assert not is_safe(c + 1, counts, tiles, p, tune)
+                assert is_safe(c, counts, tiles, p, tune, era)
+                assert not is_safe(c + 1, counts, tiles, p, tune, era)
 
 
 @pytest.mark.parametrize("experts,top_k,shared,local", SHAPES)
 def test_every_n_up_to_the_bound_at_real_limit(experts, top_k, shared, local):
     # Every n in [1, C + 1] scanned by the independent oracle (numpy), nvfp4, default policy.
-    tiles = PRECISION_TILES["nvfp4"]
-    counts = effective_counts(experts, top_k, local, shared)
-    c = max_chunk_tokens(experts, top_k, local_experts=local, shared_experts=shared)
-    first = oracle.first_unsafe(list(tiles), counts.top_k, counts.local_experts, "flashinfer", 8192, horizon=c + 1)
-    assert first == c + 1
+    for era in (E23, era_for("0.7.4"), era_for("0.6.9")):
+        if shared and "fp4" not in era.shared_experts:
+            continue  # FP4 takes fused shared experts from 0.6.17 on
+        tiles = era.tiles["nvfp4"]
+        counts = effective_counts(experts, top_k, local, shared)
+        c = max_chunk_tokens(experts, top_k, flashinfer=era.last, local_experts=local, shared_experts=shared)
+        first = oracle.first_unsafe(list(tiles), counts.top_k, counts.local_experts, "flashinfer", 8192,
+                                    horizon=c + 1, **oracle_era(era, counts.global_experts))
+        assert first == c + 1

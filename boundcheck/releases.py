@@ -1,0 +1,380 @@
+"""flashinfer's releases as data: what each geometry era decides, and where it says so.
+
+Trust: each era's facts were read in that era's shipped sources (`pip download --no-deps
+flashinfer-python==V`; paths are relative to the `flashinfer/` package). The model
+functions take an `Era` and branch only on its fields; no code anywhere compares
+version strings except `era_for` below. `boundcheck drift` re-reads an era's facts from
+a flashinfer folder and names the era whose facts it matches.
+
+Modeled: every release from 0.5.0 (the first where C++ picks the tile) to 0.7.4. Older
+releases (0.2.8 to 0.4.1) take the caller's `tile_tokens_dim` and, up to 0.4.0, another
+CTA formula; they are not modeled, and asking for one is an input error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from .errors import BoundcheckInputError
+from .facts import LAUNCHER, RUNNER_H, Source
+
+FUSED_MOE_CORE = "fused_moe/core.py"
+FUSED_MOE_UTILS = "fused_moe/utils.py"
+BACKEND_RUNNER = "fused_moe/backends/trtllm/sm100_runner.py"
+
+_POW2_TO_128 = (8, 16, 32, 64, 128)
+_POW2_TO_64 = (8, 16, 32, 64)
+
+
+@dataclass(frozen=True)
+class Fp4Rule:
+    """FP4BlockScaleLauncher's supported tiles as a function of the deduced dtypes:
+    {8, 16, 32, 64}, then 128 when dtype_act != Bfloat16, then 192 and 256 as below.
+    A "pair" is (E2m1 weights, E2m1 act) or the MX pair named by `pair_mx`."""
+
+    tile_192: str | None  # None | "pairs" | "pairs, nvfp4 without per-token scaling"
+    tile_256: str  # "not bf16" | "pairs"
+    pair_mx: tuple[str, str]  # (weights, act) of the MX pair that gets 192/256
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What the routing kernels of an era accept (checked by the guard before a launch;
+    the proofs cover the widest era's domain, which contains every narrower one)."""
+
+    max_experts: int
+    max_top_k: int
+    deepseek_grouped_experts: int
+    deepseek_grouped_top_k: int
+    deepseek_groups: int
+    deepseek_topk_groups: int
+    llama4_experts: int = 128
+    llama4_top_k: int = 1
+    policy_tiers: bool = False  # whether facts.ROUTING_POLICY_TIERS applies
+
+
+@dataclass(frozen=True, repr=False)
+class Era:
+    """One stretch of releases whose launch geometry is the same."""
+
+    name: str
+    versions: tuple[str, ...]
+    # precision -> the tiles its launcher supports (only precisions the era can run)
+    tiles: dict = field(hash=False, compare=False)
+    fp4: Fp4Rule
+    # computeSelectedTileN's centre: "lower_bound" (the first tile >= avg, in double) or
+    # "power_of_two" (nextPowerOfTwo(float avg) clamped to the ladder, found with std::find)
+    center: str
+    # smaller neighbours in the tuner's candidate set (the default tile always takes 1)
+    tuner_smaller: int
+    # 0.7.4: under EP the tuner also offers the tile covering n*K/num_experts (global)
+    global_tile: bool
+    # 0.5.3-0.6.6: launchers exist only for the runtime candidates (launchers_map.at throws)
+    tuned_tile_checked: bool
+    buckets: str  # "round_down" (min(last_positive_power_of_2(x), T)) | "hybrid"
+    tune_max_default: int
+    # launchers with num_fused_shared_experts (their GEMMs add them to top_k and experts)
+    shared_experts: frozenset
+    routing: Routing
+    entry_points: tuple[str, ...]
+    # 0.7.4: trtllm_fp4_block_scale_routed_moe(routing_metadata=...) runs the metadata's tile
+    routing_metadata_tile: bool
+    sources: dict = field(hash=False, compare=False)
+
+    def __repr__(self) -> str:
+        return f"Era({self.name}: flashinfer {self.span})"
+
+    @property
+    def first(self) -> str:
+        return self.versions[0]
+
+    @property
+    def last(self) -> str:
+        return self.versions[-1]
+
+    @property
+    def span(self) -> str:
+        return self.first if self.first == self.last else f"{self.first} - {self.last}"
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return tuple(self.tiles)
+
+    def geometry_key(self) -> tuple:
+        """What the proofs depend on besides a precision's tiles: eras with equal keys
+        (and equal tiles) share their queries."""
+        return (self.center, self.tuner_smaller, self.global_tile, self.tuned_tile_checked, self.buckets)
+
+
+# --- FP4 tile sets ----------------------------------------------------------------------
+
+BFLOAT16, E2M1, MX_E2M1, E4M3, MX_E4M3 = "Bfloat16", "E2m1", "MxE2m1", "E4m3", "MxE4m3"
+
+
+def fp4_launcher_tiles(rule: Fp4Rule, dtype_act, dtype_weights, per_token_scaling=False) -> tuple[int, ...]:
+    """FP4BlockScaleLauncher::getSupportedTileNums of the era whose rule this is."""
+    tiles = list(_POW2_TO_64)
+    nv_pair = dtype_weights == E2M1 and dtype_act == E2M1
+    mx_pair = (dtype_weights, dtype_act) == rule.pair_mx
+    if dtype_act != BFLOAT16:
+        tiles.append(128)
+        if rule.tile_192 == "pairs" and (nv_pair or mx_pair):
+            tiles.append(192)
+        elif rule.tile_192 is not None and ((nv_pair and not per_token_scaling) or mx_pair):
+            tiles.append(192)
+        if rule.tile_256 == "not bf16":
+            tiles.append(256)
+    if rule.tile_256 == "pairs" and (nv_pair or mx_pair):
+        tiles.append(256)
+    return tuple(tiles)
+
+
+# The FP4 precisions by the dtypes the launcher deduces (act, weights, per-token scaling).
+FP4_PRECISIONS = {
+    "nvfp4": (E2M1, E2M1, False),
+    "nvfp4_per_token": (E2M1, E2M1, True),
+    "mxfp4_mxfp8": (MX_E4M3, MX_E2M1, False),
+    "mxfp4_bf16": (BFLOAT16, MX_E2M1, False),
+}
+ALL_PRECISIONS = (
+    "nvfp4", "nvfp4_per_token", "mxfp4_mxfp8", "mxfp4_bf16", "bf16", "fp8_per_tensor",
+    "fp8_per_channel", "fp8_block", "mxfp8", "mxint4",
+)
+
+
+def _tiles(fp4: Fp4Rule, **launchers) -> dict:
+    """precision -> tiles, from the FP4 rule and the other launchers' sets (None: absent)."""
+    out = {name: fp4_launcher_tiles(fp4, *dtypes) for name, dtypes in FP4_PRECISIONS.items()}
+    for name in ALL_PRECISIONS:
+        if name in launchers and launchers[name] is not None:
+            out[name] = tuple(launchers[name])
+    return {name: out[name] for name in ALL_PRECISIONS if name in out}
+
+
+# --- the table ----------------------------------------------------------------------------
+
+_ENTRY_0_5 = ("trtllm_fp8_per_tensor_scale_moe", "trtllm_fp8_block_scale_moe",
+              "trtllm_fp4_block_scale_moe", "trtllm_fp4_block_scale_routed_moe")
+_ENTRY_0_5_3 = _ENTRY_0_5 + ("trtllm_bf16_moe",)
+_ENTRY_0_6_0 = _ENTRY_0_5_3 + ("trtllm_mxint4_block_scale_moe",)
+_ENTRY_0_6_3 = _ENTRY_0_6_0 + ("trtllm_fp8_block_scale_routed_moe",)
+_ENTRY_0_6_5 = _ENTRY_0_6_3 + ("trtllm_bf16_routed_moe",)
+_ENTRY_0_6_13 = _ENTRY_0_6_5 + ("trtllm_mxint4_block_scale_routed_moe",)
+_ENTRY_0_6_17 = _ENTRY_0_6_13 + ("trtllm_fp8_per_tensor_scale_routed_moe",)
+_ENTRY_0_7_0 = _ENTRY_0_6_17 + ("trtllm_fp8_per_channel_scale_moe", "trtllm_fp8_per_channel_scale_routed_moe")
+
+_ROUTING_0_5 = Routing(512, 10, 384, 8, 8, 4)
+_ROUTING_0_6_3 = Routing(512, 22, 512, 22, 8, 4)
+_ROUTING_0_6_7 = Routing(2048, 32, 512, 22, 8, 4)
+
+_FP4_0_5_0 = Fp4Rule(tile_192=None, tile_256="none", pair_mx=(MX_E2M1, MX_E4M3))
+_FP4_0_5_2 = Fp4Rule(tile_192=None, tile_256="pairs", pair_mx=(MX_E2M1, MX_E4M3))
+_FP4_0_5_3 = Fp4Rule(tile_192=None, tile_256="not bf16", pair_mx=(MX_E2M1, MX_E4M3))
+_FP4_0_6_16 = Fp4Rule(tile_192="pairs", tile_256="not bf16", pair_mx=(MX_E2M1, MX_E4M3))
+_FP4_0_6_18 = Fp4Rule(tile_192="pairs, nvfp4 without per-token scaling", tile_256="not bf16",
+                      pair_mx=(MX_E2M1, MX_E4M3))
+
+_SOURCES_0_5_0 = {
+    "cta_formula": Source(RUNNER_H, "getMaxNumCtasInBatchDim"),
+    "candidate_rule": Source(LAUNCHER, "computeSelectedTileN: clamp(nextPowerOfTwo(float avg)); {t/2, t, 2t, 4t}"),
+    "default_tile": Source(LAUNCHER, "trtllm_*_moe: if (tile_N == -1 || config == -1) tile_N = *selected_tile_nums.begin()"),
+    "tuned_tile": Source(LAUNCHER, "trtllm_*_moe: mRunners built for selected_tile_nums, used as *mRunners[tile_N] (unchecked)"),
+    "tiles": Source(LAUNCHER, "trtllm_fp8_per_tensor_scale_moe / trtllm_fp8_block_scale_moe / trtllm_fp4_block_scale_moe: mSupportedTileN"),
+    "buckets": Source(FUSED_MOE_CORE, "refine_tuning_config: min(last_positive_power_of_2(x), tune_max_num_tokens)"),
+    "tune_max_default": Source(FUSED_MOE_CORE, "tune_max_num_tokens: int = 8192"),
+    "counts": Source(LAUNCHER, "args.local_num_experts, args.top_k (no fused shared experts)"),
+    "routing": Source("data/csrc/trtllm_fused_moe_routing_renormalize.cu", "NumExpertsLimit = 512, MaxNumTopExperts = 10"),
+}
+
+
+def _next(previous: Era, name: str, versions, **changes) -> Era:
+    """The era after `previous`: the same facts but those named (sources merged)."""
+    sources = dict(previous.sources)
+    sources.update(changes.pop("sources", {}))
+    return dataclasses.replace(previous, name=name, versions=tuple(versions), sources=sources, **changes)
+
+
+E7 = Era(
+    name="E7", versions=("0.5.0", "0.5.1"),
+    tiles=_tiles(_FP4_0_5_0, fp8_per_tensor=_POW2_TO_128, fp8_block=_POW2_TO_64),
+    fp4=_FP4_0_5_0, center="power_of_two", tuner_smaller=1, global_tile=False,
+    tuned_tile_checked=False, buckets="round_down", tune_max_default=8192,
+    shared_experts=frozenset(), routing=_ROUTING_0_5, entry_points=_ENTRY_0_5,
+    routing_metadata_tile=False, sources=_SOURCES_0_5_0,
+)
+E8 = _next(
+    E7, "E8", ("0.5.2",), fp4=_FP4_0_5_2,
+    tiles=_tiles(_FP4_0_5_2, fp8_per_tensor=(8, 16, 32, 64, 128, 192, 256), fp8_block=_POW2_TO_128),
+    sources={"candidate_rule": Source(LAUNCHER, "computeSelectedTileN: clamp(nextPowerOfTwo(float avg)); std::find; {it, +1, +2, -1}")},
+)
+E9 = _next(
+    E8, "E9", ("0.5.3",), fp4=_FP4_0_5_3, tuned_tile_checked=True, entry_points=_ENTRY_0_5_3,
+    tiles=_tiles(_FP4_0_5_3, bf16=_POW2_TO_128, fp8_per_tensor=_POW2_TO_128, fp8_block=_POW2_TO_128),
+    sources={
+        "tuned_tile": Source(LAUNCHER, "launchers_map built for selected_tile_nums; launchers_map.at(tile_N) throws"),
+        "tiles": Source(LAUNCHER, "Bf16MoeLauncher / Fp8PerTensorLauncher / Fp8BlockScaleLauncher::mSupportedTileNums, "
+                        "FP4BlockScaleLauncher::getSupportedTileNums"),
+    },
+)
+E10 = _next(
+    E9, "E10", ("0.6.0", "0.6.1", "0.6.2"), entry_points=_ENTRY_0_6_0,
+    tiles=_tiles(_FP4_0_5_3, bf16=_POW2_TO_128, fp8_per_tensor=_POW2_TO_128, fp8_block=_POW2_TO_128,
+                 mxint4=_POW2_TO_128),
+)
+E11 = _next(
+    E10, "E11", ("0.6.3",), entry_points=_ENTRY_0_6_3, routing=_ROUTING_0_6_3,
+    sources={"routing": Source("data/csrc/trtllm_fused_moe_routing_deepseek.cu", "NumNemotronExperts = 512; topK <= 22")},
+)
+E12 = _next(
+    E11, "E12", ("0.6.4",),
+    tiles=_tiles(_FP4_0_5_3, bf16=_POW2_TO_128, fp8_per_tensor=_POW2_TO_128, fp8_block=_POW2_TO_128,
+                 mxfp8=_POW2_TO_128 + (256,), mxint4=_POW2_TO_128),
+    sources={"tiles_mxfp8": Source(LAUNCHER, "Fp8BlockScaleLauncher::getSupportedTileNums(quantization_type): MxFp8 adds 256")},
+)
+E13 = _next(E12, "E13", ("0.6.5", "0.6.6"), entry_points=_ENTRY_0_6_5)
+E14 = _next(
+    E13, "E14", ("0.6.7", "0.6.7.post1", "0.6.7.post2", "0.6.7.post3"), tuned_tile_checked=False,
+    routing=_ROUTING_0_6_7,
+    sources={
+        "tuned_tile": Source(LAUNCHER, "Build launchers for ALL supported tiles; launchers_map.find(tile_N)"),
+        "default_tile": Source(LAUNCHER, "selectDefaultTileN: return *selected.begin(); resolveMoeTileAndConfig"),
+        "candidate_rule": Source(LAUNCHER, "computeSelectedTileN: nextPowerOfTwo(float avg); FLASHINFER_CHECK(it != end)"),
+        "routing": Source("data/include/flashinfer/trtllm/fused_moe/RoutingKernel.h", "MaxSupportedExperts = 2048, MaxSupportedTopExperts = 32"),
+    },
+)
+E15 = _next(E14, "E15", ("0.6.8", "0.6.8.post1", "0.6.9"),
+            sources={"buckets": Source(FUSED_MOE_CORE, "_make_tuning_config: min(last_positive_power_of_2(x), tune_max_num_tokens)")})
+E16 = _next(
+    E15, "E16", ("0.6.10", "0.6.10.post1", "0.6.11", "0.6.11.post1", "0.6.11.post2", "0.6.11.post3", "0.6.12"),
+    buckets="hybrid",
+    sources={"buckets": Source(FUSED_MOE_UTILS, "map_to_hybrid_bucket (phases 256/256/2048/512/4096)")},
+)
+E17 = _next(E16, "E17", ("0.6.13", "0.6.14"), entry_points=_ENTRY_0_6_13)
+E18 = _next(
+    E17, "E18", ("0.6.15", "0.6.15.post1"), shared_experts=frozenset({"fp8_block"}),
+    sources={"counts": Source("data/csrc/trtllm_fused_moe_runner.cu",
+                              "MoE::Runner::run: totalLocalExperts, totalExpertsPerToken (num_fused_shared_experts)")},
+)
+E19 = _next(
+    E18, "E19", ("0.6.16", "0.6.16.post1", "0.6.16.post2", "0.6.16.post3", "0.6.16.post4"), fp4=_FP4_0_6_16,
+    tiles=_tiles(_FP4_0_6_16, bf16=_POW2_TO_128, fp8_per_tensor=_POW2_TO_128, fp8_block=_POW2_TO_128,
+                 mxfp8=_POW2_TO_128 + (256,), mxint4=_POW2_TO_128),
+    sources={"tiles_fp4": Source(LAUNCHER, "FP4BlockScaleLauncher::getSupportedTileNums: 192 for (E2m1, E2m1), (MxE2m1, MxE4m3)")},
+)
+E20 = _next(E19, "E20", ("0.6.17",), entry_points=_ENTRY_0_6_17, shared_experts=frozenset({"fp8_block", "fp4"}))
+E21 = _next(
+    E20, "E21", ("0.6.18", "0.6.18.post1"), fp4=_FP4_0_6_18,
+    tiles=_tiles(_FP4_0_6_18, bf16=_POW2_TO_128, fp8_per_tensor=_POW2_TO_128, fp8_block=_POW2_TO_128,
+                 mxfp8=_POW2_TO_128 + (256,), mxint4=_POW2_TO_128),
+    routing=dataclasses.replace(_ROUTING_0_6_7, policy_tiers=True),
+    sources={"tiles_fp4": Source(LAUNCHER, "FP4BlockScaleLauncher::getSupportedTileNums(..., use_per_token_scaling): "
+                                 "nvfp4 192 only && !use_per_token_scaling")},
+)
+E22 = _next(
+    E21, "E22", ("0.7.0", "0.7.0.post1"), fp4=_FP4_0_6_16, entry_points=_ENTRY_0_7_0,
+    tiles=_tiles(_FP4_0_6_16, bf16=_POW2_TO_128, fp8_per_tensor=_POW2_TO_128, fp8_per_channel=_POW2_TO_128,
+                 fp8_block=_POW2_TO_128, mxfp8=_POW2_TO_128 + (256,), mxint4=_POW2_TO_128),
+    sources={"tiles_fp4": Source(LAUNCHER, "FP4BlockScaleLauncher::getSupportedTileNums: 192 for (E2m1, E2m1), (MxE2m1, MxE4m3)")},
+)
+E23 = _next(
+    E22, "E23", ("0.7.1", "0.7.2", "0.7.2.post1"), center="lower_bound",
+    sources={"candidate_rule": Source(LAUNCHER, "computeSelectedTileN: lower_bound(double avg); {it, +1, +2, -1}")},
+)
+E24 = _next(
+    E23, "E24", ("0.7.4",), tuner_smaller=2, global_tile=True, routing_metadata_tile=True,
+    sources={
+        "candidate_rule": Source(LAUNCHER, "computeSelectedTileN(..., num_experts, num_smaller_tile_candidates = 2): "
+                                 "lower_bound; +1, +2; two smaller; EP global tile"),
+        "default_tile": Source(LAUNCHER, "selectDefaultTileN: computeSelectedTileN(..., num_local_experts, 1); "
+                               "resolveMoeTileAndConfig: if (tile_N == -1)"),
+        "global_experts": Source(BACKEND_RUNNER, "get_valid_tactics: self.num_experts + nfse"),
+        "routing_metadata": Source(FUSED_MOE_CORE, "_run_fp4_body_from_routing_metadata: DABody(tile_n=routing_metadata.tile_n)"),
+    },
+)
+
+ERAS: tuple[Era, ...] = (E7, E8, E9, E10, E11, E12, E13, E14, E15, E16, E17, E18, E19, E20, E21, E22, E23, E24)
+_BY_VERSION = {v: era for era in ERAS for v in era.versions}
+MODELED_VERSIONS: tuple[str, ...] = tuple(v for era in ERAS for v in era.versions)
+NEWEST = MODELED_VERSIONS[-1]
+# Releases engines pin (vLLM 0.33.0 and SGLang 0.5.23: 0.7.2.x; earlier vLLM 0.7.0.x and
+# 0.6.18.x; TensorRT-LLM 0.6.18) and the newest: proved and tested first.
+PINNED = ("0.6.18.post1", "0.7.0.post1", "0.7.2.post1", "0.7.4")
+UNMODELED_OLDER = "0.2.8 - 0.4.1 (the caller's tile_tokens_dim; not modeled)"
+
+
+def modeled_range() -> str:
+    return f"{MODELED_VERSIONS[0]} - {NEWEST} ({len(MODELED_VERSIONS)} releases)"
+
+
+def era_for(version: str) -> Era:
+    """The era of a modeled release; an input error listing the modeled range otherwise."""
+    era = _BY_VERSION.get(str(version).strip())
+    if era is None:
+        raise BoundcheckInputError(
+            "flashinfer",
+            f"release {version!r} is not modeled; modeled releases are {modeled_range()}: "
+            f"{', '.join(MODELED_VERSIONS)}",
+        )
+    return era
+
+
+def installed_version() -> str | None:
+    """The installed flashinfer-python's version from package metadata (flashinfer itself
+    is not imported); None when it is not installed."""
+    from importlib import metadata
+
+    for name in ("flashinfer-python", "flashinfer_python", "flashinfer"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _version_key(version: str):
+    parts = []
+    for piece in version.replace(".post", ".-1.").split("."):
+        parts.append(int(piece) if piece.lstrip("-").isdigit() else 0)
+    return tuple(parts)
+
+
+def is_newer_than_modeled(version: str) -> bool:
+    try:
+        return _version_key(version) > _version_key(NEWEST)
+    except ValueError:
+        return False
+
+
+def resolve(flashinfer: str | None) -> Era:
+    """--flashinfer VERSION | installed | None (the installed release, else the newest)."""
+    if flashinfer is None:
+        installed = installed_version()
+        return era_for(installed) if installed is not None and installed in _BY_VERSION else era_for(NEWEST)
+    if flashinfer == "installed":
+        installed = installed_version()
+        if installed is None:
+            raise BoundcheckInputError("flashinfer", "'installed' was asked for, but flashinfer-python is not installed here")
+        return era_for(installed)
+    return era_for(flashinfer)
+
+
+def resolve_version(flashinfer: str | None) -> str:
+    """The release name an answer is for (what every output names)."""
+    if flashinfer in (None, "installed"):
+        installed = installed_version()
+        if installed is not None and installed in _BY_VERSION:
+            return installed
+        if flashinfer == "installed":
+            resolve("installed")  # raises the right error
+        return NEWEST
+    era_for(flashinfer)
+    return str(flashinfer).strip()
+
+
+STRICT_VERSION_VARIABLE = "BOUNDCHECK_STRICT_VERSION"
+
+
+def strict_version() -> bool:
+    return os.environ.get(STRICT_VERSION_VARIABLE, "").strip() not in ("", "0")
