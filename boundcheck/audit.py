@@ -80,7 +80,9 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
     experts_range = parse_range(num_experts, "--num-experts", 1, D.MAX_EXPERTS)
     top_k_range = parse_range(top_k, "--top-k", 1, D.MAX_TOP_K)
     local_range = parse_range(local_experts, "--local-experts", 1, D.MAX_EXPERTS)
-    shared_range = parse_range(shared_experts, "--shared-experts", 0, D.MAX_SHARED_EXPERTS)
+    # Fused shared experts only where the release's launcher takes them.
+    max_shared = D.MAX_SHARED_EXPERTS if D.launcher_of(precision) in era.shared_experts else 0
+    shared_range = parse_range(shared_experts, "--shared-experts", 0, max_shared)
     tune_range = parse_range(tune_max_num_tokens, "--tune-max-num-tokens", 1, D.MAX_TUNE_MAX_NUM_TOKENS)
     if cluster_y is not None and cluster_y not in D.CLUSTER_Y_SIZES:
         raise BoundcheckInputError("--cluster-y", f"must be one of {', '.join(map(str, D.CLUSTER_Y_SIZES))}, got {cluster_y}")

@@ -15,17 +15,29 @@ def installed_flashinfer_version() -> str | None:
 
 
 def scope_eras(flashinfer: str | None):
-    """The releases `prove` proves: every modeled one (None), or the one named."""
+    """The releases `prove` proves: every modeled one (None), or those named (comma-separated
+    versions, or `installed`); each era once."""
     if flashinfer is None:
         return releases.ERAS, list(releases.MODELED_VERSIONS)
-    era = releases.resolve(flashinfer)
-    return (era,), [releases.resolve_version(flashinfer)]
+    names = [v.strip() for v in str(flashinfer).split(",")]
+    if not all(names):
+        raise releases.BoundcheckInputError("flashinfer", f"expected VERSION[,VERSION...] or installed, got {flashinfer!r}")
+    versions = [releases.resolve_version(v) for v in names]
+    eras = []
+    for v in names:
+        era = releases.resolve(v)
+        if era not in eras:
+            eras.append(era)
+    return tuple(eras), versions
 
 
 def version_note(versions=None) -> tuple[str, bool]:
     """(line about the releases proved and the one installed, whether it is a warning)."""
     versions = versions or list(releases.MODELED_VERSIONS)
-    proved = versions[0] if len(versions) == 1 else f"{len(versions)} releases, {releases.modeled_range()}"
+    if list(versions) == list(releases.MODELED_VERSIONS):
+        proved = f"every modeled release, {releases.modeled_range()}"
+    else:
+        proved = ", ".join(versions)
     installed = installed_flashinfer_version()
     if installed is None:
         return f"model of flashinfer {proved} (flashinfer not installed here)", False

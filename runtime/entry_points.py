@@ -184,6 +184,36 @@ def entry_for(name: str, release) -> EntryPoint:
         )
     recorded = signature_for(name, era.last if release.fallback else release.version)
     base = ENTRY_POINTS[name]
-    if recorded is None or tuple(recorded[0]) == base.params:
+    if recorded is None:
         return base
-    return dataclasses.replace(base, params=tuple(recorded[0]))
+    params, _, returns = recorded
+    scalar = {"output": True, "[output]": False}.get(returns, base.scalar_return)
+    if tuple(params) == base.params and scalar == base.scalar_return:
+        return base
+    return dataclasses.replace(base, params=tuple(params), scalar_return=scalar)
+
+
+# The enum defaults the entry points use, by value (flashinfer/tllm_enums.py): the guard
+# reads them only to infer the precision, never passes them on.
+ENUM_DEFAULTS = {
+    "ActivationType.Swiglu.value": 3,
+    "Fp8QuantizationType.DeepSeekFp8": 1,
+    "WeightLayout.BlockMajorK": 2,
+}
+
+
+def recorded_defaults(name: str, release) -> dict:
+    """The entry point's defaults in `release`: literals, and the enum values above."""
+    from .signatures import Expr, signature_for
+
+    recorded = signature_for(name, release.era.last if release.fallback else release.version)
+    if recorded is None:
+        return {}
+    out = {}
+    for key, value in recorded[1].items():
+        if isinstance(value, Expr):
+            if value.source in ENUM_DEFAULTS:
+                out[key] = ENUM_DEFAULTS[value.source]
+        else:
+            out[key] = value
+    return out

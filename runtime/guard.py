@@ -23,7 +23,7 @@ from boundcheck.errors import BoundcheckInputError
 from boundcheck.plan import equal_chunks
 
 from . import limits
-from .entry_points import ENTRY_POINTS, EntryPoint, entry_for
+from .entry_points import ENTRY_POINTS, EntryPoint, entry_for, recorded_defaults
 from .precision import hidden_size, infer_precision
 from .release import GuardedRelease, guarded_release
 
@@ -97,10 +97,16 @@ class Guard:
         self.policy = policy
         self.cluster_y = cluster_y
         self.cap = cap
-        self.signature = inspect.signature(fn)
-        self.defaults = {
-            name: p.default for name, p in self.signature.parameters.items() if p.default is not p.empty
-        }
+        self.variadic = is_variadic(fn)
+        self.signature = _entry_signature(fn, entry)
+        self._positions = {name: i for i, name in enumerate(self.signature.parameters)}
+        # The release's own defaults, then the callable's (flashinfer's function has the
+        # same ones; a (*args, **kwargs) wrapper has none of its own).
+        self.defaults = recorded_defaults(entry.name, self.release)
+        if not self.variadic:
+            self.defaults |= {
+                name: p.default for name, p in self.signature.parameters.items() if p.default is not p.empty
+            }
         self._bounds: dict = {}  # (precision, counts...) -> proven bound, checked once
 
     # -- the slow path: everything past the fast threshold -------------------------------
@@ -110,13 +116,17 @@ class Guard:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as error:
             raise TypeError(f"{self.entry.name}: {error}") from None
-        bound.apply_defaults()
+        if not self.variadic:
+            bound.apply_defaults()
         return bound
 
     def chunk_size(self, arguments) -> int:
         """C for this call. The counts are checked (the proofs' domain first, then the
         routing kernel's) the first time each configuration is seen; its bound is cached."""
         values = {name: arguments.get(name) for name in _COUNT_NAMES}
+        if "tune_max_num_tokens" not in self.entry.index:
+            # Entry points without the parameter (FP8 before 0.5.2) tune up to the default.
+            values["tune_max_num_tokens"] = self.release.era.tune_max_default
         precision = infer_precision(self.entry, arguments, self.release.era)
         policy = self.policy
         metadata = arguments.get("routing_metadata")
@@ -149,20 +159,20 @@ class Guard:
 
     def call(self, args, kwargs, num_tokens):
         if num_tokens == 0:
-            return self._empty(self.bind(args, kwargs))
+            return self._empty(self.bind(args, kwargs), args, kwargs)
         limit = self.chunk_size(_Arguments(self, args, kwargs))
         if num_tokens <= limit:
             return self.fn(*args, **kwargs)
-        return self._chunked(self.bind(args, kwargs), num_tokens, limit)
+        return self._chunked(self.bind(args, kwargs), num_tokens, limit, args, kwargs)
 
     # -- M = 0 ----------------------------------------------------------------------------
 
-    def _empty(self, bound):
+    def _empty(self, bound, args=(), kwargs=None):
         # No tokens, no CTAs: a grid with zero Y is an invalid launch, and the FP4 launcher
         # divides by hidden_states_scale.numel(). The finalized result is empty rows.
         arguments = bound.arguments
         if not arguments.get("do_finalize", True) or arguments.get("gemm1_lora_delta") is not None:
-            return self.fn(*bound.args, **bound.kwargs)
+            return self.fn(*args, **(kwargs or {}))
         output = arguments.get("output")
         if output is None:
             output = self._new_output(arguments, 0)
@@ -255,7 +265,19 @@ class Guard:
             f"[{num_tokens}, n] nor a contiguous flat multiple of {num_tokens}",
         )
 
-    def _chunked(self, bound, num_tokens, limit):
+    def _call_with(self, args, kwargs, replaced):
+        """Call fn as its caller did (the same positions and keywords), with some
+        arguments replaced; an argument the caller did not pass goes in by keyword."""
+        args, kwargs = list(args), dict(kwargs)
+        for name, value in replaced.items():
+            position = self._positions.get(name)
+            if position is not None and position < len(args):
+                args[position] = value
+            else:
+                kwargs[name] = value
+        return self.fn(*args, **kwargs)
+
+    def _chunked(self, bound, num_tokens, limit, args=(), kwargs=None):
         arguments = bound.arguments
         if arguments.get("routing_metadata") is not None:
             raise GuardError(
@@ -277,9 +299,7 @@ class Guard:
                 slicers["output"] = lambda s, e, v=output: v[s:e]
         extras = []
         for start, stop in equal_chunks(num_tokens, limit):
-            for name, slicer in slicers.items():
-                arguments[name] = slicer(start, stop)
-            result = self.fn(*bound.args, **bound.kwargs)
+            result = self._call_with(args, kwargs or {}, {name: slicer(start, stop) for name, slicer in slicers.items()})
             rows = result if not isinstance(result, (list, tuple)) else result[0]
             if not self.entry.has_output:
                 output[start:stop].copy_(rows)  # FP8 per-channel allocates its own output
@@ -288,6 +308,31 @@ class Guard:
         if extras:
             return [output, *_concatenate_permuted(extras)]
         return output if self.entry.scalar_return else [output]
+
+
+class _Omitted:
+    """The default of every parameter of a variadic wrapper's stand-in signature: never
+    applied, so the wrapper receives exactly what its caller passed."""
+
+    def __repr__(self):
+        return "<as flashinfer defaults it>"
+
+
+def is_variadic(fn) -> bool:
+    kinds = {p.kind for p in inspect.signature(fn).parameters.values()}
+    return bool(kinds) and kinds <= {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}
+
+
+def _entry_signature(fn, entry: EntryPoint) -> inspect.Signature:
+    """fn's signature, or, for a fully variadic wrapper, the entry point's parameter order
+    (as the guarded release records it) so that calls can be read and split by name."""
+    if is_variadic(fn):
+        omitted = _Omitted()
+        return inspect.Signature([
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=omitted)
+            for name in entry.params
+        ])
+    return inspect.signature(fn)
 
 
 def _metadata_tile(metadata) -> int:
@@ -320,13 +365,13 @@ def guard(fn, *, entry_point: str, policy="flashinfer", cluster_y=1, cap=DEFAULT
     `policy` and `cluster_y` are the tile policy and Y cluster size the bound assumes;
     `flashinfer` the release whose geometry applies (default: the installed one, read
     once from its package metadata; see runtime.release)."""
-    try:
-        release = guarded_release(flashinfer)
-    except BoundcheckInputError as error:
-        raise GuardError(error.argument, str(error).split(": ", 1)[1]) from None
     if entry_point not in ENTRY_POINTS:
         raise GuardError("entry_point", f"unknown entry point {entry_point!r}; expected one of {sorted(ENTRY_POINTS)}")
-    entry = entry_for(entry_point, release)
+    try:
+        release = guarded_release(flashinfer)
+        entry = entry_for(entry_point, release)
+    except BoundcheckInputError as error:
+        raise GuardError(error.argument, str(error).split(": ", 1)[1]) from None
     state = Guard(fn, entry, policy, cluster_y, cap, release)
     # Validate the static settings now rather than on the first large call.
     limits.max_chunk_tokens(8, 1, policy=policy, cluster_y=cluster_y, cap=cap,

@@ -75,8 +75,9 @@ def infer_precision(entry, arguments: dict, era) -> str:
         return named
     # Other pairings (MxE2m1 or E4m3 activations, mixed NVFP4/MX) run the tiles the era's
     # rule gives them; name the precision with that tile set.
+    # (The bound depends on the tile set alone; any precision with this set will do.)
     tiles = fp4_launcher_tiles(era.fp4, act, weights, per_token)
-    for name in _FP4_ORDER:
+    for name in _FP4_ORDER + tuple(era.tiles):
         if era.tiles.get(name) == tiles:
             return name
-    return "mxfp4_bf16"
+    return "mxfp4_bf16"  # no precision has this set: the FP4 set with the fewest tiles

@@ -102,7 +102,9 @@ def test_prove_json_proves_everything(proved):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     document = json.loads(result.stdout)
     assert document["failures"] == 0
-    assert document["flashinfer_model"] == "0.7.2.post1"
+    from boundcheck.releases import PINNED
+
+    assert document["flashinfer"] == list(PINNED)
     names = {o["name"] for o in document["obligations"]}
     for required in ("safety", "tightness", "progress", "ctas_monotone_tokens", "ctas_monotone_experts",
                      "ctas_antitone_tile", "global_covers_local", "int32", "closed_form", "closed_form_vllm",
@@ -114,8 +116,14 @@ def test_prove_json_proves_everything(proved):
         if o["expect"] == "refuted":
             assert any(c["counterexample"] for c in o["cases_detail"]) or o["name"] == "control[False]"
     safety = next(o for o in document["obligations"] if o["name"] == "safety")
-    # Every precision under every policy is its own case.
-    assert safety["cases"] == sum(2 + len(t) for t in __import__("boundcheck").tiles.PRECISION_TILES.values())
+    # Every release's era, every precision it runs, under every policy, is its own case.
+    from boundcheck.releases import era_for
+
+    eras = {era_for(v).name: era_for(v) for v in PINNED}.values()
+    assert safety["cases"] == sum(2 + len(t) for era in eras for t in era.tiles.values())
+    labels = {c["case"] for c in safety["cases_detail"]}
+    assert "nvfp4_per_token / flashinfer @ 0.6.18 - 0.6.18.post1" in labels
+    assert "bf16 / flashinfer @ 0.7.4" in labels
     assert document["closed_form_derivation"]
 
 
@@ -151,7 +159,7 @@ def test_prove_human_table_and_exit_code(monkeypatch, capsys):
     from proofs import domain
 
     monkeypatch.setattr(domain, "_SYMBOLS", {})  # no terms cached from the real model
-    one_case = [c for c in bound_proofs.SAFETY.cases() if c.label == "bf16 / fixed:128"]
+    one_case = [c for c in bound_proofs.SAFETY.cases() if c.label == "bf16 / fixed:128 @ 0.7.1 - 0.7.2.post1"]
     theorems = [dataclasses.replace(bound_proofs.SAFETY, cases=lambda: one_case)]
     outcomes = run_obligations(theorems, timeout_s=30, jobs=1)
     rows = prove.summarize(theorems, outcomes)
@@ -165,10 +173,81 @@ def test_prove_names_the_modelled_flashinfer_and_warns_on_another(monkeypatch):
 
     monkeypatch.setattr(prove, "installed_flashinfer_version", lambda: "0.7.2.post1")
     note, warn = prove.version_note()
-    assert "0.7.2.post1" in note and not warn
+    assert "0.7.2.post1" in note and "every modeled release" in note and not warn
+    note, warn = prove.version_note(["0.7.4"])
+    assert warn and "0.7.2.post1 is installed and was not proved" in note
     monkeypatch.setattr(prove, "installed_flashinfer_version", lambda: "0.8.0")
     note, warn = prove.version_note()
-    assert warn and "0.8.0" in note and "boundcheck drift" in note
+    assert warn and "0.8.0" in note and "not modeled" in note
     monkeypatch.setattr(prove, "installed_flashinfer_version", lambda: None)
     note, warn = prove.version_note()
     assert "not installed" in note and not warn
+
+
+# --- releases: --flashinfer ---------------------------------------------------------------
+
+def test_chunk_for_0_7_4_gives_the_bound_its_sources_imply():
+    result = run("chunk", "--flashinfer", "0.7.4", "--num-experts", "256", "--top-k", "8",
+                 "--precision", "fp8_per_tensor", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["flashinfer"], report["era"]) == ("0.7.4", "E24")
+    assert (report["grid_bound"], report["binding_tile"]) == (261_151, 32)
+
+
+@pytest.mark.parametrize(
+    "version,precision,bound",
+    [("0.7.2.post1", "fp8_per_tensor", 522_271), ("0.6.18.post1", "nvfp4_per_token", None),
+     ("0.6.9", "nvfp4", None), ("0.5.0", "nvfp4", None)],
+)
+def test_chunk_names_the_release_in_text_and_json(version, precision, bound):
+    result = run("chunk", "--flashinfer", version, "--num-experts", "256", "--top-k", "8", "--precision", precision)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"flashinfer {version} (era ")
+    report = json.loads(run("chunk", "--flashinfer", version, "--num-experts", "256", "--top-k", "8",
+                            "--precision", precision, "--json").stdout)
+    assert report["flashinfer"] == version
+    assert report["grid_bound"] == max_chunk_tokens(256, 8, flashinfer=version, precision=precision)
+    if bound is not None:
+        assert report["grid_bound"] == bound
+
+
+def test_chunk_default_release_is_the_installed_one():
+    from boundcheck.releases import NEWEST, installed_version
+
+    report = json.loads(run("chunk", "--num-experts", "8", "--top-k", "2", "--json").stdout)
+    installed = installed_version()
+    assert report["flashinfer"] == (installed if installed and installed != "0.9.0" else NEWEST)
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["chunk", "--flashinfer", "0.4.1", "--num-experts", "8", "--top-k", "2"], "0.5.0 - 0.7.4"),
+        (["chunk", "--flashinfer", "0.7.3", "--num-experts", "8", "--top-k", "2"], "not modeled"),
+        (["chunk", "--flashinfer", "0.5.3", "--num-experts", "8", "--top-k", "2", "--precision", "mxint4"],
+         "no trtllm-gen launcher in flashinfer 0.5.3"),
+        (["chunk", "--flashinfer", "0.6.9", "--num-experts", "8", "--top-k", "2", "--shared-experts", "1"],
+         "takes no fused shared experts"),
+        (["chunk", "--flashinfer", "0.6.2", "--num-experts", "1024", "--top-k", "2"], "[1, 512]"),
+        (["prove", "--flashinfer", "0.7.4,"], "--flashinfer"),
+    ],
+)
+def test_release_input_errors(argv, needle):
+    result = run(*argv)
+    assert result.returncode == 2, result.stdout
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_audit_names_the_release():
+    result = run("audit", "--formula", "(E + (65535 - E + 1) * 64 - 1) // K", "--precision", "bf16",
+                 "--num-experts", "512", "--top-k", "22", "--tune-max-num-tokens", "8192", "--cluster-y", "1",
+                 "--flashinfer", "0.7.4", "--json")
+    report = json.loads(result.stdout)
+    # 0.7.2.post1's tile-64 bound is refuted on 0.7.4, where tile 32 runs.
+    assert (report["flashinfer"], report["status"]) == ("0.7.4", "refuted")
+    assert report["counterexample"]["tile"] == 32
+    again = json.loads(run("audit", "--formula", "(E + (65535 - E + 1) * 64 - 1) // K", "--precision", "bf16",
+                           "--num-experts", "512", "--top-k", "22", "--tune-max-num-tokens", "8192", "--cluster-y", "1",
+                           "--flashinfer", "0.7.2.post1", "--json").stdout)
+    assert (again["flashinfer"], again["status"]) == ("0.7.2.post1", "proved")

@@ -11,16 +11,26 @@ from boundcheck.plan import chunk_count, chunk_size
 from boundcheck.policy import parse_policy
 from boundcheck.solver import core
 from boundcheck.solver.obligation import check_case, run_obligations
-from boundcheck.tiles import PRECISION_TILES
+from boundcheck.releases import era_for
 from proofs import THEOREMS, TWINS
+from proofs.cases import scope, set_scope
 from proofs.closed_form import BUDGET, TILE, E, K, derive, vllm_off_by_one
 
 BY_NAME = {o.name: o for o in THEOREMS + TWINS}
+E23, E24 = era_for("0.7.2.post1"), era_for("0.7.4")
+AT_E23 = " @ 0.7.1 - 0.7.2.post1"
 
 
 @pytest.fixture(scope="module")
 def twins():
-    return {o.obligation: o for o in run_obligations(TWINS, timeout_s=60, jobs=1)}
+    # 0.7.4 first, so that each twin's 0.7.2.post1 case (run last) is the one kept; the
+    # twin about 0.7.4 exists only there.
+    previous = scope()
+    set_scope([E24, E23])
+    try:
+        return {o.obligation: o for o in run_obligations(TWINS, timeout_s=60, jobs=1)}
+    finally:
+        set_scope(previous)
 
 
 def test_negative_control_false_is_refuted(twins):
@@ -45,9 +55,22 @@ def _grid_counterexample_is_real(cex, limit=65535):
 def test_off_by_one_counterexample_is_the_bound_plus_one(twins):
     cex = twins["safety[C+1]"].counterexample
     counts = _grid_counterexample_is_real(cex)
-    tiles = PRECISION_TILES["nvfp4"]
-    bound, _ = grid_bound_and_tile(counts, tiles, parse_policy("flashinfer"), cex["tune_max_num_tokens"], cex["cluster_y"])
+    tiles = E23.tiles["nvfp4"]
+    bound, _ = grid_bound_and_tile(counts, tiles, parse_policy("flashinfer"), cex["tune_max_num_tokens"], E23,
+                                   cex["cluster_y"])
     assert cex["tokens"] == bound + 1
+
+
+def test_previous_release_bound_is_unsafe_on_0_7_4(twins):
+    # The bound 0.7.2.post1's geometry gives, applied to 0.7.4: a smaller tile runs there.
+    cex = twins["safety[0.7.2 bound on 0.7.4]"].counterexample
+    counts = _grid_counterexample_is_real(cex)
+    tiles = E24.tiles["bf16"]
+    old, _ = grid_bound_and_tile(counts, tiles, parse_policy("flashinfer"), cex["tune_max_num_tokens"], E23,
+                                 cex["cluster_y"])
+    new, _ = grid_bound_and_tile(counts, tiles, parse_policy("flashinfer"), cex["tune_max_num_tokens"], E24,
+                                 cex["cluster_y"])
+    assert new < cex["tokens"] <= old
 
 
 def test_vllm_tile_128_counterexample_runs_a_smaller_tile(twins):
@@ -88,14 +111,16 @@ def test_tightness_twin_counterexample_launches(twins):
     counts = effective_counts(cex["num_experts"], cex["top_k"], cex["local_experts"], cex["shared_experts"])
     assert cex["grid_y"] <= 65535
     budget = (65535 // cex["cluster_y"]) * cex["cluster_y"]
-    bound, _ = bound_for_budget(counts, (128,), parse_policy("fixed:128"), 1, budget)
+    bound, _ = bound_for_budget(counts, (128,), parse_policy("fixed:128"), 1, budget, E23)
     assert cex["tokens"] == bound
-    assert within_budget(cex["tokens"], counts, (128,), parse_policy("fixed:128"), 1, budget)
+    assert within_budget(cex["tokens"], counts, (128,), parse_policy("fixed:128"), 1, budget, E23)
 
 
 @pytest.mark.parametrize(
     "name,label",
-    [("safety", "mxfp4_bf16 / flashinfer"), ("tightness", "bf16 / fixed:128"), ("int32", "nvfp4"),
+    [("safety", "mxfp4_bf16 / flashinfer" + AT_E23), ("tightness", "bf16 / fixed:128" + AT_E23),
+     ("safety", "nvfp4 / flashinfer @ 0.7.4"), ("safety", "fp8_per_tensor / flashinfer @ 0.5.3"),
+     ("tightness", "nvfp4 / flashinfer @ 0.6.16 - 0.6.16.post4"), ("int32", "nvfp4 / all tiles" + AT_E23),
      ("partition", "equal split"), ("closed_form_vllm", "tile 128"), ("cluster_rounding", "grid.y")],
 )
 def test_theorem_cases_are_proved(name, label):
@@ -108,7 +133,7 @@ def test_theorem_cases_are_proved(name, label):
 
 def test_a_timeout_is_unknown_never_proved():
     obligation = BY_NAME["safety"]
-    case = next(c for c in obligation.cases() if c.label == "nvfp4 / flashinfer")
+    case = next(c for c in obligation.cases() if c.label == "nvfp4 / flashinfer" + AT_E23)
     outcome = check_case(obligation, case, 0.001, None)
     assert outcome.status == core.UNKNOWN
     assert not outcome.as_expected

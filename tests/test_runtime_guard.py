@@ -193,20 +193,30 @@ def test_caps_environment_and_context(monkeypatch):
 def test_precision_is_inferred_as_the_launcher_does():
     from runtime.precision import infer_precision
 
+    from boundcheck.releases import era_for
+
+    e23, e21, e10 = era_for("0.7.2.post1"), era_for("0.6.18.post1"), era_for("0.6.2")
     fp4 = ENTRY_POINTS["trtllm_fp4_block_scale_moe"]
     nv = make_arguments(fp4.name, 32, hidden=64)
     nv.update(activation_type=3, num_fused_shared_experts=None)
-    assert infer_precision(fp4, nv) == "nvfp4"
+    assert infer_precision(fp4, nv, e23) == "nvfp4"
     mx_weights = dict(nv, gemm1_weights_scale=torch.ones(8, 64, 2).to(torch.float8_e4m3fn))
-    assert infer_precision(fp4, mx_weights) == "mxfp8"  # MxE2m1 weights with E2m1 acts: no 192
+    assert infer_precision(fp4, mx_weights, e23) == "mxfp8"  # MxE2m1 weights with E2m1 acts: no 192
     bf16_act = dict(nv, hidden_states=torch.randn(32, 64).to(torch.bfloat16), hidden_states_scale=None)
-    assert infer_precision(fp4, bf16_act) == "mxfp4_bf16"
+    assert infer_precision(fp4, bf16_act, e23) == "mxfp4_bf16"
     mxfp8_act = dict(mx_weights, hidden_states=torch.randn(32, 64).to(torch.float8_e4m3fn),
                      hidden_states_scale=torch.ones(32 * 2, dtype=torch.uint8))
-    assert infer_precision(fp4, mxfp8_act) == "mxfp4_mxfp8"
+    assert infer_precision(fp4, mxfp8_act, e23) == "mxfp4_mxfp8"
     block = ENTRY_POINTS["trtllm_fp8_block_scale_moe"]
-    assert infer_precision(block, {"fp8_quantization_type": 2}) == "mxfp8"
-    assert infer_precision(block, {"fp8_quantization_type": 1}) == "fp8_block"
+    assert infer_precision(block, {"fp8_quantization_type": 2}, e23) == "mxfp8"
+    assert infer_precision(block, {"fp8_quantization_type": 1}, e23) == "fp8_block"
+    # Per-token NVFP4: 0.6.18 drops 192 for it (its own tile set); 0.7.x does not.
+    per_token = dict(nv, per_token_scale=torch.ones(32))
+    assert infer_precision(fp4, per_token, e21) == "nvfp4_per_token"
+    assert e21.tiles["nvfp4_per_token"] == (8, 16, 32, 64, 128, 256)
+    assert e23.tiles[infer_precision(fp4, per_token, e23)] == e23.tiles["nvfp4"]
+    # Before 0.6.4 the block-scale launcher has no MxFp8 tile set.
+    assert infer_precision(block, {"fp8_quantization_type": 2}, e10) == "fp8_block"
 
 
 # --- errors -------------------------------------------------------------------------------

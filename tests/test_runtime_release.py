@@ -1,0 +1,178 @@
+"""The guard follows the installed flashinfer release.
+
+Each test runs a fresh Python whose package metadata says flashinfer-python VERSION is
+installed (a dist-info folder first on its path, as pip would leave it; nothing of
+flashinfer is imported by the guard), so that the version is read the way a deployment
+reads it, once per process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from boundcheck.bound import max_chunk_tokens
+from boundcheck.releases import NEWEST, STRICT_VERSION_VARIABLE
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A kernel stand-in that takes whatever it is given (as inference code's wrappers do),
+# records the tokens of each call and fills its output rows.
+PRELUDE = textwrap.dedent(
+    """
+    import json, warnings, torch, runtime
+    from runtime import guard, GuardError
+    calls = []
+    def kernel(*args, **kwargs):
+        hidden = kwargs["hidden_states"]
+        calls.append(hidden.shape[0])
+        out = kwargs.get("output")
+        if out is None:
+            out = torch.empty(hidden.shape[0], hidden.shape[1], dtype=torch.bfloat16)
+        out.fill_(1)
+        return out
+    def bf16_call(fn, tokens, experts=512, top_k=22, **extra):
+        return fn(routing_logits=torch.zeros(tokens, 1), routing_bias=None,
+                  hidden_states=torch.zeros(tokens, 8, dtype=torch.bfloat16), gemm1_weights=None,
+                  gemm2_weights=None, num_experts=experts, top_k=top_k, n_group=None, topk_group=None,
+                  intermediate_size=8, local_expert_offset=0, local_num_experts=experts,
+                  routed_scaling_factor=None, routing_method_type=1, **extra)
+    """
+)
+
+
+def run_with_installed(version, body, tmp_path, env=None):
+    """Run PRELUDE + body in a Python that sees flashinfer-python `version` installed;
+    the body prints one JSON line."""
+    site = tmp_path / "site"
+    dist = site / f"flashinfer_python-{version}.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: flashinfer-python\nVersion: {version}\n")
+    environment = {k: v for k, v in os.environ.items() if k != STRICT_VERSION_VARIABLE}
+    environment.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), **(env or {}))
+    result = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], capture_output=True,
+                            text=True, env=environment, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
+
+
+def test_with_0_7_4_installed_chunks_never_exceed_its_bound(tmp_path):
+    # The release issue's case: BF16 512/22 at 150,000 tokens is one launch under
+    # 0.7.2.post1's bound (189,183) but overflows on 0.7.4, whose bound is 94,603.
+    out, _ = run_with_installed("0.7.4", """
+        g = guard(kernel, entry_point="trtllm_bf16_moe")
+        bf16_call(g, 150_000)
+        print(json.dumps({"release": runtime.guarded_release().version, "calls": calls,
+                          "bound": runtime.max_chunk_tokens(512, 22, precision="bf16")}))
+    """, tmp_path)
+    assert out["release"] == "0.7.4"
+    assert out["bound"] == max_chunk_tokens(512, 22, flashinfer="0.7.4", precision="bf16") == 94_603
+    assert sum(out["calls"]) == 150_000 and max(out["calls"]) <= 94_603 and len(out["calls"]) == 2
+
+
+def test_with_0_7_2_post1_installed_the_same_call_is_one_launch(tmp_path):
+    out, _ = run_with_installed("0.7.2.post1", """
+        g = guard(kernel, entry_point="trtllm_bf16_moe")
+        bf16_call(g, 150_000)
+        print(json.dumps({"release": runtime.guarded_release().version, "calls": calls}))
+    """, tmp_path)
+    assert out == {"release": "0.7.2.post1", "calls": [150_000]}
+
+
+def test_entry_points_a_release_lacks_are_named(tmp_path):
+    out, _ = run_with_installed("0.6.18.post1", """
+        try:
+            guard(kernel, entry_point="trtllm_fp8_per_channel_scale_moe")
+            message = None
+        except GuardError as error:
+            message = str(error)
+        print(json.dumps({"message": message}))
+    """, tmp_path)
+    assert "0.6.18.post1 has no trtllm_fp8_per_channel_scale_moe" in out["message"]
+    assert "from flashinfer 0.7.0" in out["message"]
+
+
+def test_a_newer_release_warns_once_and_gets_the_any_bound(tmp_path):
+    out, stderr = run_with_installed("0.9.0", """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            g = guard(kernel, entry_point="trtllm_bf16_moe")
+            guard(kernel, entry_point="trtllm_bf16_routed_moe")
+            bf16_call(g, 100_000)
+        print(json.dumps({"warnings": [str(w.message) for w in caught], "calls": calls,
+                          "bound": runtime.max_chunk_tokens(512, 22, precision="bf16"),
+                          "fallback": runtime.guarded_release().fallback}))
+    """, tmp_path)
+    assert out["fallback"] is True
+    assert len(out["warnings"]) == 1 and "0.9.0" in out["warnings"][0] and "not modeled" in out["warnings"][0]
+    tile_8 = max_chunk_tokens(512, 22, flashinfer=NEWEST, precision="bf16", policy="any")
+    assert out["bound"] == tile_8 and max(out["calls"]) <= tile_8 and sum(out["calls"]) == 100_000
+
+
+def test_strict_version_refuses_a_newer_release(tmp_path):
+    out, _ = run_with_installed("0.9.0", """
+        try:
+            guard(kernel, entry_point="trtllm_bf16_moe")
+            message = None
+        except GuardError as error:
+            message = str(error)
+        print(json.dumps({"message": message}))
+    """, tmp_path, env={STRICT_VERSION_VARIABLE: "1"})
+    assert "newer than every modeled release" in out["message"]
+
+
+def test_an_older_unmodeled_release_is_refused(tmp_path):
+    out, _ = run_with_installed("0.4.1", """
+        try:
+            guard(kernel, entry_point="trtllm_bf16_moe")
+            message = None
+        except GuardError as error:
+            message = str(error)
+        print(json.dumps({"message": message}))
+    """, tmp_path)
+    assert "0.4.1" in out["message"] and "not modeled" in out["message"]
+
+
+def test_routing_metadata_fixes_the_tile_on_0_7_4():
+    # 0.7.4 runs the metadata's tile; the metadata covers the whole batch, so above that
+    # tile's bound the guard refuses instead of splitting.
+    import torch
+
+    from runtime import GuardError, guard
+
+    class Slot:
+        tile_n = 8
+
+    calls = []
+
+    def kernel(*args, **kwargs):
+        calls.append(kwargs["hidden_states"].shape[0])
+        return [kwargs["output"]]
+
+    g = guard(kernel, entry_point="trtllm_fp4_block_scale_routed_moe", flashinfer="0.7.4")
+    bound_8 = max_chunk_tokens(256, 8, flashinfer="0.7.4", precision="nvfp4", policy="fixed:8", shared_experts=0)
+
+    def call(tokens):
+        return g(topk_ids=torch.zeros(tokens, 8, dtype=torch.int32), routing_bias=None,
+                 hidden_states=torch.zeros(tokens, 32, dtype=torch.uint8),
+                 hidden_states_scale=torch.zeros(tokens * 4, dtype=torch.uint8),
+                 gemm1_weights=None, gemm1_weights_scale=None, gemm1_bias=None, gemm1_alpha=None,
+                 gemm1_beta=None, gemm1_clamp_limit=None, gemm2_weights=None, gemm2_weights_scale=None,
+                 gemm2_bias=None, output1_scale_scalar=None, output1_scale_gate_scalar=None,
+                 output2_scale_scalar=None, num_experts=256, top_k=8, n_group=None, topk_group=None,
+                 intermediate_size=64, local_expert_offset=0, local_num_experts=256, routed_scaling_factor=None,
+                 routing_method_type=1, output=torch.empty(tokens, 64, dtype=torch.bfloat16),
+                 routing_metadata=Slot())
+
+    call(bound_8)
+    assert calls == [bound_8]
+    with pytest.raises(GuardError, match="routing_metadata"):
+        call(bound_8 + 1)
+    assert calls == [bound_8]  # refused before any launch

@@ -1,0 +1,858 @@
+#!/usr/bin/env python
+"""Record the signatures of flashinfer's trtllm-gen fused MoE entry points, release by
+release, into runtime/signatures.py.
+
+    python tools/record_signatures.py [--src DIR] [--out FILE] [--strict] [--quiet]
+
+For every modeled release (boundcheck.releases.MODELED_VERSIONS) whose sources are
+unpacked at DIR/<VERSION>/flashinfer/ (default ~/.cache/boundcheck/flashinfer-src, or
+$BOUNDCHECK_FLASHINFER_SRC), this parses every module under fused_moe/ with `ast` (it
+never imports or executes flashinfer) and finds the module-level `def trtllm_*_moe(...)`
+entry points. A name defined more than once in a module is the last module-level
+definition; a name defined in several modules is the definition that
+fused_moe/__init__.py's `from .x import name` chain reaches.
+
+For each entry point and release it records the parameter names in order (as
+`inspect.signature` lists them), the defaults (literals as values; anything else, such as
+`ActivationType.Swiglu.value`, as `Expr(source text)`), the positional-only / *args /
+keyword-only / **kwargs structure, and what the call returns when `do_finalize` is true
+and no `gemm1_lora_delta` is given, read from the `return` statements:
+
+    "output"    the output tensor itself (the deprecated scalar return)
+    "[output]"  a one-element list holding it
+    "unknown"   not readable from the Python sources (e.g. a C++ op's own return value)
+
+Returns are read by following, from the entry point, the return statements the finalized
+call can reach (`if` tests on `do_finalize` and `gemm1_lora_delta is None` are decided;
+others keep both branches) into the Python functions they call: nested defs, module-level
+defs, `from .x import`s (also `from flashinfer.fused_moe.x import` inside a function), the
+`get_trtllm_moe_sm100_module().op(...)` SimpleNamespace, local variables assigned in
+reachable code, `x[0]` of a "[output]", and a callee declared `-> T` whose callable
+parameters are declared `Callable[..., T]` (it returns what the callables passed to it
+return: the distribution-aware dispatch of 0.6.18+). All reachable returns must agree,
+else "unknown". Modules are parsed only when their text contains `def trtllm_` or when a
+call leads into them.
+
+Consecutive releases with identical records are grouped. It then cross-checks the entry
+points found against `era_for(version).entry_points` and, for the release the guard's
+runtime/entry_points.py describes, the parameter tuples there; disagreements are printed
+(and make the exit status 1 with --strict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+DEFAULT_SRC = Path(os.environ.get("BOUNDCHECK_FLASHINFER_SRC", "~/.cache/boundcheck/flashinfer-src")).expanduser()
+DEFAULT_OUT = REPO / "runtime" / "signatures.py"
+ENTRY_POINTS_FILE = REPO / "runtime" / "entry_points.py"
+# The release runtime/entry_points.py describes (its docstring says so).
+ENTRY_POINTS_RELEASE = "0.7.2.post1"
+
+ENTRY_RE = re.compile(r"^trtllm_[a-z0-9]+(?:_[a-z0-9]+)*_moe$")
+# What the finalized call is assumed to look like when the return statements are read.
+FINALIZED = {"do_finalize": True}
+NO_LORA = "gemm1_lora_delta"
+UNKNOWN = "unknown"
+MAX_DEPTH = 10
+
+
+# --- the sources of one release -----------------------------------------------------------
+
+
+@dataclass
+class Module:
+    name: str  # dotted, relative to fused_moe ("core", "backends.trtllm.sm100_runner")
+    path: Path
+    rel: str  # "fused_moe/core.py"
+    tree: ast.Module
+
+
+class Package:
+    """fused_moe/ of one release, parsed lazily (files are only parsed when needed)."""
+
+    def __init__(self, root: Path):
+        self.root = root  # .../<VERSION>/flashinfer/fused_moe
+        self._modules: dict[str, Module | None] = {}
+
+    def module_names(self) -> list[str]:
+        names = []
+        for path in sorted(self.root.rglob("*.py")):
+            parts = list(path.relative_to(self.root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            names.append(".".join(parts))
+        return names
+
+    def path_of(self, name: str) -> Path | None:
+        base = self.root.joinpath(*name.split(".")) if name else self.root
+        for candidate in (base.with_suffix(".py") if name else None, base / "__init__.py"):
+            if candidate is not None and candidate.is_file():
+                return candidate
+        return None
+
+    def module(self, name: str) -> Module | None:
+        if name not in self._modules:
+            path = self.path_of(name)
+            if path is None:
+                self._modules[name] = None
+            else:
+                tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+                rel = "fused_moe/" + path.relative_to(self.root).as_posix()
+                self._modules[name] = Module(name, path, rel, tree)
+        return self._modules[name]
+
+    def text_contains(self, name: str, needle: str) -> bool:
+        path = self.path_of(name)
+        return path is not None and needle in path.read_text(encoding="utf-8")
+
+    def resolve_relative(self, module: Module, level: int, target: str | None) -> str | None:
+        """The dotted name (relative to fused_moe) of `from <.. target> import`, or None when
+        it leaves fused_moe/."""
+        is_package = module.path.name == "__init__.py"
+        parts = module.name.split(".") if module.name else []
+        if not is_package:
+            parts = parts[:-1]
+        up = level - 1
+        if up > len(parts):
+            return None
+        parts = parts[: len(parts) - up]
+        if target:
+            parts += target.split(".")
+        return ".".join(parts)
+
+
+def top_level_defs(module: Module) -> dict[str, ast.FunctionDef]:
+    """Module-level function definitions (the last one of each name)."""
+    defs = {}
+    for node in module.tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            defs[node.name] = node
+    return defs
+
+
+PACKAGE = "flashinfer.fused_moe"
+
+
+def import_target(pkg: Package, module: Module, node: ast.ImportFrom) -> str | None:
+    """The module (dotted, relative to fused_moe) an ImportFrom reads, or None when it is
+    outside fused_moe/."""
+    if node.level >= 1:
+        return pkg.resolve_relative(module, node.level, node.module)
+    if node.module == PACKAGE:
+        return ""
+    if node.module and node.module.startswith(PACKAGE + "."):
+        return node.module[len(PACKAGE) + 1:]
+    return None
+
+
+def import_source(pkg: Package, module: Module, name: str, statements=None) -> tuple[str, str] | None:
+    """(module name, original name) that `module` (or the given statements of it) imports
+    `name` from, within fused_moe/."""
+    found = None
+    for node in module.tree.body if statements is None else statements:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    target = import_target(pkg, module, node)
+                    found = None if target is None else (target, alias.name)
+    return found
+
+
+def find_definition(pkg: Package, module_name: str, name: str, seen=None):
+    """Follow `from .x import name` re-exports from `module_name` to the module-level def."""
+    seen = set() if seen is None else seen
+    if (module_name, name) in seen:
+        return None
+    seen.add((module_name, name))
+    module = pkg.module(module_name)
+    if module is None:
+        return None
+    defs = top_level_defs(module)
+    if name in defs:
+        return module, defs[name]
+    source = import_source(pkg, module, name)
+    if source is None:
+        return None
+    return find_definition(pkg, source[0], source[1], seen)
+
+
+# --- what the finalized call returns ------------------------------------------------------
+
+
+def walk_no_nested(node):
+    """The nodes under `node`, not descending into nested functions, lambdas or classes."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        yield child
+        yield from walk_no_nested(child)
+
+
+def truth(test):
+    """The value of an `if` test in the finalized, LoRA-free call: True, False or None."""
+    if isinstance(test, ast.Constant):
+        return bool(test.value)
+    if isinstance(test, ast.Name):
+        return FINALIZED.get(test.id)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = truth(test.operand)
+        return None if inner is None else not inner
+    if isinstance(test, ast.BoolOp):
+        values = [truth(v) for v in test.values]
+        if isinstance(test.op, ast.And):
+            if any(v is False for v in values):
+                return False
+            return True if all(v is True for v in values) else None
+        if any(v is True for v in values):
+            return True
+        return False if all(v is False for v in values) else None
+    if (
+        isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.left, ast.Name)
+        and test.left.id == NO_LORA and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        if isinstance(test.ops[0], ast.Is):
+            return True
+        if isinstance(test.ops[0], ast.IsNot):
+            return False
+    return None
+
+
+def reachable_returns(stmts):
+    """(return statements reachable in the finalized call, whether `stmts` always leave)."""
+    returns = []
+    for stmt in stmts:
+        if isinstance(stmt, ast.Return):
+            returns.append(stmt)
+            return returns, True
+        if isinstance(stmt, ast.Raise):
+            return returns, True
+        if isinstance(stmt, ast.If):
+            value = truth(stmt.test)
+            if value is True:
+                found, leaves = reachable_returns(stmt.body)
+            elif value is False:
+                found, leaves = reachable_returns(stmt.orelse)
+            else:
+                body, body_leaves = reachable_returns(stmt.body)
+                other, other_leaves = reachable_returns(stmt.orelse)
+                found, leaves = body + other, body_leaves and other_leaves
+            returns += found
+            if leaves:
+                return returns, True
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            found, leaves = reachable_returns(stmt.body)
+            returns += found
+            if leaves:
+                return returns, True
+        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            returns += reachable_returns(stmt.body)[0] + reachable_returns(stmt.orelse)[0]
+        elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            for block in [stmt.body, stmt.orelse, stmt.finalbody] + [h.body for h in stmt.handlers]:
+                returns += reachable_returns(block)[0]
+        elif isinstance(stmt, ast.Match):
+            for case in stmt.cases:
+                returns += reachable_returns(case.body)[0]
+    return returns, False
+
+
+def reachable_statements(stmts):
+    """The statements (at any block depth, not in nested defs) that the finalized call can
+    reach: `if` branches whose test is decided are pruned."""
+    for stmt in stmts:
+        yield stmt
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(stmt, ast.If):
+            value = truth(stmt.test)
+            if value is not False:
+                yield from reachable_statements(stmt.body)
+            if value is not True:
+                yield from reachable_statements(stmt.orelse)
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from reachable_statements(getattr(stmt, field, None) or [])
+        for handler in getattr(stmt, "handlers", None) or []:
+            yield from reachable_statements(handler.body)
+        for case in getattr(stmt, "cases", None) or []:
+            yield from reachable_statements(case.body)
+
+
+@dataclass(frozen=True)
+class Scope:
+    module: Module
+    functions: tuple  # enclosing function nodes, outermost first
+
+    def inside(self, fn) -> "Scope":
+        return Scope(self.module, self.functions + (fn,))
+
+
+class Returns:
+    """Reads what a function returns in the finalized call, following calls into Python
+    functions of fused_moe/ (nested ones, module-level ones and `from .x import`s) and the
+    `get_..._module().op(...)` SimpleNamespace pattern. C++ ops are "unknown"."""
+
+    def __init__(self, pkg: Package):
+        self.pkg = pkg
+        self._known: dict = {}  # id(fn) -> a kind read without hitting a limit
+        self._open: set = set()  # functions being read (recursion)
+
+    def of_function(self, fn, scope: Scope, depth=0) -> str:
+        key = id(fn)
+        if key in self._known:
+            return self._known[key]
+        if key in self._open or depth > MAX_DEPTH:
+            return UNKNOWN
+        self._open.add(key)
+        try:
+            returns, leaves = reachable_returns(fn.body)
+            kinds = {self.classify(r.value, scope, depth + 1) for r in returns}
+        finally:
+            self._open.discard(key)
+        if not leaves:
+            kinds.add(UNKNOWN)  # may fall off the end and return None
+        result = kinds.pop() if len(kinds) == 1 else UNKNOWN
+        if result != UNKNOWN:
+            self._known[key] = result
+        return result
+
+    def resolve_function(self, name: str, scope: Scope):
+        """(function node, its scope) for a call to `name` in `scope`, or None."""
+        for i in range(len(scope.functions) - 1, -1, -1):
+            fn = scope.functions[i]
+            defs = [n for n in _direct_defs(fn) if n.name == name]
+            if defs:
+                outer = Scope(scope.module, scope.functions[: i + 1])
+                return defs[-1], outer.inside(defs[-1])
+            local_imports = [n for n in walk_no_nested(fn) if isinstance(n, ast.ImportFrom)]
+            source = import_source(self.pkg, scope.module, name, local_imports)
+            if source is not None:
+                found = find_definition(self.pkg, source[0], source[1])
+                return None if found is None else (found[1], Scope(found[0], (found[1],)))
+        found = find_definition(self.pkg, scope.module.name, name)
+        if found is None:
+            return None
+        module, node = found
+        return node, Scope(module, (node,))
+
+    def classify(self, expr, scope: Scope, depth: int) -> str:
+        if expr is None or depth > MAX_DEPTH:
+            return UNKNOWN
+        if isinstance(expr, ast.List):
+            if len(expr.elts) == 1 and self.classify(expr.elts[0], scope, depth + 1) == "output":
+                return "[output]"
+            return UNKNOWN
+        if isinstance(expr, ast.Subscript):
+            index = expr.slice
+            if isinstance(index, ast.Constant) and index.value == 0:
+                if self.classify(expr.value, scope, depth + 1) == "[output]":
+                    return "output"
+            return UNKNOWN
+        if isinstance(expr, ast.Name):
+            if expr.id == "output":
+                return "output"  # the output buffer (a parameter or its allocation)
+            return self.classify_name(expr.id, scope, depth)
+        if isinstance(expr, ast.IfExp):
+            value = truth(expr.test)
+            if value is not None:
+                return self.classify(expr.body if value else expr.orelse, scope, depth + 1)
+            a = self.classify(expr.body, scope, depth + 1)
+            return a if a == self.classify(expr.orelse, scope, depth + 1) else UNKNOWN
+        if isinstance(expr, ast.Call):
+            return self.classify_call(expr, scope, depth)
+        return UNKNOWN
+
+    def classify_name(self, name: str, scope: Scope, depth: int) -> str:
+        if not scope.functions:
+            return UNKNOWN
+        fn = scope.functions[-1]
+        values = []
+        for node in reachable_statements(fn.body):
+            if isinstance(node, ast.Assign):
+                if any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                    values.append(node.value)
+                elif any(name in {n.id for n in ast.walk(t) if isinstance(n, ast.Name)} for t in node.targets):
+                    return UNKNOWN  # tuple unpacking, item assignment and the like
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+                if node.target.id == name:
+                    if node.value is None or isinstance(node, ast.AugAssign):
+                        return UNKNOWN
+                    values.append(node.value)
+        if not values:
+            return UNKNOWN
+        kinds = {self.classify(v, scope, depth + 1) for v in values}
+        return kinds.pop() if len(kinds) == 1 else UNKNOWN
+
+    def classify_call(self, call: ast.Call, scope: Scope, depth: int) -> str:
+        func = call.func
+        if isinstance(func, ast.Name):
+            found = self.resolve_function(func.id, scope)
+            if found is None:
+                return UNKNOWN
+            node, inner = found
+            kind = self.of_function(node, inner, depth + 1)
+            if kind == UNKNOWN:
+                kind = self.generic_result(node, inner, call, scope, depth + 1)
+            return kind
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
+            op = self.namespace_member(func.value, func.attr, scope, depth + 1)
+            if op is None:
+                return UNKNOWN
+            node, inner = op
+            return self.of_function(node, inner, depth + 1)
+        return UNKNOWN
+
+    def generic_result(self, fn, fn_scope: Scope, call: ast.Call, scope: Scope, depth: int) -> str:
+        """A callee declared `-> T` (T a TypeVar of its module) whose callable parameters
+        are declared `Callable[..., T]` returns what the callables passed to it return."""
+        if not isinstance(fn.returns, ast.Name) or not _is_typevar(fn_scope.module, fn.returns.id):
+            return UNKNOWN
+        typevar = fn.returns.id
+        args = fn.args
+        positional = [a.arg for a in args.posonlyargs + args.args]
+        bound = dict(zip(positional, call.args))
+        bound.update({k.arg: k.value for k in call.keywords if k.arg is not None})
+        callables = [
+            a.arg for a in args.posonlyargs + args.args + args.kwonlyargs
+            if _returns_typevar(a.annotation, typevar)
+        ]
+        if not callables:
+            return UNKNOWN
+        kinds = set()
+        for name in callables:
+            value = bound.get(name)
+            if isinstance(value, ast.Lambda):
+                kinds.add(self.classify(value.body, scope, depth + 1))
+            elif isinstance(value, ast.Name):
+                found = self.resolve_function(value.id, scope)
+                kinds.add(UNKNOWN if found is None else self.of_function(found[0], found[1], depth + 1))
+            else:
+                kinds.add(UNKNOWN)
+        return kinds.pop() if len(kinds) == 1 else UNKNOWN
+
+    def namespace_member(self, getter: ast.Call, attr: str, scope: Scope, depth: int):
+        """`getter(...).attr` where getter returns `SimpleNamespace(attr=fn, ...)`."""
+        if depth > MAX_DEPTH or not isinstance(getter.func, ast.Name):
+            return None
+        found = self.resolve_function(getter.func.id, scope)
+        if found is None:
+            return None
+        node, inner = found
+        members = {}
+        for ret in (n for n in walk_no_nested(node) if isinstance(n, ast.Return)):
+            value = ret.value
+            if not isinstance(value, ast.Call):
+                continue
+            if isinstance(value.func, ast.Name) and value.func.id == "SimpleNamespace":
+                for keyword in value.keywords:
+                    if keyword.arg == attr and isinstance(keyword.value, ast.Name):
+                        fn = self.resolve_function(keyword.value.id, inner)
+                        if fn is not None:
+                            members[id(fn[0])] = fn
+            else:
+                fn = self.namespace_member(value, attr, inner, depth + 1)
+                if fn is not None:
+                    members[id(fn[0])] = fn
+        return next(iter(members.values())) if len(members) == 1 else None
+
+
+def _is_typevar(module: Module, name: str) -> bool:
+    for node in module.tree.body:
+        if (
+            isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+            and isinstance(node.value, ast.Call) and ast.unparse(node.value.func).split(".")[-1] == "TypeVar"
+        ):
+            return True
+    return False
+
+
+def _returns_typevar(annotation, typevar: str) -> bool:
+    """Whether an annotation is `Callable[[...], typevar]` (or typing./collections.abc.)."""
+    if not isinstance(annotation, ast.Subscript):
+        return False
+    if ast.unparse(annotation.value).split(".")[-1] != "Callable":
+        return False
+    index = annotation.slice
+    return (
+        isinstance(index, ast.Tuple) and len(index.elts) == 2
+        and isinstance(index.elts[1], ast.Name) and index.elts[1].id == typevar
+    )
+
+
+def _direct_defs(fn):
+    """Function definitions whose nearest enclosing function is `fn`, in source order."""
+    defs = []
+    for node in [fn, *walk_no_nested(fn)]:
+        defs += [n for n in ast.iter_child_nodes(node) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return sorted(defs, key=lambda n: (n.lineno, n.col_offset))
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+class Expr:
+    """A default that is not a literal, as its source text (mirrors runtime/signatures.py)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def __repr__(self):
+        return f"Expr({self.source!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Expr) and other.source == self.source
+
+    def __hash__(self):
+        return hash(("Expr", self.source))
+
+
+def default_value(node):
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return Expr(ast.unparse(node))
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    return Expr(ast.unparse(node))
+
+
+def signature_of(fn) -> tuple[tuple, dict, dict]:
+    """(parameter names in inspect order, defaults, structure) of a def."""
+    args = fn.args
+    positional = args.posonlyargs + args.args
+    params = [a.arg for a in positional]
+    defaults = {}
+    for arg, node in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+        defaults[arg.arg] = default_value(node)
+    if args.vararg is not None:
+        params.append(args.vararg.arg)
+    for arg, node in zip(args.kwonlyargs, args.kw_defaults):
+        params.append(arg.arg)
+        if node is not None:
+            defaults[arg.arg] = default_value(node)
+    if args.kwarg is not None:
+        params.append(args.kwarg.arg)
+    structure = {
+        "positional_only": tuple(a.arg for a in args.posonlyargs),
+        "var_positional": args.vararg.arg if args.vararg is not None else None,
+        "keyword_only": tuple(a.arg for a in args.kwonlyargs),
+        "var_keyword": args.kwarg.arg if args.kwarg is not None else None,
+    }
+    return tuple(params), defaults, structure
+
+
+@dataclass
+class Found:
+    params: tuple
+    defaults: dict
+    structure: dict
+    returns: str
+    module: str  # fused_moe/core.py
+    exported: bool
+
+
+def record_release(root: Path, notes: list) -> dict[str, Found]:
+    """Entry point name -> Found, for the release unpacked at root (.../<VERSION>)."""
+    pkg = Package(root / "flashinfer" / "fused_moe")
+    defined: dict[str, list[Module]] = {}
+    for name in pkg.module_names():
+        if not pkg.text_contains(name, "def trtllm_"):
+            continue
+        module = pkg.module(name)
+        for fn_name in top_level_defs(module):
+            if ENTRY_RE.match(fn_name):
+                defined.setdefault(fn_name, []).append(module)
+    init = pkg.module("")
+    exported = set()
+    if init is not None:
+        for node in init.tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                exported |= {a.asname or a.name for a in node.names if ENTRY_RE.match(a.asname or a.name)}
+    returns = Returns(pkg)
+    out = {}
+    for name in sorted(set(defined) | exported):
+        found = find_definition(pkg, "", name) if name in exported else None
+        if found is None:
+            modules = defined.get(name, [])
+            if not modules:
+                notes.append(f"{root.name}: {name} is imported by fused_moe/__init__.py but no def was found")
+                continue
+            if len(modules) > 1:
+                notes.append(f"{root.name}: {name} is defined in {', '.join(m.rel for m in modules)} and not "
+                             f"exported; took {modules[-1].rel}")
+            module = modules[-1]
+            found = (module, top_level_defs(module)[name])
+        module, fn = found
+        if name not in exported:
+            notes.append(f"{root.name}: {name} is defined in {module.rel} but not imported by fused_moe/__init__.py")
+        params, defaults, structure = signature_of(fn)
+        kind = returns.of_function(fn, Scope(module, (fn,)))
+        out[name] = Found(params, defaults, structure, kind, module.rel, name in exported)
+    return out
+
+
+# --- the generated module -----------------------------------------------------------------
+
+HEADER = '''\
+# GENERATED by `python tools/record_signatures.py` from each release's
+# flashinfer/fused_moe/*.py (parsed with ast; flashinfer is never imported or run).
+# Never edit by hand: rerun the recorder. tests/test_signatures_data.py checks that a
+# rerun reproduces this file.
+"""The trtllm-gen fused MoE entry points' signatures in every modeled flashinfer release.
+
+SIGNATURES[name] is a list, in release order, of
+    (first_version, last_version, params, defaults, returns)
+covering consecutive releases (boundcheck.releases.MODELED_VERSIONS order) whose records
+are identical:
+    params    parameter names in order, as inspect.signature lists them
+    defaults  parameter -> default: a literal, or Expr(source text) for anything else
+              (e.g. Expr("ActivationType.Swiglu.value"))
+    returns   what a call with do_finalize=True and no gemm1_lora_delta returns, read
+              from the return statements: "output" (the tensor itself), "[output]" (a
+              one-element list) or "unknown" (not readable from the Python sources)
+STRUCTURE[name] groups the same way (first_version, last_version, structure, module):
+the positional-only / *args / keyword-only / **kwargs parameters, and the module the
+definition was read from. An entry point absent from a release has no group there.
+"""
+
+from __future__ import annotations
+
+
+class Expr:
+    """A default that is not a literal, kept as its source text."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def __repr__(self):
+        return f"Expr({self.source!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Expr) and other.source == self.source
+
+    def __hash__(self):
+        return hash(("Expr", self.source))
+
+'''
+
+FOOTER = '''
+
+def _group(groups, version: str):
+    from boundcheck.releases import MODELED_VERSIONS
+
+    if version not in MODELED_VERSIONS:
+        raise ValueError(f"flashinfer {version!r} is not a modeled release ({', '.join(MODELED_VERSIONS)})")
+    index = MODELED_VERSIONS.index(version)
+    for group in groups:
+        if MODELED_VERSIONS.index(group[0]) <= index <= MODELED_VERSIONS.index(group[1]):
+            return group
+    return None
+
+
+def signature_for(name: str, version: str):
+    """(params, defaults, returns) of entry point `name` in release `version`; None when
+    that release has no such entry point. ValueError for a release that is not modeled."""
+    group = _group(SIGNATURES.get(name, ()), version)
+    return None if group is None else (group[2], dict(group[3]), group[4])
+
+
+def structure_for(name: str, version: str):
+    """(structure, module) of entry point `name` in release `version`, or None."""
+    group = _group(STRUCTURE.get(name, ()), version)
+    return None if group is None else (dict(group[2]), group[3])
+'''
+
+WIDTH = 96
+
+
+def _pack(items: list[str], indent: str) -> list[str]:
+    """Comma-separated items packed into lines of at most WIDTH columns."""
+    lines, line = [], ""
+    for item in items:
+        piece = item + ","
+        if line and len(indent) + len(line) + 1 + len(piece) > WIDTH:
+            lines.append(indent + line)
+            line = piece
+        else:
+            line = f"{line} {piece}" if line else piece
+    if line:
+        lines.append(indent + line)
+    return lines
+
+
+def _tuple(values, indent: str) -> list[str]:
+    if not values:
+        return [indent + "(),"]
+    inner = _pack([repr(v) for v in values], indent + "    ")
+    return [indent + "("] + inner + [indent + "),"]
+
+
+def _dict(mapping: dict, indent: str) -> list[str]:
+    if not mapping:
+        return [indent + "{},"]
+    inner = _pack([f"{k!r}: {v!r}" for k, v in mapping.items()], indent + "    ")
+    return [indent + "{"] + inner + [indent + "},"]
+
+
+def group_records(versions: list[str], records: dict[str, dict[str, Found]], key, order=None):
+    """name -> [(first, last, value)] over runs of releases, consecutive in `order` (the
+    modeled releases; a release missing from the sources breaks a run), with equal
+    key(found)."""
+    order = list(versions if order is None else order)
+    groups: dict[str, list] = {}
+    names = sorted({n for per in records.values() for n in per})
+    for name in names:
+        out = []
+        for version in versions:
+            found = records[version].get(name)
+            if found is None:
+                continue
+            value, position = key(found), order.index(version)
+            if out and out[-1][2] == value and out[-1][3] == position - 1:
+                out[-1][1] = version
+                out[-1][3] = position
+            else:
+                out.append([version, version, value, position])
+        groups[name] = [(first, last, value) for first, last, value, _ in out]
+    return groups
+
+
+def render(versions: list[str], records: dict[str, dict[str, Found]], order) -> str:
+    signatures = group_records(versions, records, lambda f: (f.params, f.defaults, f.returns), order)
+    structures = group_records(versions, records, lambda f: (f.structure, f.module), order)
+    lines = [HEADER.rstrip("\n"), "", "", "VERSIONS = (", *_pack([repr(v) for v in versions], "    "), ")", ""]
+    lines.append("SIGNATURES = {")
+    for name, groups in signatures.items():
+        lines.append(f"    {name!r}: [")
+        for first, last, (params, defaults, returns) in groups:
+            lines.append("        (")
+            lines.append(f"            {first!r}, {last!r},")
+            lines += _tuple(params, " " * 12)
+            lines += _dict(defaults, " " * 12)
+            lines.append(f"            {returns!r},")
+            lines.append("        ),")
+        lines.append("    ],")
+    lines.append("}")
+    lines.append("")
+    lines.append("STRUCTURE = {")
+    for name, groups in structures.items():
+        lines.append(f"    {name!r}: [")
+        for first, last, (structure, module) in groups:
+            lines.append(f"        ({first!r}, {last!r}, {{")
+            lines += _pack([f"{k!r}: {v!r}" for k, v in structure.items()], " " * 12)
+            lines.append(f"        }}, {module!r}),")
+        lines.append("    ],")
+    lines.append("}")
+    return "\n".join(lines) + "\n" + FOOTER
+
+
+# --- cross-checks -------------------------------------------------------------------------
+
+
+def load_entry_points():
+    """runtime/entry_points.py's ENTRY_POINTS, loaded from the file alone (runtime/__init__
+    is not run)."""
+    spec = importlib.util.spec_from_file_location("_boundcheck_entry_points", ENTRY_POINTS_FILE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses looks the module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return module.ENTRY_POINTS
+
+
+def cross_check(versions, records) -> list[str]:
+    from boundcheck.releases import era_for
+
+    problems = []
+    for version in versions:
+        found = set(records[version])
+        listed = set(era_for(version).entry_points)
+        if found != listed:
+            era = era_for(version)
+            if found - listed:
+                problems.append(f"{version} ({era.name}): sources define {sorted(found - listed)}, "
+                                f"not in releases.py's entry_points")
+            if listed - found:
+                problems.append(f"{version} ({era.name}): releases.py lists {sorted(listed - found)}, "
+                                f"not defined in the sources")
+    if ENTRY_POINTS_RELEASE in records:
+        ours = records[ENTRY_POINTS_RELEASE]
+        theirs = load_entry_points()
+        for name in sorted(set(ours) | set(theirs)):
+            if name not in theirs:
+                problems.append(f"{ENTRY_POINTS_RELEASE}: {name} is not in runtime/entry_points.py")
+            elif name not in ours:
+                problems.append(f"{ENTRY_POINTS_RELEASE}: runtime/entry_points.py has {name}, the sources do not")
+            elif tuple(theirs[name].params) != ours[name].params:
+                a, b = tuple(theirs[name].params), ours[name].params
+                problems.append(
+                    f"{ENTRY_POINTS_RELEASE}: {name} params differ: entry_points.py only {sorted(set(a) - set(b))}, "
+                    f"sources only {sorted(set(b) - set(a))}"
+                    + (", order differs" if set(a) == set(b) else "")
+                )
+            else:
+                scalar = theirs[name].scalar_return
+                returns = ours[name].returns
+                if returns != UNKNOWN and (returns == "output") != scalar:
+                    problems.append(f"{ENTRY_POINTS_RELEASE}: {name} returns {returns!r} in the sources, "
+                                    f"entry_points.py says scalar_return={scalar}")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--src", type=Path, default=DEFAULT_SRC, help="folder of <VERSION>/flashinfer/ trees")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the module to write")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on any cross-check disagreement")
+    parser.add_argument("--quiet", action="store_true", help="print only disagreements and notes")
+    args = parser.parse_args(argv)
+
+    from boundcheck.releases import MODELED_VERSIONS
+
+    versions = [v for v in MODELED_VERSIONS if (args.src / v / "flashinfer" / "fused_moe").is_dir()]
+    missing = [v for v in MODELED_VERSIONS if v not in versions]
+    if not versions:
+        print(f"no modeled release's sources under {args.src}", file=sys.stderr)
+        return 2
+    notes: list[str] = []
+    records = {v: record_release(args.src / v, notes) for v in versions}
+    args.out.write_text(render(versions, records, MODELED_VERSIONS), encoding="utf-8")
+
+    problems = cross_check(versions, records)
+    if not args.quiet:
+        print(f"wrote {args.out} from {len(versions)} releases under {args.src}")
+        if missing:
+            print(f"missing (not recorded): {', '.join(missing)}")
+        groups = group_records(versions, records, lambda f: (f.params, f.defaults, f.returns), MODELED_VERSIONS)
+        for name, gs in groups.items():
+            spans = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b, _ in gs)
+            print(f"  {name}: {len(gs)} groups ({spans})")
+    for note in notes:
+        print(f"note: {note}")
+    for problem in problems:
+        print(f"DISAGREEMENT: {problem}")
+    if not problems and not args.quiet:
+        print("cross-checks: releases.py entry_points and runtime/entry_points.py agree")
+    return 1 if problems and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
