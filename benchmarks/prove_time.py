@@ -1,6 +1,9 @@
 """Wall time of `boundcheck prove` on this machine (a benchmark, not a test).
 
-    python -m benchmarks.prove_time [--runs 5]
+    python -m benchmarks.prove_time [--runs 3] [--per-release]
+
+Times `boundcheck prove` (every modeled release) and, with --per-release, `boundcheck
+prove --flashinfer V` for the last release of each era, process start to exit.
 """
 
 from __future__ import annotations
@@ -11,25 +14,41 @@ import subprocess
 import sys
 import time
 
+from boundcheck.releases import ERAS
+
 from .hardware import describe
+
+
+def _timed(argv):
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "boundcheck", *argv], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"boundcheck {' '.join(argv)} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return seconds, result.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--per-release", action="store_true", help="also each era's last release alone")
     args = parser.parse_args()
+    print(f"hardware: {describe()}")
     times = []
     for _ in range(args.runs):
-        start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "boundcheck", "prove"], capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if result.returncode != 0:
-            sys.exit(f"boundcheck prove failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
-    summary = result.stdout.strip().splitlines()[-1]
-    print(f"hardware: {describe()}")
-    print(f"boundcheck prove, {args.runs} runs (process start to exit):")
+        seconds, summary = _timed(["prove"])
+        times.append(seconds)
+    print(f"boundcheck prove (every modeled release), {args.runs} runs (process start to exit):")
     print(f"  median {statistics.median(times):.2f} s, min {min(times):.2f} s, max {max(times):.2f} s")
     print(f"  last run: {summary}")
+    if args.per_release:
+        print("boundcheck prove --flashinfer V, one run per era's last release:")
+        per = []
+        for era in ERAS:
+            seconds, summary = _timed(["prove", "--flashinfer", era.last])
+            per.append(seconds)
+            print(f"  {era.name} {era.last:<14} {seconds:6.2f} s  ({summary.split(', ', 2)[-1]})")
+        print(f"  median {statistics.median(per):.2f} s, max {max(per):.2f} s")
 
 
 if __name__ == "__main__":

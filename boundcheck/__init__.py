@@ -6,15 +6,18 @@ checks the same functions with Z3 and sympy.
 
 from .bound import ChunkBound, chunk_bound, max_chunk_tokens
 from .errors import BoundcheckInputError
-from .facts import FLASHINFER_VERSION, GRID_DIM_Y_MAX
+from .facts import GRID_DIM_Y_MAX
+from .releases import MODELED_VERSIONS, NEWEST, era_for
 from .tiles import PRECISIONS
 
 __all__ = [
     "BoundcheckInputError",
     "ChunkBound",
-    "FLASHINFER_VERSION",
     "GRID_DIM_Y_MAX",
+    "MODELED_VERSIONS",
+    "NEWEST",
     "PRECISIONS",
     "chunk_bound",
+    "era_for",
     "max_chunk_tokens",
 ]

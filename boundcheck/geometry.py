@@ -1,6 +1,7 @@
 """The launch geometry of flashinfer's trtllm-gen batched GEMMs: how many CTAs go along Y.
 
-Trust: runner.h of flashinfer 0.7.2.post1 (see facts.SOURCES) and the CUDA grid limit.
+Trust: runner.h of flashinfer 0.4.1 - 0.7.4 (the same text in every modeled release; see
+releases.Era.sources) and the CUDA grid limit.
 Everything is written against `ops` so that the proofs lift these same functions.
 """
 

@@ -1,9 +1,11 @@
-"""The twelve trtllm-gen fused MoE entry points of flashinfer 0.7.2.post1, as data.
+"""The twelve trtllm-gen fused MoE entry points, as data.
 
-Trust: flashinfer/fused_moe/core.py of 0.7.2.post1 (parameter order, return convention)
-and trtllm_fused_moe_kernel_launcher.cu (which launcher each reaches, which arguments
-carry the token dimension). tests/test_runtime_signatures.py compares the parameter
-order with the installed flashinfer.
+Trust: flashinfer/fused_moe/core.py of 0.7.2.post1 for ENTRY_POINTS (parameter order,
+return convention) and trtllm_fused_moe_kernel_launcher.cu (which launcher each reaches,
+which arguments carry the token dimension); for other releases `entry_for` takes the
+parameter order and return convention that release records (runtime/signatures.py, read
+from its own sources). tests/test_runtime_signatures.py compares the parameter order
+with the installed flashinfer.
 """
 
 from __future__ import annotations

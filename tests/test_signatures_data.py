@@ -17,7 +17,7 @@ from runtime.signatures import SIGNATURES, STRUCTURE, Expr, signature_for, struc
 
 REPO = Path(__file__).resolve().parent.parent
 RECORDER = REPO / "tools" / "record_signatures.py"
-SOURCES = Path(os.environ.get("BOUNDCHECK_FLASHINFER_SRC", "~/.cache/boundcheck/flashinfer-src")).expanduser()
+SOURCES = Path(os.environ.get("BOUNDCHECK_FLASHINFER_CACHE", "~/.cache/boundcheck/flashinfer-src")).expanduser()
 GUARDED_RELEASE = "0.7.2.post1"  # the release runtime/entry_points.py describes
 
 
@@ -76,7 +76,7 @@ def test_non_literal_defaults_are_expr_not_strings():
 
 def _missing_sources():
     if not SOURCES.is_dir():
-        return f"no flashinfer sources at {SOURCES} (set BOUNDCHECK_FLASHINFER_SRC)"
+        return f"no flashinfer sources at {SOURCES} (set BOUNDCHECK_FLASHINFER_CACHE)"
     missing = [v for v in MODELED_VERSIONS if not (SOURCES / v / "flashinfer" / "fused_moe").is_dir()]
     if missing:
         return f"flashinfer sources under {SOURCES} lack {', '.join(missing)}"

@@ -6,7 +6,7 @@ release, into runtime/signatures.py.
 
 For every modeled release (boundcheck.releases.MODELED_VERSIONS) whose sources are
 unpacked at DIR/<VERSION>/flashinfer/ (default ~/.cache/boundcheck/flashinfer-src, or
-$BOUNDCHECK_FLASHINFER_SRC), this parses every module under fused_moe/ with `ast` (it
+$BOUNDCHECK_FLASHINFER_CACHE), this parses every module under fused_moe/ with `ast` (it
 never imports or executes flashinfer) and finds the module-level `def trtllm_*_moe(...)`
 entry points. A name defined more than once in a module is the last module-level
 definition; a name defined in several modules is the definition that
@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-DEFAULT_SRC = Path(os.environ.get("BOUNDCHECK_FLASHINFER_SRC", "~/.cache/boundcheck/flashinfer-src")).expanduser()
+DEFAULT_SRC = Path(os.environ.get("BOUNDCHECK_FLASHINFER_CACHE", "~/.cache/boundcheck/flashinfer-src")).expanduser()
 DEFAULT_OUT = REPO / "runtime" / "signatures.py"
 ENTRY_POINTS_FILE = REPO / "runtime" / "entry_points.py"
 # The release runtime/entry_points.py describes (its docstring says so).

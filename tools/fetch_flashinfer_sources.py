@@ -1,0 +1,99 @@
+"""Fetch every modeled flashinfer release's MoE sources into a cache folder, once.
+
+    python tools/fetch_flashinfer_sources.py [--cache DIR] [VERSION ...]
+
+For each release (default: every one boundcheck models) it downloads the wheel with
+`pip download --no-deps` into a temporary folder, keeps only the files the drift check
+and the signature recorder read (the fused-MoE launcher, runner and routing sources and
+`fused_moe/*.py`), laid out as the installed package (`<cache>/<VERSION>/flashinfer/`),
+and deletes the wheel. A release already in the cache is skipped. The cache folder is
+`$BOUNDCHECK_FLASHINFER_CACHE`, else `~/.cache/boundcheck/flashinfer-src`; it is outside
+the repository, and flashinfer's files are never committed. Exit code: the number of
+releases that could not be fetched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from boundcheck.releases import MODELED_VERSIONS  # noqa: E402
+
+CACHE_VARIABLE = "BOUNDCHECK_FLASHINFER_CACHE"
+
+# What drift and tools/record_signatures.py read, relative to the wheel's root.
+KEEP_PREFIXES = (
+    "flashinfer/data/include/flashinfer/trtllm/fused_moe/",
+    "flashinfer/data/csrc/fused_moe/trtllm_backend/",
+)
+KEEP_FILES = (
+    "flashinfer/__init__.py",
+    "flashinfer/utils.py",
+    "flashinfer/tllm_enums.py",
+    "flashinfer/autotuner.py",
+)
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache/boundcheck/flashinfer-src")
+
+
+def wanted(name: str) -> bool:
+    if name.endswith("/"):
+        return False
+    if name in KEEP_FILES or name.startswith(KEEP_PREFIXES):
+        return True
+    if name.startswith("flashinfer/fused_moe/") and name.endswith(".py"):
+        return True
+    base = name.rsplit("/", 1)[-1]
+    return name.startswith("flashinfer/data/csrc/") and base.startswith("trtllm_fused_moe")
+
+
+def fetch(version: str, cache: Path) -> bool:
+    destination = cache / version
+    if (destination / ".done").exists():
+        return True
+    with tempfile.TemporaryDirectory() as download:
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+             f"flashinfer-python=={version}", "-d", download],
+            capture_output=True, text=True,
+        )
+        wheels = list(Path(download).glob("*.whl"))
+        if not wheels:
+            print(f"{version}: download failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
+            return False
+        if destination.exists():
+            shutil.rmtree(destination)
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            for name in wheel.namelist():
+                if wanted(name):
+                    wheel.extract(name, destination)
+        (destination / ".done").write_text(wheels[0].name + "\n")
+    return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("versions", nargs="*", help="releases to fetch (default: every modeled one)")
+    parser.add_argument("--cache", type=Path, default=None, help=f"cache folder (default: ${CACHE_VARIABLE} or ~/.cache/...)")
+    args = parser.parse_args(argv)
+    cache = args.cache or default_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    failed = [v for v in (args.versions or MODELED_VERSIONS) if not fetch(v, cache)]
+    print(f"flashinfer sources in {cache}: {len(args.versions or MODELED_VERSIONS) - len(failed)} releases"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return len(failed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
