@@ -1,0 +1,75 @@
+"""The MoE runner: the CTA formula and padded count of runner.h, and whether
+MoE::Runner::run's GEMMs count fused shared experts (with the launchers whose entry
+functions take num_fused_shared_experts)."""
+
+from __future__ import annotations
+
+import re
+
+from ..facts import LAUNCHER, MOE_RUNNER, RUNNER_H
+from .cxx import _squash, _squash_tight
+from .folder import _Folder
+from .found import Found, Missing
+from .launcher import _entry_definitions
+
+# C++ entry function stem -> the launcher name the era's shared_experts uses.
+_LAUNCHER_OF_ENTRY = {
+    "bf16": "bf16", "fp8_per_tensor_scale": "fp8_per_tensor", "fp8_per_channel_scale": "fp8_per_channel",
+    "fp8_block_scale": "fp8_block", "fp4_block_scale": "fp4", "mxint4_block_scale": "mxint4",
+}
+
+
+def _shared_experts(folder: _Folder) -> Found:
+    """Do MoE::Runner::run's GEMMs count fused shared experts (local + shared, top_k +
+    shared), and which launchers' entry functions take num_fused_shared_experts."""
+    runner = folder.cpp(MOE_RUNNER)
+    runs = [d for d in runner.definitions("Runner::run") if "MoERunnerArgs" in d.params]
+    if not runs:
+        raise Missing(f"{MOE_RUNNER}: no Runner::run(MoERunnerArgs const& args, ...)")
+    body = _squash_tight(runs[0].body)
+    local = "totalLocalExperts=args.local_num_experts+args.num_fused_shared_experts;" in body
+    top_k = "totalExpertsPerToken=args.top_k+args.num_fused_shared_experts;" in body
+    gemms = local and top_k
+    launchers = frozenset(
+        _LAUNCHER_OF_ENTRY.get(re.sub(r"^trtllm_|(?:_routed)?_moe$", "", name), name)
+        for name, definition in _entry_definitions(folder.cpp(LAUNCHER)).items()
+        if re.search(r"\bnum_fused_shared_experts\b", definition.params)
+    )
+    if local != top_k:
+        return Found(("partly", launchers), f"GEMMs add shared experts to {'local experts' if local else 'top_k'} only")
+    return Found((gemms, launchers), _describe_shared((gemms, launchers)))
+
+
+def _describe_shared(value) -> str:
+    gemms, launchers = value
+    if gemms is True:
+        head = "GEMMs count local + shared experts and top_k + shared"
+    elif gemms is False:
+        head = "GEMMs count local experts and top_k (no fused shared experts)"
+    else:
+        head = f"GEMMs: {gemms}"
+    return f"{head}; launchers taking num_fused_shared_experts: {', '.join(sorted(launchers)) or 'none'}"
+
+
+def _cta_formula(folder: _Folder) -> Found:
+    runner_h = folder.cpp(RUNNER_H)
+    definition = runner_h.definition("getMaxNumCtasInBatchDim")
+    lines = [
+        "int32_t numRemainingTokens = numTokens * topK;",
+        "int32_t numExpertsFilled = std::min(numExperts, numRemainingTokens);",
+        "maxNumCtasInBatchDim += numExpertsFilled;",
+        "numRemainingTokens -= numExpertsFilled;",
+        "if (numRemainingTokens > 0) {",
+        "maxNumCtasInBatchDim += (numRemainingTokens / tileTokensDim);",
+    ]
+    body = _squash(definition.body)
+    missing = [line for line in lines if _squash(line) not in body]
+    value = "as modelled" if not missing else "differs at: " + "; ".join(missing)
+    return Found(value, value)
+
+
+def _padded_count(folder: _Folder) -> Found:
+    definition = folder.cpp(RUNNER_H).definition("getMaxPermutedPaddedCount")
+    body = _squash(definition.body)
+    value = "CTAs * padding" if "return maxCtas * padding;" in body else body[:120]
+    return Found(value, value)
