@@ -21,6 +21,7 @@ import torch
 
 from boundcheck.plan import equal_chunks, greedy_chunks
 from runtime import chunk_cap, guard, max_chunk_tokens
+from runtime.reference import SIGNATURE_RELEASE
 from tests.gpu.standin import StandIn, TileWork, routed_arguments
 
 ENTRY = "trtllm_fp4_block_scale_routed_moe"
@@ -53,7 +54,7 @@ def overhead_table(calls):
     rows = []
     for tokens in (1, 64, 1024, 8192):
         kernel = StandIn(tile="default")
-        guarded = guard(kernel, entry_point=ENTRY)
+        guarded = guard(kernel, entry_point=ENTRY, flashinfer=SIGNATURE_RELEASE)
         args = routed_arguments(tokens)
         samples = [(host_us(lambda: kernel(**args), calls), host_us(lambda: guarded(**args), calls)) for _ in range(5)]
         kernel.launches.clear()
@@ -64,10 +65,10 @@ def overhead_table(calls):
 
 
 def chunking_table(repeats):
-    bound = max_chunk_tokens(512, 22, policy="fixed:128", cap=None)
+    bound = max_chunk_tokens(512, 22, policy="fixed:128", cap=None, flashinfer=SIGNATURE_RELEASE)
     tokens = bound - 344  # one launch fits: 378,000 tokens, 65,481 CTAs of 128 rows
     kernel = TileWork(max_rows=tokens * 22, width=256, tile=128)
-    guarded = guard(kernel, entry_point=ENTRY, policy="fixed:128", cap=None)
+    guarded = guard(kernel, entry_point=ENTRY, policy="fixed:128", cap=None, flashinfer=SIGNATURE_RELEASE)
     args = routed_arguments(tokens)
     rows = []
 

@@ -182,8 +182,9 @@ def _counterexample(check, values, k, lifted, tiles, policy, sym, era):
     base = {"num_experts": e, "top_k": top_k, "local_experts": local, "shared_experts": s,
             "tune_max_num_tokens": tune, "cluster_y": cluster, "formula": formula, "proven_bound": bound}
     if check == "safety":
-        return explain_tokens(values.get("tokens", formula), counts, tiles, policy, tune, cluster,
-                              facts.GRID_DIM_Y_MAX, era) | base
+        # The solver's n is some failing n <= F; the first one is C + 1 by the definition of
+        # C (proved: safety and tightness), so report that, whatever the solver found.
+        return explain_tokens(bound + 1, counts, tiles, policy, tune, cluster, facts.GRID_DIM_Y_MAX, era) | base
     why = {"divisor": "a divisor of the formula is <= 0", "progress": "the formula is below 1 (no progress)"}[check]
     return base | {"message": f"{why} here (formula = {formula})"}
 

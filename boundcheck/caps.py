@@ -34,13 +34,22 @@ DEFAULT = object()
 
 
 def parse_cap(value, argument: str):
-    """A cap from user input: a positive int, or None / 'none' for no cap."""
+    """A cap from text (the environment, the command line): digits, or 'none' for no cap."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
+    return strict_cap(value, argument, text=True)
+
+
+def strict_cap(value, argument: str, text: bool = False):
+    """A cap from code: a positive int, or None for no cap. A string is refused rather
+    than parsed, so that a cap is never honoured on one path and ignored on another."""
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BoundcheckInputError(argument, f"must be a positive integer or 'none', got {value!r}")
+        expected = "a positive integer or 'none'" if text else "a positive int or None"
+        raise BoundcheckInputError(argument, f"must be {expected}, got {value!r}")
     return value
 
 

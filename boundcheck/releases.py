@@ -82,6 +82,9 @@ class Era:
     # 0.7.4: trtllm_fp4_block_scale_routed_moe(routing_metadata=...) runs the metadata's tile
     routing_metadata_tile: bool
     sources: dict = field(hash=False, compare=False)
+    # 0.6.18+: FLASHINFER_DIST_AWARE_AUTOTUNE (fused_moe/da_config.py) lets the
+    # distribution-aware tuner run tiles outside the candidate rule
+    dist_aware_switch: bool = False
 
     def __repr__(self) -> str:
         return f"Era({self.name}: flashinfer {self.span})"
@@ -265,12 +268,14 @@ E19 = _next(
 )
 E20 = _next(E19, "E20", ("0.6.17",), entry_points=_ENTRY_0_6_17, shared_experts=frozenset({"fp8_block", "fp4"}))
 E21 = _next(
-    E20, "E21", ("0.6.18", "0.6.18.post1"), fp4=_FP4_0_6_18,
+    E20, "E21", ("0.6.18", "0.6.18.post1"), fp4=_FP4_0_6_18, dist_aware_switch=True,
     tiles=_tiles(_FP4_0_6_18, bf16=_POW2_TO_128, fp8_per_tensor=_POW2_TO_128, fp8_block=_POW2_TO_128,
                  mxfp8=_POW2_TO_128 + (256,), mxint4=_POW2_TO_128),
     routing=dataclasses.replace(_ROUTING_0_6_7, policy_tiers=True),
     sources={"tiles_fp4": Source(LAUNCHER, "FP4BlockScaleLauncher::getSupportedTileNums(..., use_per_token_scaling): "
-                                 "nvfp4 192 only && !use_per_token_scaling")},
+                                 "nvfp4 192 only && !use_per_token_scaling"),
+             "dist_aware_switch": Source("fused_moe/da_config.py",
+                                         "is_trtllm_da_enabled: FLASHINFER_DIST_AWARE_AUTOTUNE")},
 )
 E22 = _next(
     E21, "E22", ("0.7.0", "0.7.0.post1"), fp4=_FP4_0_6_16, entry_points=_ENTRY_0_7_0,

@@ -123,7 +123,7 @@ def main():
         return R.trtllm_fp4_block_scale_routed_moe(*a, **k)
 
     kernel.__signature__ = signature
-    guarded = guard(kernel, entry_point=ENTRY)
+    guarded = guard(kernel, entry_point=ENTRY, flashinfer=R.SIGNATURE_RELEASE)
 
     def step():
         hs, hs_scale, ids, w = (gather(t, world) for t in mine)
@@ -145,7 +145,8 @@ def main():
         return result, times
 
     gathered_tokens = world * args.tokens_per_rank
-    bound = max_chunk_tokens(args.experts, args.top_k, precision="nvfp4", local_experts=local)
+    bound = max_chunk_tokens(args.experts, args.top_k, precision="nvfp4", local_experts=local,
+                             flashinfer=R.SIGNATURE_RELEASE)
     (output, gathered), times = timed(args.steps)
     chunks_per_step = chunks[: len(chunks) // args.steps]
     report = {

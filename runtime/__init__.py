@@ -17,7 +17,7 @@ import importlib
 
 from .entry_points import ENTRY_POINTS
 from .guard import GuardError, guard
-from .limits import SMALLEST_BOUND, chunk_cap, max_chunk_tokens, reload_caps
+from .limits import SMALLEST_BOUND, chunk_cap, max_chunk_tokens, reload_caps, set_chunk_cap
 from .release import guarded_release
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "guarded_release",
     "max_chunk_tokens",
     "reload_caps",
+    "set_chunk_cap",
     *sorted(ENTRY_POINTS),
 ]
 

@@ -23,6 +23,7 @@ from boundcheck.errors import BoundcheckInputError
 from boundcheck.plan import equal_chunks
 
 from . import limits
+from .dist_aware import default_policy
 from .entry_points import ENTRY_POINTS, EntryPoint, entry_for, recorded_defaults
 from .precision import hidden_size, infer_precision
 from .release import GuardedRelease, guarded_release
@@ -53,15 +54,21 @@ def _counts(arguments):
 
 
 def _check_counts(arguments):
+    """Each count an int, then in range, each error naming its own argument."""
     for name in ("num_experts", "top_k", "local_num_experts", "local_expert_offset", "tune_max_num_tokens"):
         value = arguments.get(name)
         if isinstance(value, bool) or not isinstance(value, int):
             raise GuardError(name, f"must be an integer, got {value!r}")
     experts, offset, local = arguments["num_experts"], arguments["local_expert_offset"], arguments["local_num_experts"]
-    if offset < 0 or offset + local > experts:
+    if experts < 1:
+        raise GuardError("num_experts", f"must be at least 1, got {experts}")
+    if not 1 <= local <= experts:
+        raise GuardError("local_num_experts", f"must be in [1, num_experts={experts}], got {local}")
+    if not 0 <= offset <= experts - local:
         raise GuardError(
             "local_expert_offset",
-            f"local experts [{offset}, {offset + local}) must lie in [0, num_experts={experts})",
+            f"local experts [{offset}, {offset + local}) must lie in [0, num_experts={experts}): "
+            f"the offset must be in [0, {experts - local}]",
         )
 
 
@@ -89,7 +96,7 @@ class _Arguments:
 class Guard:
     """The guarded version of one entry point's callable (see `guard`)."""
 
-    def __init__(self, fn, entry: EntryPoint, policy="flashinfer", cluster_y=1, cap=DEFAULT,
+    def __init__(self, fn, entry: EntryPoint, policy=None, cluster_y=1, cap=DEFAULT,
                  release: GuardedRelease | None = None):
         self.fn = fn
         self.entry = entry
@@ -98,7 +105,7 @@ class Guard:
         self.cluster_y = cluster_y
         self.cap = cap
         self.variadic = is_variadic(fn)
-        self.signature = _entry_signature(fn, entry)
+        self.signature = _entry_signature(fn, entry, self.release)
         self._positions = {name: i for i, name in enumerate(self.signature.parameters)}
         # The release's own defaults, then the callable's (flashinfer's function has the
         # same ones; a (*args, **kwargs) wrapper has none of its own).
@@ -128,14 +135,18 @@ class Guard:
             # Entry points without the parameter (FP8 before 0.5.2) tune up to the default.
             values["tune_max_num_tokens"] = self.release.era.tune_max_default
         precision = infer_precision(self.entry, arguments, self.release.era)
-        policy = self.policy
+        policy = self.policy or default_policy(self.release.era)
         metadata = arguments.get("routing_metadata")
         if metadata is not None:
             # 0.7.4: the caller's routing metadata fixes the tile (and is built for the
             # whole batch, so it cannot be split by tokens).
             policy = f"fixed:{_metadata_tile(metadata)}"
         key = (precision, policy, *values.values())
-        bound = self._bounds.get(key)
+        try:
+            bound = self._bounds.get(key)
+        except TypeError:  # an unhashable count (a list, say): name it
+            _check_counts(values)
+            raise
         if bound is None:
             bound = self._bounds[key] = self._checked_bound(values, precision, policy)
         cap = limits.effective_cap(precision, self.cap)
@@ -159,7 +170,7 @@ class Guard:
 
     def call(self, args, kwargs, num_tokens):
         if num_tokens == 0:
-            return self._empty(self.bind(args, kwargs), args, kwargs)
+            return self._empty(self.bind(args, kwargs))
         limit = self.chunk_size(_Arguments(self, args, kwargs))
         if num_tokens <= limit:
             return self.fn(*args, **kwargs)
@@ -167,16 +178,38 @@ class Guard:
 
     # -- M = 0 ----------------------------------------------------------------------------
 
-    def _empty(self, bound, args=(), kwargs=None):
-        # No tokens, no CTAs: a grid with zero Y is an invalid launch, and the FP4 launcher
-        # divides by hidden_states_scale.numel(). The finalized result is empty rows.
+    def _empty(self, bound):
+        """M = 0 never reaches the kernel: a grid with zero Y is an invalid launch, and the
+        FP4 launcher divides by hidden_states_scale.numel(). What flashinfer's result
+        contract (fused_moe/shared/inputs.py, fake_trtllm_moe_output) gives for zero
+        tokens, on every path: the finalized output with no rows; with gemm1_lora_delta also
+        the expanded-to-permuted index (int32, M * top_k' entries) and the FC1 output
+        (bf16, no rows, intermediate_size wide); with do_finalize=False the unfinalized
+        FC2 rows (bf16, none, hidden_size wide), the expert weights (bf16, [0, top_k']) and
+        the index."""
+        import torch
+
         arguments = bound.arguments
-        if not arguments.get("do_finalize", True) or arguments.get("gemm1_lora_delta") is not None:
-            return self.fn(*args, **(kwargs or {}))
-        output = arguments.get("output")
-        if output is None:
-            output = self._new_output(arguments, 0)
-        return output if self.entry.scalar_return else [output]
+        finalize = arguments.get("do_finalize", True)
+        lora = arguments.get("gemm1_lora_delta") is not None
+        hidden = arguments["hidden_states"]
+        device = hidden.device
+        top_k = (arguments.get("top_k") or 0) + (arguments.get("num_fused_shared_experts") or 0)
+        index = torch.empty(0, dtype=torch.int32, device=device)
+        if finalize:
+            output = arguments.get("output")
+            if output is None:
+                output = self._new_output(arguments, 0)
+            if not lora:
+                return output if self.entry.scalar_return else [output]
+            result = [output, index]
+        else:
+            rows = torch.empty(0, hidden_size(hidden), dtype=torch.bfloat16, device=device)
+            weights = torch.empty(0, top_k, dtype=torch.bfloat16, device=device)
+            result = [rows, weights, index]
+        if lora:
+            result.append(torch.empty(0, arguments.get("intermediate_size") or 0, dtype=torch.bfloat16, device=device))
+        return result
 
     # -- M > C: the chunk loop ----------------------------------------------------------------
 
@@ -224,12 +257,16 @@ class Guard:
             )
 
     def _check_output(self, arguments, output, num_tokens):
+        import torch
+
         width = self._output_width(arguments)
         valid = arguments.get("valid_hidden_size")
-        wrong_width = output.shape[1] != width if valid is not None else output.shape[1] > width
-        if output.dim() != 2 or output.shape[0] != num_tokens or wrong_width:
-            expected = f"[{num_tokens}, {width}]" if valid is not None else f"[{num_tokens}, <= {width}]"
-            raise GuardError("output", f"must have shape {expected}, got {tuple(output.shape)}")
+        expected = f"[{num_tokens}, {width}]" if valid is not None else f"[{num_tokens}, <= {width}]"
+        shape = tuple(getattr(output, "shape", ()))
+        if len(shape) != 2 or shape[0] != num_tokens or (shape[1] != width if valid is not None else shape[1] > width):
+            raise GuardError("output", f"must have shape {expected}, got {shape if hasattr(output, 'shape') else output!r}")
+        if output.dtype != torch.bfloat16:
+            raise GuardError("output", f"must be bfloat16 (the kernel writes bf16 rows), got {output.dtype}")
 
     def _scale_slicer(self, arguments, scale, num_tokens):
         layout = self.entry.scale_layout
@@ -323,16 +360,42 @@ def is_variadic(fn) -> bool:
     return bool(kinds) and kinds <= {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}
 
 
-def _entry_signature(fn, entry: EntryPoint) -> inspect.Signature:
-    """fn's signature, or, for a fully variadic wrapper, the entry point's parameter order
-    (as the guarded release records it) so that calls can be read and split by name."""
+def _entry_signature(fn, entry: EntryPoint, release) -> inspect.Signature:
+    """fn's signature when it is the entry point's, as `release` records it (parameter
+    names in order; extra *args / **kwargs are fine); for a fully variadic wrapper, a
+    stand-in with the entry point's parameter order, so that calls can be read and split
+    by name. Any other signature would have the guard read arguments at the wrong
+    positions: refused, naming the first parameter that differs."""
     if is_variadic(fn):
         omitted = _Omitted()
         return inspect.Signature([
             inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=omitted)
             for name in entry.params
         ])
-    return inspect.signature(fn)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as error:
+        raise GuardError("fn", f"has no inspectable signature ({error}); wrap it in def f(*args, **kwargs)") from None
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    names = tuple(p.name for p in signature.parameters.values() if p.kind not in variadic)
+    if names != entry.params:
+        at = next((i for i, (a, b) in enumerate(zip(names, entry.params)) if a != b), min(len(names), len(entry.params)))
+        theirs = repr(names[at]) if at < len(names) else "nothing"
+        ours = repr(entry.params[at]) if at < len(entry.params) else "nothing"
+        raise GuardError(
+            "fn",
+            f"parameter {at} is {theirs} where {entry.name} of flashinfer {release.version} has {ours}; "
+            f"pass a callable with that entry point's signature, a (*args, **kwargs) wrapper, "
+            f"or flashinfer=VERSION for the release whose signature it has",
+        )
+    return signature
+
+
+def _hidden_states_error(args, kwargs, position) -> GuardError:
+    if len(args) <= position and "hidden_states" not in kwargs:
+        return GuardError("hidden_states", f"is missing (positional argument {position} or keyword)")
+    value = args[position] if len(args) > position else kwargs["hidden_states"]
+    return GuardError("hidden_states", f"must be a tensor whose first dimension is the tokens, got {value!r}")
 
 
 def _metadata_tile(metadata) -> int:
@@ -358,11 +421,13 @@ def _concatenate_permuted(extras):
     return [torch.cat(indices), torch.cat(outputs)]
 
 
-def guard(fn, *, entry_point: str, policy="flashinfer", cluster_y=1, cap=DEFAULT, flashinfer=None):
+def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashinfer=None):
     """The guarded version of `fn`, a callable with the signature of flashinfer's
     `entry_point`: chunks only when needed, at the verified bound (lowered by `cap`, an
     int or None; by default chunk_cap(), BOUNDCHECK_MAX_CHUNK_TOKENS or the table).
-    `policy` and `cluster_y` are the tile policy and Y cluster size the bound assumes;
+    `policy` and `cluster_y` are the tile policy and Y cluster size the bound assumes (no
+    policy: `flashinfer`, or `any` while FLASHINFER_DIST_AWARE_AUTOTUNE is on, as the
+    release reads it on each call);
     `flashinfer` the release whose geometry applies (default: the installed one, read
     once from its package metadata; see runtime.release)."""
     if entry_point not in ENTRY_POINTS:
@@ -374,8 +439,13 @@ def guard(fn, *, entry_point: str, policy="flashinfer", cluster_y=1, cap=DEFAULT
         raise GuardError(error.argument, str(error).split(": ", 1)[1]) from None
     state = Guard(fn, entry, policy, cluster_y, cap, release)
     # Validate the static settings now rather than on the first large call.
-    limits.max_chunk_tokens(8, 1, policy=policy, cluster_y=cluster_y, cap=cap,
-                            flashinfer=None if flashinfer is None else release.version)
+    try:
+        limits.max_chunk_tokens(8, 1, policy=policy or "flashinfer", cluster_y=cluster_y, cap=cap,
+                                flashinfer=None if flashinfer is None else release.version)
+    except GuardError:
+        raise
+    except BoundcheckInputError as error:
+        raise GuardError(error.argument, str(error).split(": ", 1)[1]) from None
     position = entry.index["hidden_states"]
     fast = limits.FAST_TOKENS
     call_cap = limits.call_cap
@@ -384,8 +454,11 @@ def guard(fn, *, entry_point: str, policy="flashinfer", cluster_y=1, cap=DEFAULT
 
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
-        hidden_states = args[position] if len(args) > position else kwargs["hidden_states"]
-        num_tokens = hidden_states.shape[0]
+        try:
+            hidden_states = args[position] if len(args) > position else kwargs["hidden_states"]
+            num_tokens = hidden_states.shape[0]
+        except (KeyError, AttributeError, IndexError, TypeError):
+            raise _hidden_states_error(args, kwargs, position) from None
         if 0 < num_tokens <= fast[0] and call_cap() is None and (guard_cap is None or num_tokens <= guard_cap):
             return fn(*args, **kwargs)
         return slow(args, kwargs, num_tokens)

@@ -12,9 +12,10 @@ import os
 
 from boundcheck import facts
 from boundcheck.bound import chunk_bound, smallest_bound
-from boundcheck.caps import CAPS, DEFAULT, ENVIRONMENT_VARIABLE, parse_cap
+from boundcheck.caps import CAPS, DEFAULT, ENVIRONMENT_VARIABLE, parse_cap, strict_cap
 from boundcheck.errors import BoundcheckInputError
 
+from .dist_aware import default_policy
 from .release import GuardedRelease, guarded_release
 
 # Proven (theorem `progress`): every configuration of the domain launches this many
@@ -22,11 +23,23 @@ from .release import GuardedRelease, guarded_release
 SMALLEST_BOUND = smallest_bound()
 
 _BOUNDS: dict = {}
+# Caps, innermost first: chunk_cap() (a context variable: this thread or task only),
+# set_chunk_cap() (the whole process, every thread), BOUNDCHECK_MAX_CHUNK_TOKENS (read at
+# import and by reload_caps()), the table. Each override is ("set", cap) or None.
 _CALL_CAP: contextvars.ContextVar = contextvars.ContextVar("boundcheck_chunk_cap", default=None)
-# [tokens below which no call needs a lookup] and [("set", cap) from the environment, or
-# None]; both recomputed by reload_caps().
-FAST_TOKENS = [SMALLEST_BOUND]
+_PROCESS_CAP = [None]
 _ENV_CAP = [None]
+# Tokens below which no call needs a lookup: recomputed whenever a process-wide cap changes.
+FAST_TOKENS = [SMALLEST_BOUND]
+
+
+def _refresh_fast() -> int:
+    limits = [SMALLEST_BOUND, min(c.tokens for c in CAPS.values())]
+    for override in (_PROCESS_CAP[0], _ENV_CAP[0]):
+        if override is not None and override[1] is not None:
+            limits.append(override[1])
+    FAST_TOKENS[0] = min(limits)
+    return FAST_TOKENS[0]
 
 
 def reload_caps() -> int:
@@ -35,15 +48,25 @@ def reload_caps() -> int:
     env = os.environ.get(ENVIRONMENT_VARIABLE)
     cap = parse_cap(env, ENVIRONMENT_VARIABLE) if env is not None else None
     _ENV_CAP[0] = ("set", cap) if env is not None else None
-    table = min(c.tokens for c in CAPS.values())
-    FAST_TOKENS[0] = min(SMALLEST_BOUND, table, cap if cap is not None else SMALLEST_BOUND)
-    return FAST_TOKENS[0]
+    return _refresh_fast()
+
+
+def set_chunk_cap(tokens=DEFAULT) -> int:
+    """Cap the chunk size of every guarded call in the process, in every thread, from now
+    on (None: no cap at all; no argument: back to the environment and the table). A
+    `chunk_cap` block still takes precedence in its own thread. Returns the fast threshold."""
+    _PROCESS_CAP[0] = None if tokens is DEFAULT else ("set", strict_cap(tokens, "set_chunk_cap"))
+    return _refresh_fast()
 
 
 @contextlib.contextmanager
 def chunk_cap(tokens):
-    """Cap the chunk size of guarded calls made inside the block (None: no cap at all)."""
-    value = parse_cap(tokens, "chunk_cap")
+    """Cap the chunk size of guarded calls made inside the block (None: no cap at all).
+
+    A context variable: it holds for this thread (or asyncio task) and what it calls, not
+    for threads started inside the block, which begin with no chunk_cap; use
+    set_chunk_cap() for a cap every thread sees."""
+    value = strict_cap(tokens, "chunk_cap")
     token = _CALL_CAP.set(("set", value))
     try:
         yield value
@@ -79,11 +102,11 @@ def grid_bound(precision, num_experts, top_k, local_experts, shared_experts, tun
 
 
 def effective_cap(precision, cap=DEFAULT):
-    """The cap in force: an explicit one, else chunk_cap(), else the environment as last
-    (re)loaded, else the table."""
+    """The cap in force: an explicit one, else chunk_cap(), else set_chunk_cap(), else the
+    environment as last (re)loaded, else the table."""
     if cap is not DEFAULT:
-        return parse_cap(cap, "cap")
-    override = _CALL_CAP.get() or _ENV_CAP[0]
+        return strict_cap(cap, "cap")
+    override = _CALL_CAP.get() or _PROCESS_CAP[0] or _ENV_CAP[0]
     if override is not None:
         return override[1]
     entry = CAPS.get(precision)
@@ -95,7 +118,7 @@ def max_chunk_tokens(
     top_k,
     *,
     precision="nvfp4",
-    policy="flashinfer",
+    policy=None,
     local_experts=None,
     shared_experts=0,
     tune_max_num_tokens=facts.DEFAULT_TUNE_MAX_NUM_TOKENS,
@@ -107,9 +130,12 @@ def max_chunk_tokens(
 
     `cap`: an int, or None for no cap; by default the innermost `chunk_cap(...)`, else
     BOUNDCHECK_MAX_CHUNK_TOKENS, else boundcheck.caps.CAPS[precision].
-    `flashinfer`: the release (default: the installed one, see runtime.release)."""
+    `flashinfer`: the release (default: the installed one, see runtime.release); `policy`
+    by default `flashinfer`, or `any` while FLASHINFER_DIST_AWARE_AUTOTUNE is on."""
+    release = guarded_release(flashinfer)
+    policy = policy or default_policy(release.era)
     bound = grid_bound(precision, num_experts, top_k, local_experts, shared_experts,
-                       tune_max_num_tokens, policy, cluster_y, guarded_release(flashinfer))
+                       tune_max_num_tokens, policy, cluster_y, release)
     limit = effective_cap(precision, cap)
     return bound if limit is None else min(bound, limit)
 

@@ -1,7 +1,7 @@
 """A reference NVFP4 fused MoE in pure PyTorch (CPU or GPU), batch-invariant by design.
 
-It has the signatures of flashinfer's `trtllm_fp4_block_scale_moe` and
-`trtllm_fp4_block_scale_routed_moe` and their semantics: E2M1 values with FP8 E4M3
+It has the signatures of flashinfer 0.7.2.post1's (SIGNATURE_RELEASE)
+`trtllm_fp4_block_scale_moe` and `trtllm_fp4_block_scale_routed_moe` and their semantics: E2M1 values with FP8 E4M3
 16-element block scales and per-expert global scales; routing methods Default,
 Renormalize(Naive), TopK and DeepSeekV3 (groups, bias, routed scaling, fused shared
 experts); activations SwiGLU and ReLU2; expert parallelism; per-token scales;
@@ -37,6 +37,9 @@ import torch
 
 SWIGLU, RELU2 = 3, 6
 DEFAULT, RENORMALIZE, DEEPSEEK_V3, RENORMALIZE_NAIVE, TOPK = 0, 1, 2, 4, 5
+# The flashinfer release whose entry-point signatures these functions have: guard them
+# with guard(..., flashinfer=SIGNATURE_RELEASE) where another release is installed or none.
+SIGNATURE_RELEASE = "0.7.2.post1"
 BLOCK = 16
 E2M1_MAGNITUDES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 _THRESHOLDS = (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0)  # round half down between magnitudes

@@ -114,7 +114,7 @@ def test_guard_end_to_end_chunked_equals_unchunked(case):
     if per_token:
         p["per_token_scale"] = torch.rand(tokens) + 0.5
     unchunked = R.trtllm_fp4_block_scale_moe(**dict(p, routing_replay_out=torch.zeros(tokens, p["top_k"], dtype=torch.int16) if replay else None))[0]
-    guarded = guard(R.trtllm_fp4_block_scale_moe, entry_point=FP4)
+    guarded = guard(R.trtllm_fp4_block_scale_moe, entry_point=FP4, flashinfer=R.SIGNATURE_RELEASE)
     replay_buffer = torch.full((tokens + 7, p["top_k"]), -1, dtype=torch.int16) if replay else None
     with chunk_cap(64):
         chunked = guarded(**dict(p, routing_replay_out=replay_buffer))[0]
@@ -139,7 +139,7 @@ def test_routed_variant_end_to_end(packed):
     unchunked = R.trtllm_fp4_block_scale_routed_moe(**routed)[0]
     output = torch.empty_like(unchunked)
     with chunk_cap(50):
-        result = guard(R.trtllm_fp4_block_scale_routed_moe, entry_point=FP4_ROUTED)(**routed, output=output)
+        result = guard(R.trtllm_fp4_block_scale_routed_moe, entry_point=FP4_ROUTED, flashinfer=R.SIGNATURE_RELEASE)(**routed, output=output)
     assert result[0] is output
     assert _exact(output, unchunked)
 

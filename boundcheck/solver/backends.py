@@ -73,7 +73,11 @@ class Z3IntOps:
         terms = list(terms)
         concrete = sum(t for t in terms if isinstance(t, int))
         symbolic = [t for t in terms if not isinstance(t, int)]
-        return z3.Sum(*symbolic) + concrete if symbolic else concrete
+        if not symbolic:
+            return concrete
+        # z3.Sum of one term prints as a unary (+ t), which SMT-LIB2 readers reject.
+        total = symbolic[0] if len(symbolic) == 1 else z3.Sum(*symbolic)
+        return total + concrete if concrete else total
 
 
 class Z3BitVec32Ops(Z3IntOps):

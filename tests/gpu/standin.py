@@ -18,7 +18,12 @@ import torch
 
 from boundcheck.bound import effective_counts
 from boundcheck.geometry import launched_grid_y, max_num_ctas_in_batch_dim
-from boundcheck.tiles import PRECISION_TILES, default_tile
+from boundcheck.releases import era_for
+from boundcheck.tiles import default_tile
+from runtime.reference import SIGNATURE_RELEASE
+
+# The stand-in launches as the release whose signature it has would (its default tile).
+ERA = era_for(SIGNATURE_RELEASE)
 from runtime import reference
 
 _SOURCE = r"""
@@ -62,7 +67,7 @@ class StandIn:
                                   arguments["num_fused_shared_experts"] or 0)
         tile = self.tile
         if tile == "default":
-            tile = default_tile(PRECISION_TILES[self.precision], tokens, counts.top_k, counts.local_experts)
+            tile = default_tile(ERA.tiles[self.precision], tokens, counts.top_k, counts.local_experts, ERA)
         ctas = max_num_ctas_in_batch_dim(tokens, counts.top_k, counts.local_experts, tile)
         return tokens, counts, tile, ctas, launched_grid_y(ctas, self.cluster_y)
 

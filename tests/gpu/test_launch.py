@@ -14,6 +14,7 @@ cupy = pytest.importorskip("cupy")
 from boundcheck import facts  # noqa: E402
 from boundcheck.bound import max_chunk_tokens  # noqa: E402
 from runtime import guard  # noqa: E402
+from runtime.reference import SIGNATURE_RELEASE  # noqa: E402
 
 from .standin import StandIn, max_grid_dim_y, routed_arguments  # noqa: E402
 
@@ -35,7 +36,7 @@ def test_seed_crash_reproduced_without_the_guard():
 
 def test_guard_chunks_and_every_cta_runs_once():
     kernel = StandIn(tile=128)
-    guarded = guard(kernel, entry_point=ENTRY, policy="fixed:128")
+    guarded = guard(kernel, entry_point=ENTRY, policy="fixed:128", flashinfer=SIGNATURE_RELEASE)
     guarded(**routed_arguments(SEED_TOKENS))
     torch.cuda.synchronize()
     assert [t for t, *_ in kernel.launches] == [200_000, 200_000]  # NVFP4 cap 300k: 2 equal chunks
@@ -50,7 +51,7 @@ def test_guard_chunks_and_every_cta_runs_once():
      ("fp8_per_tensor", "default", 256, 8, "flashinfer")],  # DeepSeek shape: tile 64 binds
 )
 def test_bound_launches_and_bound_plus_one_fails(precision, tile, experts, top_k, policy):
-    bound = max_chunk_tokens(experts, top_k, precision=precision, policy=policy)
+    bound = max_chunk_tokens(experts, top_k, precision=precision, policy=policy, flashinfer=SIGNATURE_RELEASE)
     kernel = StandIn(tile=tile, precision=precision)
     kernel(**routed_arguments(bound, experts, top_k))
     torch.cuda.synchronize()
@@ -63,19 +64,19 @@ def test_bound_launches_and_bound_plus_one_fails(precision, tile, experts, top_k
 
 def test_cluster_of_two_rounds_the_grid_up():
     # With a Y cluster of 2, 65,535 CTAs launch 65,536: the bound must use the budget 65,534.
-    bound = max_chunk_tokens(512, 22, policy="fixed:128", cluster_y=2)
+    bound = max_chunk_tokens(512, 22, policy="fixed:128", cluster_y=2, flashinfer=SIGNATURE_RELEASE)
     kernel = StandIn(tile=128, cluster_y=2)
     kernel(**routed_arguments(bound))
     torch.cuda.synchronize()
     assert kernel.launches[-1][2] == 65534
     with pytest.raises(cupy.cuda.driver.CUDADriverError):
-        kernel(**routed_arguments(max_chunk_tokens(512, 22, policy="fixed:128") ))
+        kernel(**routed_arguments(max_chunk_tokens(512, 22, policy="fixed:128", flashinfer=SIGNATURE_RELEASE)))
         torch.cuda.synchronize()
 
 
 def test_guarded_call_is_graph_capturable_syncs_nothing_allocates_only_the_output():
     kernel = StandIn(tile=128)
-    guarded = guard(kernel, entry_point=ENTRY, policy="fixed:128")
+    guarded = guard(kernel, entry_point=ENTRY, policy="fixed:128", flashinfer=SIGNATURE_RELEASE)
     args = routed_arguments(SEED_TOKENS)
     args["output"] = torch.zeros(SEED_TOKENS, 64, dtype=torch.bfloat16, device="cuda")
     guarded(**args)  # warm up: the bound is looked up and cached outside the graph
