@@ -448,7 +448,7 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
         raise GuardError(error.argument, str(error).split(": ", 1)[1]) from None
     position = entry.index["hidden_states"]
     fast = limits.FAST_TOKENS
-    call_cap = limits.call_cap
+    call_cap = limits._CALL_CAP.get  # the context variable's own C method: no Python frame
     guard_cap = state.cap if isinstance(state.cap, int) else None
     slow = state.call
 

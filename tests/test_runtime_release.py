@@ -30,6 +30,12 @@ PRELUDE = textwrap.dedent(
     import json, warnings, torch, runtime
     from runtime import guard, GuardError
     calls = []
+    def refusal(**options):
+        try:
+            guard(kernel, **options)
+        except GuardError as error:
+            return str(error)
+        return None
     def kernel(*args, **kwargs):
         hidden = kwargs["hidden_states"]
         calls.append(hidden.shape[0])
@@ -88,12 +94,7 @@ def test_with_0_7_2_post1_installed_the_same_call_is_one_launch(tmp_path):
 
 def test_entry_points_a_release_lacks_are_named(tmp_path):
     out, _ = run_with_installed("0.6.18.post1", """
-        try:
-            guard(kernel, entry_point="trtllm_fp8_per_channel_scale_moe")
-            message = None
-        except GuardError as error:
-            message = str(error)
-        print(json.dumps({"message": message}))
+        print(json.dumps({"message": refusal(entry_point="trtllm_fp8_per_channel_scale_moe")}))
     """, tmp_path)
     assert "0.6.18.post1 has no trtllm_fp8_per_channel_scale_moe" in out["message"]
     assert "from flashinfer 0.7.0" in out["message"]
@@ -118,24 +119,14 @@ def test_a_newer_release_warns_once_and_gets_the_any_bound(tmp_path):
 
 def test_strict_version_refuses_a_newer_release(tmp_path):
     out, _ = run_with_installed("0.9.0", """
-        try:
-            guard(kernel, entry_point="trtllm_bf16_moe")
-            message = None
-        except GuardError as error:
-            message = str(error)
-        print(json.dumps({"message": message}))
+        print(json.dumps({"message": refusal(entry_point="trtllm_bf16_moe")}))
     """, tmp_path, env={STRICT_VERSION_VARIABLE: "1"})
     assert "newer than every modeled release" in out["message"]
 
 
 def test_an_older_unmodeled_release_is_refused(tmp_path):
     out, _ = run_with_installed("0.4.1", """
-        try:
-            guard(kernel, entry_point="trtllm_bf16_moe")
-            message = None
-        except GuardError as error:
-            message = str(error)
-        print(json.dumps({"message": message}))
+        print(json.dumps({"message": refusal(entry_point="trtllm_bf16_moe")}))
     """, tmp_path)
     assert "0.4.1" in out["message"] and "not modeled" in out["message"]
 
