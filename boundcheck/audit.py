@@ -7,7 +7,7 @@ formula F is
            (tight) and its worst ratio F / C;
 - refuted  with the smallest counterexample found (experts, top_k, tokens, tile, CTAs);
 - unknown  if a query times out.
-Exit codes 0, 1, 2 (2 also for bad input).
+Exit codes 0, 1, 3 (2: bad input).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from . import facts, releases
 from .errors import BoundcheckInputError
 from .lift import lift_function, parse_formula
 
-EXIT = {"proved": 0, "refuted": 1, "unknown": 2}
+EXIT = {"proved": 0, "refuted": 1, "unknown": 3}  # 2 is argparse's: bad arguments
 
 
 def parse_range(text, argument, low, high):
@@ -44,8 +44,10 @@ def add_parser(sub):
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--formula", help="integer expression in E, K, L, S: + - * //, min, max")
     source.add_argument("--target", help="MODULE:FUNCTION taking (some of) E, K, L, S")
-    p.add_argument("--precision", default="nvfp4")
-    p.add_argument("--policy", default="flashinfer")
+    from .releases import ALL_PRECISIONS
+
+    p.add_argument("--precision", default="nvfp4", help=f"one of: {', '.join(ALL_PRECISIONS)}")
+    p.add_argument("--policy", default="flashinfer", help="flashinfer | any | fixed:T (T a tile of the precision)")
     for flag in ("--num-experts", "--top-k", "--local-experts", "--shared-experts", "--tune-max-num-tokens"):
         p.add_argument(flag, default=None, help="A or A..B")
     p.add_argument("--cluster-y", type=int, default=None, help="1 or 2 (default: both)")
@@ -190,6 +192,9 @@ def _counterexample(check, values, k, lifted, tiles, policy, sym, era):
 
 
 def run(args) -> int:
+    from .cli import check_timeout
+
+    check_timeout(args.timeout)
     lifted = parse_formula(args.formula) if args.formula else lift_function(args.target)
     report = audit(
         lifted, precision=args.precision, policy=args.policy, num_experts=args.num_experts,

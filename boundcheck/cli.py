@@ -1,14 +1,16 @@
 """The `boundcheck` command line: prove, chunk, audit, drift.
 
-Exit codes: prove and drift, the number of failed obligations or facts (capped at 100);
-audit 0 proved, 1 refuted, 2 unknown; chunk 0; bad arguments 2 with a one-line error
-that names the argument and the limit.
+Exit codes: 2 for bad arguments (argparse's convention), with a one-line error naming the
+argument and the limit; otherwise prove and drift exit with the number of failed
+obligations or facts (capped at 100), audit 0 proved, 1 refuted, 3 unknown, chunk 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 
 from . import facts, releases
@@ -28,9 +30,41 @@ EXIT_BAD_INPUT = 2
 MAX_EXIT = 100
 
 
+EXIT_CODES_HELP = ("exit codes: 0 as expected; 2 bad arguments (one line naming the argument); "
+                   "prove/drift: the number of failed obligations or facts (at most 100); "
+                   "audit: 1 refuted, 3 unknown (a solver timeout)")
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("epilog", EXIT_CODES_HELP)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, exit 2, as for our own input errors
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def check_timeout(seconds, flag="--timeout"):
+    """A finite, positive number of seconds (nan, inf, 0 and negatives are input errors)."""
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds <= 0:
+        raise BoundcheckInputError(flag, f"must be a finite positive number of seconds, got {seconds}")
+    return seconds
+
+
+def check_smt_dir(path):
+    """--smt-dir: a folder that exists or can be created (checked before any proof runs)."""
+    if path is None:
+        return None
+    if not str(path).strip():
+        raise BoundcheckInputError("--smt-dir", "must name a folder, got ''")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise BoundcheckInputError("--smt-dir", f"cannot be created: {error.strerror} ({path})") from None
+    if not os.access(path, os.W_OK):
+        raise BoundcheckInputError("--smt-dir", f"is not writable: {path}")
+    return path
 
 
 def _int_arg(name):
@@ -48,7 +82,7 @@ def _add_counts(p):
     p.add_argument("--num-experts", type=_int_arg("--num-experts"), required=True)
     p.add_argument("--top-k", type=_int_arg("--top-k"), required=True)
     p.add_argument("--precision", default="nvfp4", help=f"one of: {', '.join(PRECISIONS)}")
-    p.add_argument("--policy", default="flashinfer", help="flashinfer | any | fixed:T")
+    p.add_argument("--policy", default="flashinfer", help="flashinfer | any | fixed:T (T a tile of the precision)")
     p.add_argument("--local-experts", type=_int_arg("--local-experts"), default=None)
     p.add_argument("--shared-experts", type=_int_arg("--shared-experts"), default=0,
                    help="fused shared experts (num_fused_shared_experts)")
@@ -86,8 +120,8 @@ def _prove(args) -> int:
     from . import prove
     from proofs.closed_form import derive
 
-    if args.timeout <= 0:
-        raise BoundcheckInputError("--timeout", f"must be a positive number of seconds, got {args.timeout}")
+    check_timeout(args.timeout)
+    check_smt_dir(args.smt_dir)
     if args.jobs is not None and args.jobs < 1:
         raise BoundcheckInputError("--jobs", f"must be at least 1, got {args.jobs}")
     _, versions = prove.scope_eras(args.flashinfer)
@@ -166,6 +200,17 @@ def _chunk(args) -> int:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`boundcheck prove | head -1`): stop quietly, as a pipe
+        # writer should, and keep Python from reporting the closed stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

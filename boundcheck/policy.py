@@ -42,7 +42,7 @@ def parse_policy(text, tiles=None) -> Policy:
         policy = ANY
     elif isinstance(text, str) and text.startswith("fixed:"):
         value = text[len("fixed:") :]
-        if not value.isdigit() or int(value) < 1:
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
             raise BoundcheckInputError(
                 "policy", f"fixed:T needs a positive integer tile T, got {text!r}"
             )

@@ -12,8 +12,29 @@ REASON = (
     else "CuPy is not installed" if importlib.util.find_spec("cupy") is None
     else None
 )
-# The modules import CuPy at the top: without a GPU, do not import them at all.
-collect_ignore_glob = ["test_*.py"] if REASON else []
+
+
+class _SkippedTests(pytest.Item):
+    def runtest(self):
+        pytest.skip(REASON)
+
+    def reportinfo(self):
+        return self.path, 0, self.name
+
+
+class _SkippedModule(pytest.File):
+    """A GPU test module without a GPU: listed and skipped with the reason, never imported
+    (the modules import CuPy at the top)."""
+
+    def collect(self):
+        yield _SkippedTests.from_parent(self, name="gpu tests")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path, parent):
+    if REASON and os.path.dirname(str(module_path)) == HERE and module_path.name.startswith("test_"):
+        return _SkippedModule.from_parent(parent, path=module_path)
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)

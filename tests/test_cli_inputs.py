@@ -1,0 +1,67 @@
+"""Bad input to the CLI: a one-line error naming the argument and exit 2, never a
+traceback, a hang or a silent acceptance; unknown has its own exit code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from boundcheck.cli import main
+
+COUNTS = ["--num-experts", "8", "--top-k", "2"]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "boundcheck", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("command", [["prove"], ["audit", "--formula", "1"]])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1"])
+def test_timeouts_that_are_not_finite_and_positive_are_refused(command, value):
+    result = run(*command, f"--timeout={value}")
+    assert result.returncode == 2, result.stdout[-500:]
+    assert "--timeout: must be a finite positive number of seconds" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_smt_dir_that_cannot_be_made_is_refused_before_proving(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for value, needle in (("", "must name a folder"), (str(blocker / "sub"), "cannot be created")):
+        result = run("prove", "--smt-dir", value)
+        assert result.returncode == 2 and needle in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("policy", ["fixed:\u00b2", "fixed:\u0663", "fixed:", "fixed:0", "fixed:-8"])
+def test_fixed_policy_needs_an_ascii_positive_tile(policy):
+    result = run("chunk", *COUNTS, "--policy", policy)
+    assert result.returncode == 2 and "--policy" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_closed_stdout_is_not_a_traceback():
+    process = subprocess.Popen([sys.executable, "-m", "boundcheck", "chunk", *COUNTS, "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader is gone before anything is written
+    _, stderr = process.communicate(timeout=120)
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
+    assert process.returncode == 141
+
+
+def test_unknown_has_its_own_exit_code():
+    # A millisecond per query: the solver cannot decide, and that is never a pass.
+    assert main(["audit", "--formula", "(E + (65535 - E + 1) * 8 - 1) // K", "--timeout", "0.0001"]) == 3
+
+
+@pytest.mark.parametrize("command", ["chunk", "audit", "prove", "drift"])
+def test_help_shows_defaults_precisions_policies_and_exit_codes(command):
+    result = run(command, "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "exit codes:" in text and "3 unknown" in text
+    assert "--flashinfer" in text
+    if command in ("chunk", "audit"):
+        assert "(default: nvfp4)" in text and "nvfp4_per_token" in text and "fixed:T" in text
+        assert "(default: flashinfer)" in text
