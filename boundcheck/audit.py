@@ -101,6 +101,15 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
         narrowed.append(sym.local == sym.num_experts)  # no EP unless asked for
     if cluster_y is not None:
         narrowed.append(sym.budget == next(b for b, y in budgets_for().items() if y == cluster_y))
+    domain_check = make_solver(timeout_s)
+    domain_check.add(*sym.constraints(), *narrowed)
+    if domain_check.check() == z3.unsat:
+        raise BoundcheckInputError(
+            "--num-experts",
+            "the domain is empty: no configuration has these ranges (top_k <= num_experts, local experts "
+            f"<= num_experts): num_experts {experts_range}, top_k {top_k_range}, local experts {local_range}, "
+            f"shared {shared_range}",
+        )
     formula, divisors = lifted(Z3_INT, sym.num_experts, sym.top_k, sym.local, sym.shared)
     formula = z3.IntVal(formula) if isinstance(formula, int) else formula  # a constant formula
     bound = sym.bound(tiles, policy_, era)
@@ -195,7 +204,7 @@ def run(args) -> int:
     from .cli import check_timeout
 
     check_timeout(args.timeout)
-    lifted = parse_formula(args.formula) if args.formula else lift_function(args.target)
+    lifted = parse_formula(args.formula) if args.formula is not None else lift_function(args.target)
     report = audit(
         lifted, precision=args.precision, policy=args.policy, num_experts=args.num_experts,
         top_k=args.top_k, local_experts=args.local_experts, shared_experts=args.shared_experts,

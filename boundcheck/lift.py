@@ -148,15 +148,28 @@ class _Interpreter:
         return None, env
 
 
+# Longer than any engine's chunk formula by far; keeps parsing and lifting bounded.
+MAX_FORMULA_CHARACTERS = 4000
+
+
 def parse_formula(text: str) -> Lifted:
     """An expression in E, K, L, S, e.g. 'min(300000, (E + (65535 - E + 1) * 128 - 1) // K)'."""
+    if not text.strip():
+        raise BoundcheckInputError("--formula", "is empty; expected an integer expression in E, K, L, S")
+    if len(text) > MAX_FORMULA_CHARACTERS:
+        raise BoundcheckInputError("--formula", f"has {len(text):,} characters; at most {MAX_FORMULA_CHARACTERS:,}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
         raise BoundcheckInputError("--formula", f"not a Python expression: {error.msg}") from None
+    except (RecursionError, MemoryError):
+        raise BoundcheckInputError("--formula", "is nested too deeply for Python's parser") from None
 
     def evaluate(interpreter, env):
-        return interpreter.expression(tree.body, env, "--formula")
+        try:
+            return interpreter.expression(tree.body, env, "--formula")
+        except RecursionError:
+            raise BoundcheckInputError("--formula", "is nested too deeply to lift") from None
 
     return Lifted(evaluate, text)
 

@@ -65,3 +65,25 @@ def test_help_shows_defaults_precisions_policies_and_exit_codes(command):
     if command in ("chunk", "audit"):
         assert "(default: nvfp4)" in text and "nvfp4_per_token" in text and "fixed:T" in text
         assert "(default: flashinfer)" in text
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["audit", "--formula", "-5", "--num-experts", "4", "--top-k", "8"], "the domain is empty"),
+        (["audit", "--formula", "E // 0", "--num-experts", "4", "--top-k", "8"], "the domain is empty"),
+        (["audit", "--formula", ""], "--formula: is empty"),
+        (["audit", "--formula", "1" + " + 1" * 3000], "at most 4,000"),
+        (["audit", "--formula", "1" + " + 1" * 999, "--num-experts", "8", "--top-k", "2"], "nested too deeply"),
+        (["audit", "--formula", "(" * 900 + "1" + ")" * 900], "--formula"),
+    ],
+)
+def test_audit_formula_and_domain_input_errors(argv, needle):
+    result = run(*argv)
+    assert result.returncode == 2, result.stdout[-500:]
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_negative_or_undefined_formulas_are_refuted_where_the_domain_is_not_empty():
+    assert main(["audit", "--formula", "-5", "--num-experts", "4", "--top-k", "2"]) == 1
+    assert main(["audit", "--formula", "E // 0", "--num-experts", "4", "--top-k", "2"]) == 1
