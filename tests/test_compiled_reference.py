@@ -1,0 +1,441 @@
+"""The model against flashinfer's OWN host code, compiled with g++ and executed.
+
+tools/compiled_reference.py extracts, by name, from each modeled release's shipped sources
+(`$BOUNDCHECK_FLASHINFER_CACHE/<VERSION>/flashinfer/`, filled by
+tools/fetch_flashinfer_sources.py) computeSelectedTileN, nextPowerOfTwo, selectDefaultTileN
+and runner.h's getMaxNumCtasInBatchDim, compiles them (once per distinct text) and
+evaluates arrays of points. Compared with the model:
+
+- the tuner's candidate set (boundcheck.tiles.selected_tiles) and the default tile
+  (boundcheck.tiles.default_tile), for every tile ladder of the release's era;
+- the CTA count (boundcheck.geometry.max_num_ctas_in_batch_dim) where n * top_k fits int32.
+
+Points: an exhaustive small domain (experts 1..64, top_k 1..8, tokens 0..4096; 0.7.4 also
+under EP with num_experts > num_local_experts), then random points of the full domain
+(tokens up to 2**24, top_k' 1..34, experts 1..2050) concentrated on ties
+(n * top_k == tile * experts +- 1, local and global) and on the model's chunk bounds C and
+C + 1 (and their autotuner buckets). The exhaustive domain evaluates the model's own
+functions over numpy arrays (an `ops` backend like the solver ones); a sample of every
+domain also goes through the scalar API named above, which must agree with both.
+
+Releases whose compiled text AND era are both identical compute the very same arrays on
+both sides; such a release reuses the first one's comparison (named in the output).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boundcheck import geometry
+from boundcheck import tiles as tilesets
+from boundcheck.bound import chunk_bound
+from boundcheck.errors import BoundcheckInputError
+from boundcheck.facts import INT32_MAX
+from boundcheck.releases import MODELED_VERSIONS, era_for
+
+_TOOL = Path(__file__).resolve().parent.parent / "tools" / "compiled_reference.py"
+_spec = importlib.util.spec_from_file_location("bc_compiled_reference", _TOOL)
+cref = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = cref
+_spec.loader.exec_module(cref)
+
+ROOT = cref.sources_root()
+SMALL_EXPERTS, SMALL_TOP_K, SMALL_TOKENS = 64, 8, 4096
+RANDOM_POINTS = 20_000  # per ladder, uniform/log-uniform over the full domain
+TIE_POINTS = 6_000  # per ladder
+CHUNK_CONFIGS = 60  # per release
+SCALAR_SAMPLE = 300  # per ladder and domain, through the scalar API
+
+
+def _missing_reason(version: str) -> str | None:
+    if cref.compiler() is None:
+        return "g++ not found (tools/compiled_reference.py compiles flashinfer's host code with it)"
+    folder = cref.release_folder(version, ROOT)
+    for rel in (cref.LAUNCHER, cref.RUNNER_H):
+        if not (folder / rel).is_file():
+            return (f"flashinfer {version} sources not found: {folder / rel} is missing "
+                    f"(tools/fetch_flashinfer_sources.py fills {ROOT}; set {cref.CACHE_VARIABLE})")
+    return None
+
+
+def _reference(version: str):
+    reason = _missing_reason(version)
+    if reason:
+        pytest.skip(reason)
+    return cref.reference_for(version, ROOT)
+
+
+# --- the model over numpy arrays --------------------------------------------------------------
+
+
+class NumpyOps:
+    """boundcheck.ops.IntOps' interface over numpy int64/bool arrays (elementwise)."""
+
+    name = "numpy"
+
+    min = staticmethod(np.minimum)
+    max = staticmethod(np.maximum)
+    not_ = staticmethod(np.logical_not)
+
+    @staticmethod
+    def ite(cond, then, otherwise):
+        return np.where(cond, then, otherwise)
+
+    @staticmethod
+    def div(a, b):
+        return np.floor_divide(a, b)
+
+    @staticmethod
+    def and_(*conds):
+        return functools.reduce(np.logical_and, conds, True)
+
+    @staticmethod
+    def or_(*conds):
+        return functools.reduce(np.logical_or, conds, False)
+
+    @staticmethod
+    def implies(a, b):
+        return np.logical_or(np.logical_not(a), b)
+
+    @staticmethod
+    def total(terms):
+        return sum(terms)
+
+
+NP = NumpyOps()
+
+
+def model_mask(ladder, n, k, local, experts, era):
+    out = np.zeros(np.broadcast(n, k, local, experts).shape, dtype=np.uint64)
+    for j in range(len(ladder)):
+        c = tilesets.tuner_candidate(ladder, j, n, k, local, experts, era, ops=NP)
+        out |= np.asarray(c, dtype=np.uint64) << np.uint64(j)
+    return out
+
+
+def model_default(ladder, n, k, local, era):
+    return np.asarray(ladder, dtype=np.int64)[tilesets.default_tile_index(ladder, n, k, local, era, ops=NP)]
+
+
+def model_ctas(n, k, experts, tile):
+    return geometry.max_num_ctas_in_batch_dim(n, k, experts, tile, ops=NP)
+
+
+def as_set(mask, ladder) -> frozenset:
+    return frozenset(t for j, t in enumerate(ladder) if (int(mask) >> j) & 1)
+
+
+def ladders(era):
+    return sorted(set(era.tiles.values()))
+
+
+# --- comparison -----------------------------------------------------------------------------
+
+
+def _fail_lines(version, what, idx, rows):
+    lines = [f"flashinfer {version}: {what}: {len(idx)} mismatches; first ones:"]
+    for i in idx[:10]:
+        lines.append("  " + rows(i))
+    return "\n".join(lines)
+
+
+def compare_tiles(ref, version, era, ladder, n, k, local, experts):
+    """Assert the compiled candidate set and default tile equal the model's; return #points."""
+    n, k, local, experts = (np.ascontiguousarray(a, dtype=np.int64) for a in np.broadcast_arrays(n, k, local, experts))
+    mask, default, status = ref.tiles(ladder, n, k, local, experts)
+    bad = np.flatnonzero(status != 0)
+    assert bad.size == 0, _fail_lines(
+        version, f"compiled code failed (ladder {ladder}; last error: {ref.last_error})", bad,
+        lambda i: f"tokens={n[i]} top_k={k[i]} local={local[i]} experts={experts[i]} status={status[i]}")
+    m_mask = model_mask(ladder, n, k, local, experts, era)
+    m_default = model_default(ladder, n, k, local, era)
+    bad = np.flatnonzero((mask != m_mask) | (default != m_default))
+    assert bad.size == 0, _fail_lines(
+        version, f"candidate set / default tile (ladder {ladder}, era {era.name})", bad,
+        lambda i: (f"tokens={n[i]} top_k={k[i]} num_local_experts={local[i]} num_experts={experts[i]}: "
+                   f"flashinfer set={sorted(as_set(mask[i], ladder))} default={default[i]}; "
+                   f"model set={sorted(as_set(m_mask[i], ladder))} default={m_default[i]}"))
+    return n.size
+
+
+def compare_scalar(ref, version, era, ladder, n, k, local, experts, rng):
+    """The literal scalar API (selected_tiles, default_tile, max_num_ctas_in_batch_dim) on a
+    sample of the points."""
+    n, k, local, experts = np.broadcast_arrays(n, k, local, experts)
+    pick = rng.choice(n.size, size=min(SCALAR_SAMPLE, n.size), replace=False)
+    n, k, local, experts = (np.ascontiguousarray(a.ravel()[pick], dtype=np.int64) for a in (n, k, local, experts))
+    mask, default, status = ref.tiles(ladder, n, k, local, experts)
+    assert not status.any(), f"flashinfer {version}: compiled code failed: {ref.last_error}"
+    fits = n * k <= INT32_MAX
+    ctas_in = [(int(a), int(b), int(c), t) for a, b, c, f in zip(n, k, local, fits) if f for t in ladder]
+    if ctas_in:
+        arr = np.array(ctas_in, dtype=np.int64)
+        out, st = ref.ctas(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
+        assert not st.any(), f"flashinfer {version}: getMaxNumCtasInBatchDim failed: {ref.last_error}"
+    for i in range(n.size):
+        args = (int(n[i]), int(k[i]), int(local[i]))
+        model_set = tilesets.selected_tiles(ladder, *args, era, num_experts=int(experts[i]))
+        model_default_tile = tilesets.default_tile(ladder, *args, era)
+        got = as_set(mask[i], ladder)
+        assert got == model_set and default[i] == model_default_tile, (
+            f"flashinfer {version} (scalar API, ladder {ladder}): tokens={args[0]} top_k={args[1]} "
+            f"num_local_experts={args[2]} num_experts={experts[i]}: flashinfer set={sorted(got)} "
+            f"default={default[i]}; model set={sorted(model_set)} default={model_default_tile}")
+    for row, got in zip(ctas_in, out if ctas_in else []):
+        want = geometry.max_num_ctas_in_batch_dim(*row)
+        assert got == want, (f"flashinfer {version}: getMaxNumCtasInBatchDim{row} = {got}, "
+                             f"model max_num_ctas_in_batch_dim = {want}")
+    return n.size
+
+
+def compare_ctas(ref, version, n, k, experts, tile):
+    n, k, experts, tile = (np.ascontiguousarray(a, dtype=np.int64).ravel()
+                           for a in np.broadcast_arrays(n, k, experts, tile))
+    keep = (n * k <= INT32_MAX) & (experts <= INT32_MAX)
+    n, k, experts, tile = n[keep], k[keep], experts[keep], tile[keep]
+    out, status = ref.ctas(n, k, experts, tile)
+    assert not status.any(), f"flashinfer {version}: getMaxNumCtasInBatchDim failed: {ref.last_error}"
+    want = model_ctas(n, k, experts, tile)
+    bad = np.flatnonzero(out != want)
+    assert bad.size == 0, _fail_lines(
+        version, "getMaxNumCtasInBatchDim", bad,
+        lambda i: (f"numTokens={n[i]} topK={k[i]} numExperts={experts[i]} tileTokensDim={tile[i]}: "
+                   f"flashinfer {out[i]}, model {want[i]}"))
+    return n.size
+
+
+# --- the domains ----------------------------------------------------------------------------
+
+
+def small_domain(era):
+    """experts 1..64 x top_k 1..8 x tokens 0..4096, flattened; EP variants for global eras."""
+    local, k, n = np.meshgrid(np.arange(1, SMALL_EXPERTS + 1), np.arange(1, SMALL_TOP_K + 1),
+                              np.arange(0, SMALL_TOKENS + 1), indexing="ij")
+    n, k, local = n.ravel(), k.ravel(), local.ravel()
+    experts = local.copy()
+    if era.global_tile:
+        # num_experts > num_local_experts, spread deterministically over (local, local + 256].
+        ep = local + 1 + (n * 7 + k * 13 + local * 3) % 256
+        n, k, local, experts = (np.concatenate(p) for p in ((n, n), (k, k), (local, local), (experts, ep)))
+    return n, k, local, experts
+
+
+def _rng(version, salt):
+    return np.random.default_rng(zlib.crc32(f"{version}/{salt}".encode()))
+
+
+def random_domain(era, ladder, rng):
+    size = RANDOM_POINTS
+    log_n = np.exp(rng.uniform(0, np.log(2**24), size)).astype(np.int64)
+    uni_n = rng.integers(0, 2**24 + 1, size)
+    n = np.where(rng.random(size) < 0.5, log_n, uni_n)
+    k = rng.integers(1, 35, size)
+    local = np.where(rng.random(size) < 0.3, rng.integers(1, 65, size), rng.integers(1, 2051, size))
+    experts = local.copy()
+    if era.global_tile:
+        ep = rng.random(size) < 0.6
+        experts = np.where(ep, local + rng.integers(0, 2051, size) % np.maximum(2051 - local, 1), local)
+        experts = np.maximum(np.minimum(experts, 2050), local)
+    # Ties: n * top_k == value * experts + d (d in -1, 0, 1), for every tile of the ladder
+    # and every power of two (the centres of the power-of-two eras), local and global.
+    values = np.array(sorted(set(ladder) | {2**m for m in range(10)}), dtype=np.int64)
+    t = rng.choice(values, TIE_POINTS)
+    tl = rng.integers(1, 2051, TIE_POINTS)
+    tk = np.where(rng.random(TIE_POINTS) < 0.4, 1, rng.integers(1, 35, TIE_POINTS))
+    d = rng.integers(-1, 2, TIE_POINTS)
+    target = np.maximum(t * tl + d, 0)
+    tn = target // tk + rng.integers(-1, 2, TIE_POINTS) * (target % tk != 0)
+    tn = np.maximum(tn, 0)
+    te = tl.copy()
+    if era.global_tile:
+        # the global tie: n * top_k == value * num_experts + d with num_local_experts < num_experts
+        half = TIE_POINTS // 2
+        te[:half] = np.maximum(tl[:half], 2)
+        tl[:half] = rng.integers(1, 2**31, half) % (te[:half] - 1) + 1
+    n, k, local, experts = (np.concatenate(p) for p in ((n, tn), (k, tk), (local, tl), (experts, te)))
+    return n, k, local, experts
+
+
+def chunk_points(version, era, rng):
+    """{ladder: (n, k, local, experts)} at the model's chunk bounds C, C + 1 and their buckets."""
+    pts = {}
+    tries = 0
+    made = 0
+    while made < CHUNK_CONFIGS and tries < 20 * CHUNK_CONFIGS:
+        tries += 1
+        precision = str(rng.choice(list(era.precisions)))
+        num_experts = int(rng.choice([rng.integers(1, 65), rng.integers(1, 2049)]))
+        top_k = int(rng.integers(1, min(32, num_experts) + 1))
+        local = int(rng.integers(1, num_experts + 1)) if rng.random() < 0.5 else num_experts
+        shared = int(rng.integers(0, 3))
+        tune = int(rng.choice([8192, 4096, 16384, int(rng.integers(1, 2**20))]))
+        try:
+            cb = chunk_bound(num_experts, top_k, flashinfer=version, precision=precision,
+                             local_experts=local, shared_experts=shared, tune_max_num_tokens=tune)
+        except BoundcheckInputError:
+            continue
+        made += 1
+        c = cb.max_chunk_tokens
+        kk, ll, ee = top_k + shared, local + shared, num_experts + shared
+        ns = {c, c + 1, c - 1}
+        for x in (c, c + 1):
+            if x <= 2**tilesets.POWER_OF_TWO_EXPONENTS:
+                ns.add(int(tilesets.bucket_of(x, tune, era)))
+        rows = pts.setdefault(era.tiles[precision], [])
+        rows.extend((x, kk, ll, ee) for x in ns if x >= 0)
+    return {lad: tuple(np.array(col, dtype=np.int64) for col in zip(*rows)) for lad, rows in pts.items()}
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+_DONE: dict = {}  # (library digest, era, domain) -> (first release, points)
+
+
+def _once(ref, version, era, domain, run):
+    key = (ref.digest, id(era), domain)
+    if key in _DONE:
+        first, points = _DONE[key]
+        print(f"{version}: {domain}: same compiled text ({ref.digest}) and era ({era.name}) as "
+              f"{first}: its {points} points hold")
+        return
+    points = run()
+    _DONE[key] = (version, points)
+    print(f"{version}: {domain}: {points} points compared (library {ref.digest}, era {era.name})")
+
+
+@pytest.mark.parametrize("version", MODELED_VERSIONS)
+def test_small_domain_exhaustive(version):
+    ref = _reference(version)
+    era = era_for(version)
+
+    def run():
+        n, k, local, experts = small_domain(era)
+        total = 0
+        rng = _rng(version, "small")
+        for ladder in ladders(era):
+            total += compare_tiles(ref, version, era, ladder, n, k, local, experts)
+            compare_scalar(ref, version, era, ladder, n, k, local, experts, rng)
+        all_tiles = np.array(sorted({t for lad in ladders(era) for t in lad}), dtype=np.int64)
+        # getMaxNumCtasInBatchDim for every tile of the era, on the same domain (local experts)
+        lo = local[: local.size // (2 if era.global_tile else 1)]
+        nn, kk = n[: lo.size], k[: lo.size]
+        for tile in all_tiles:
+            total += compare_ctas(ref, version, nn, kk, lo, tile)
+        return total
+
+    _once(ref, version, era, "small domain (exhaustive)", run)
+
+
+@pytest.mark.parametrize("version", MODELED_VERSIONS)
+def test_full_domain_random_ties_and_bounds(version):
+    ref = _reference(version)
+    era = era_for(version)
+    rng = _rng(version, "full")
+    total = 0
+    for ladder in ladders(era):
+        n, k, local, experts = random_domain(era, ladder, rng)
+        total += compare_tiles(ref, version, era, ladder, n, k, local, experts)
+        compare_scalar(ref, version, era, ladder, n, k, local, experts, rng)
+        tile = rng.choice(np.array(ladder), n.size)
+        total += compare_ctas(ref, version, n, k, local, tile)
+        total += compare_ctas(ref, version, n, k, experts, tile)
+    for ladder, (n, k, local, experts) in chunk_points(version, era, rng).items():
+        total += compare_tiles(ref, version, era, ladder, n, k, local, experts)
+        compare_scalar(ref, version, era, ladder, n, k, local, experts, rng)
+        for tile in ladder:
+            total += compare_ctas(ref, version, n, k, local, tile)
+            total += compare_ctas(ref, version, n, k, experts, tile)
+    print(f"{version}: full domain: {total} points compared (library {ref.digest}, era {era.name})")
+
+
+@pytest.mark.parametrize("version", MODELED_VERSIONS)
+def test_extraction_shapes(version):
+    """The functions found, their signatures and their callers are what the wrappers assume."""
+    ref = _reference(version)
+    ex = ref.extracted
+    era = era_for(version)
+    assert ex.takes_num_experts == era.global_tile
+    assert (ex.next_power_of_two is not None) == (era.center == "power_of_two")
+    code = re.sub(r"\s+", " ", cref.strip_comments((cref.release_folder(version, ROOT) / cref.LAUNCHER).read_text()))
+    calls = re.findall(r"computeSelectedTileN\(([^()]*)\)", code)
+    if ex.takes_num_experts:
+        # 0.7.4: the launchers (what get_valid_tactics lists) pass num_experts and leave
+        # num_smaller_tile_candidates at its default of 2, as the wrapper's mask does.
+        tuner_calls = [c for c in calls if re.fullmatch(r"\s*\w+, num_tokens, top_k, num_local_experts, num_experts\s*", c)]
+        assert tuner_calls, calls
+    if ex.select_default_tile_n is None:
+        # Before selectDefaultTileN (0.5.0 - 0.6.6) every launcher picks the default inline:
+        # `if (tile_N == -1 || config == -1) { tile_N = *selected_tile_nums.begin(); ... }`
+        # (the smallest candidate), which is what the wrapper evaluates.
+        blocks = re.findall(r"if \(tile_N == -1 \|\| config == -1\) \{\s*([^}]*)\}", code)
+        assert blocks and all(re.match(r"tile_N = \*selected_tile_nums\.begin\(\);", b) for b in blocks), blocks
+    else:
+        assert "selectDefaultTileN(" in ex.select_default_tile_n and "*selected.begin()" in ex.select_default_tile_n
+
+
+@pytest.mark.parametrize("version", [MODELED_VERSIONS[0], "0.6.18.post1", "0.7.4"])
+def test_shim_reports_exceptions(version):
+    """A failing check in flashinfer's code comes back as a status, with its message."""
+    ref = _reference(version)
+    if ref.extracted.takes_num_experts:
+        _, _, status = ref.tiles((8, 16, 32), [4], [1], [0])
+        assert status.tolist() == [1] and "num_local_experts must be positive" in ref.last_error
+    elif "FLASHINFER_CHECK" in ref.extracted.compute_selected_tile_n:
+        _, _, status = ref.tiles((8, 24, 40), [10], [1], [1])  # nextPowerOfTwo(10) = 16: not in the ladder
+        assert status.tolist() == [1] and "expected exact tile" in ref.last_error
+    else:
+        _, _, status = ref.tiles((8, 16), [0], [1], [1])
+        assert status.tolist() == [0]
+
+
+_NEIGHBOUR = re.compile(
+    r"if \(it != supported_tile_nums\.begin\(\)\) \{\s*selected_tile_nums\.insert\(\*std::prev\(it\)\);\s*\}")
+_TWO_SMALLER = """auto down = it;
+  for (int i = 0; i < 2 && down != supported_tile_nums.begin(); ++i) {
+    down = std::prev(down);
+    selected_tile_nums.insert(*down);
+  }"""
+
+
+@pytest.mark.parametrize("mutation", ["no -1 neighbour", "0.7.4's two smaller candidates"])
+def test_mutated_launcher_is_caught(mutation):
+    """The comparison can fail: 0.7.2.post1's launcher, changed, disagrees with its era."""
+    version = "0.7.2.post1"
+    reason = _missing_reason(version)
+    if reason:
+        pytest.skip(reason)
+    launcher, runner = cref.read_sources(cref.release_folder(version, ROOT))
+    replacement = "" if mutation == "no -1 neighbour" else _TWO_SMALLER
+    mutated, count = _NEIGHBOUR.subn(lambda m: replacement, launcher)
+    assert count == 1, f"the -1 neighbour block of {version}'s computeSelectedTileN was not found once ({count})"
+    ref = cref.reference_for_texts(mutated, runner, f"flashinfer {version} mutated: {mutation}")
+    era = era_for(version)
+    n, k, local, experts = small_domain(era)
+    with pytest.raises(AssertionError, match=r"candidate set / default tile .* mismatches"):
+        compare_tiles(ref, version, era, era.tiles["nvfp4"], n, k, local, experts)
+    # and the unmutated text passes on the same points
+    compare_tiles(cref.reference_for(version, ROOT), version, era, era.tiles["nvfp4"], n, k, local, experts)
+
+
+def test_mutated_runner_is_caught():
+    """getMaxNumCtasInBatchDim rounding the leftover up instead of down is caught."""
+    version = "0.7.2.post1"
+    reason = _missing_reason(version)
+    if reason:
+        pytest.skip(reason)
+    launcher, runner = cref.read_sources(cref.release_folder(version, ROOT))
+    mutated, count = re.subn(r"\(numRemainingTokens / tileTokensDim\)",
+                             "((numRemainingTokens + tileTokensDim - 1) / tileTokensDim)", runner)
+    assert count == 1, f"the leftover division of {version}'s runner.h was not found once ({count})"
+    ref = cref.reference_for_texts(launcher, mutated, f"flashinfer {version} runner.h mutated")
+    n, k, local, _ = small_domain(era_for(version))
+    with pytest.raises(AssertionError, match="getMaxNumCtasInBatchDim: .* mismatches"):
+        compare_ctas(ref, version, n, k, local, 64)
