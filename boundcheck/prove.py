@@ -6,6 +6,7 @@ import json
 import time
 
 from . import facts, releases
+from .errors import BoundcheckInputError
 from .solver.core import PROVED, REFUTED
 from .solver.obligation import Outcome, format_counterexample, run_obligations
 
@@ -21,7 +22,7 @@ def scope_eras(flashinfer: str | None):
         return releases.ERAS, list(releases.MODELED_VERSIONS)
     names = [v.strip() for v in str(flashinfer).split(",")]
     if not all(names):
-        raise releases.BoundcheckInputError("flashinfer", f"expected VERSION[,VERSION...] or installed, got {flashinfer!r}")
+        raise BoundcheckInputError("flashinfer", f"expected VERSION[,VERSION...] or installed, got {flashinfer!r}")
     versions = [releases.resolve_version(v) for v in names]
     eras = []
     for v in names:

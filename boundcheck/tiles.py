@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import facts
 from .ops import INT
-from .releases import ALL_PRECISIONS, BFLOAT16, E2M1, E4M3, MX_E2M1, MX_E4M3, fp4_launcher_tiles  # noqa: F401
+from .releases import ALL_PRECISIONS
 
 PRECISIONS = ALL_PRECISIONS
 

@@ -168,14 +168,20 @@ def first_release_with(name: str) -> str | None:
     return next((era.first for era in ERAS if name in era.entry_points), None)
 
 
+def _recorded(name: str, release):
+    """(params, defaults, returns) as `release` records them; an unmodeled newer release
+    takes the newest modeled record (the guard still checks the callable's own order)."""
+    from .signatures import signature_for
+
+    return signature_for(name, release.era.last if release.fallback else release.version)
+
+
 def entry_for(name: str, release) -> EntryPoint:
     """The entry point as `release` defines it: its parameter order from the release's
     recorded signature (runtime.signatures). A release without the entry point is an
     error naming the first release that has it. An unmodeled newer release uses the
     newest modeled signature (the guard then checks the callable's own order on binding)."""
     from boundcheck.errors import BoundcheckInputError
-
-    from .signatures import signature_for
 
     era = release.era
     if name not in era.entry_points:
@@ -184,7 +190,7 @@ def entry_for(name: str, release) -> EntryPoint:
             f"flashinfer {release.version} has no {name}; it exists from flashinfer {first_release_with(name)} "
             f"(this release has {', '.join(sorted(era.entry_points))})",
         )
-    recorded = signature_for(name, era.last if release.fallback else release.version)
+    recorded = _recorded(name, release)
     base = ENTRY_POINTS[name]
     if recorded is None:
         return base
@@ -206,9 +212,9 @@ ENUM_DEFAULTS = {
 
 def recorded_defaults(name: str, release) -> dict:
     """The entry point's defaults in `release`: literals, and the enum values above."""
-    from .signatures import Expr, signature_for
+    from .signatures import Expr
 
-    recorded = signature_for(name, release.era.last if release.fallback else release.version)
+    recorded = _recorded(name, release)
     if recorded is None:
         return {}
     out = {}

@@ -43,9 +43,7 @@ def for_version(version: str | None, installed: str | None = None) -> GuardedRel
     """The guarded release for an explicit version string (None: not installed)."""
     if version is None:
         return GuardedRelease(releases.NEWEST, None, releases.era_for(releases.NEWEST), False)
-    if version in releases.MODELED_VERSIONS:
-        return GuardedRelease(version, installed, releases.era_for(version), False)
-    if releases.is_newer_than_modeled(version):
+    if version not in releases.MODELED_VERSIONS and releases.is_newer_than_modeled(version):
         if releases.strict_version():
             raise BoundcheckInputError(
                 "flashinfer",
@@ -53,8 +51,8 @@ def for_version(version: str | None, installed: str | None = None) -> GuardedRel
                 f"and {releases.STRICT_VERSION_VARIABLE}=1 forbids the unproven fallback",
             )
         return GuardedRelease(version, installed, releases.era_for(releases.NEWEST), True)
-    releases.era_for(version)  # raises the input error that lists the modeled releases
-    raise AssertionError("unreachable")  # pragma: no cover
+    # A modeled release; anything else is the input error that lists the modeled ones.
+    return GuardedRelease(version, installed, releases.era_for(version), False)
 
 
 def guarded_release(flashinfer: str | None = None) -> GuardedRelease:
