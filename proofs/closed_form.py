@@ -87,23 +87,38 @@ def to_z3(expr, env):
     raise ValueError(f"closed form has a construct the Z3 translation does not cover: {expr}")
 
 
-def _closed_form_queries(case):
+def _closed_form_in_z3():
+    """The sympy result as one Z3 term over E, K, tile and budget: translated once, then
+    instantiated per query with z3.substitute (the translation is the slow part)."""
     _, largest = derive()
+    env = {name: z3.Int(name) for name in ("E", "K", "tile", "budget")}
+    term = to_z3(largest, env)
+
+    def at(e, k, tile, budget):
+        pairs = [(env["E"], e), (env["K"], z3.IntVal(k)), (env["tile"], z3.IntVal(tile)),
+                 (env["budget"], z3.IntVal(budget))]
+        return z3.substitute(term, *pairs)
+
+    return at
+
+
+def _closed_form_queries(case):
+    theirs_at = _closed_form_in_z3()
     e = z3.Int("experts")
     for cy in CLUSTER_Y_SIZES:
         budget = cta_budget(65535, cy)
         for tile in ALL_TILES:
             for k in range(1, 35):  # K' a number: linear queries any solver decides quickly
                 ours = largest_safe_tokens_at_tile(k, e, tile, budget, Z3_INT)
-                theirs = to_z3(largest, {"E": e, "K": k, "tile": tile, "budget": budget})
+                theirs = theirs_at(e, k, tile, budget)
                 yield Query(f"t{tile}_k{k}_cy{cy}", [1 <= e, e <= 2050, ours != theirs], [e])
 
 
 def _vllm_queries(case, formula):
-    _, largest = derive()
+    theirs_at = _closed_form_in_z3()
     e = z3.Int("experts")
     for k in range(1, 35):
-        theirs = to_z3(largest, {"E": e, "K": k, "tile": 128, "budget": 65535})
+        theirs = theirs_at(e, k, 128, 65535)
         yield Query(f"k{k}", [1 <= e, e <= 2050, formula(e, k) != theirs], [e],
                     explain=lambda v, k=k: _explain_vllm(v, formula, k))
 
