@@ -7,7 +7,7 @@ import time
 
 from . import facts, releases
 from .errors import BoundcheckInputError
-from .solver.core import PROVED, REFUTED
+from .solver.core import PROVED, REFUTED, UNKNOWN
 from .solver.obligation import Outcome, format_counterexample, run_obligations
 
 
@@ -71,6 +71,10 @@ def summarize(obligations, outcomes: list[Outcome]):
     for obligation in obligations:
         mine = [o for o in outcomes if o.obligation == obligation.name]
         wrong = [o for o in mine if not o.as_expected]
+        if not mine:
+            # Nothing was checked: neither proved nor refuted, whatever is expected.
+            wrong = [Outcome(obligation=obligation.name, case="(no case in scope)", status=UNKNOWN,
+                             seconds=0.0, queries=0, expect=obligation.expect, reason="no case in scope")]
         if wrong:
             status = wrong[0].status
         else:

@@ -146,3 +146,31 @@ def test_derivation_reaches_vllms_formula():
     assert "ceiling" in str(largest)
     assert int(largest.subs({E: 512, K: 22, TILE: 128, BUDGET: 65535})) == 378_344
     assert int(largest.subs({E: 256, K: 8, TILE: 64, BUDGET: 65535})) == 522_271
+
+
+def test_twins_run_in_a_release_without_their_precision():
+    """0.5.0 has no BF16 launcher and is not 0.7.4: the BF16 twins still run one case (in
+    the newest release that has BF16) and are refuted with a counterexample, never
+    'refuted' with zero cases."""
+    previous = scope()
+    set_scope([era_for("0.5.0")])
+    try:
+        wanted = {"tightness[C-1]", "safety[0.7.2 bound on 0.7.4]"}
+        chosen = [t for t in TWINS if t.name in wanted]
+        outcomes = run_obligations(chosen, timeout_s=60, jobs=1)
+    finally:
+        set_scope(previous)
+    assert {o.obligation for o in outcomes} == wanted
+    for outcome in outcomes:
+        assert outcome.status == core.REFUTED and outcome.counterexample, outcome
+
+
+def test_an_obligation_with_no_case_is_unknown():
+    from boundcheck.prove import failures, summarize
+    from boundcheck.solver.obligation import Obligation
+
+    empty = Obligation(name="empty", statement="s", domain="d", cases=lambda: [], build=lambda case: [],
+                       expect=core.REFUTED)
+    rows = summarize([empty], run_obligations([empty], timeout_s=1, jobs=1))
+    assert rows[0]["status"] == core.UNKNOWN and not rows[0]["as_expected"]
+    assert failures(rows) == 1
