@@ -188,14 +188,19 @@ def test_binary_undecodable_and_fifo_sources_are_missing_with_the_reason(tmp_pat
     assert all(r.status == MISSING for r in table.values())
 
 
-def test_the_bucket_map_is_evaluated_never_executed(tmp_path):
-    """A map_to_hybrid_bucket doing anything but arithmetic is MISSING, and does not run."""
-    sentinel = tmp_path / "executed"
-    (tmp_path / "fused_moe").mkdir()
-    (tmp_path / FUSED_MOE_CORE).write_text(
+def _write_hybrid_tuning_config(root):
+    """A fused_moe/core.py whose tuning config maps buckets with map_to_hybrid_bucket."""
+    (root / "fused_moe").mkdir()
+    (root / FUSED_MOE_CORE).write_text(
         "def get_trtllm_moe_sm100_module():\n"
         "    def _make_tuning_config(tune_max_num_tokens):\n"
         "        return DynamicTensorSpec((0,), (0,), None, lambda x: map_to_hybrid_bucket(x, tune_max_num_tokens))\n")
+
+
+def test_the_bucket_map_is_evaluated_never_executed(tmp_path):
+    """A map_to_hybrid_bucket doing anything but arithmetic is MISSING, and does not run."""
+    sentinel = tmp_path / "executed"
+    _write_hybrid_tuning_config(tmp_path)
     (tmp_path / FUSED_MOE_UTILS).write_text(
         "_PHASE1_END = 256\n_PHASE2_STEP = 256\n_PHASE2_END = 2048\n_PHASE3_STEP = 512\n_PHASE3_END = 4096\n\n"
         "def map_to_hybrid_bucket(x: int, max_num_tokens: int) -> int:\n"
@@ -207,11 +212,7 @@ def test_the_bucket_map_is_evaluated_never_executed(tmp_path):
 
 
 def test_a_hybrid_map_with_another_phase_is_a_mismatch_naming_where(tmp_path):
-    (tmp_path / "fused_moe").mkdir()
-    (tmp_path / FUSED_MOE_CORE).write_text(
-        "def get_trtllm_moe_sm100_module():\n"
-        "    def _make_tuning_config(tune_max_num_tokens):\n"
-        "        return DynamicTensorSpec((0,), (0,), None, lambda x: map_to_hybrid_bucket(x, tune_max_num_tokens))\n")
+    _write_hybrid_tuning_config(tmp_path)
     (tmp_path / FUSED_MOE_UTILS).write_text(
         "_PHASE1_END = 256\n_PHASE2_STEP = 128\n_PHASE2_END = 2048\n_PHASE3_STEP = 512\n_PHASE3_END = 4096\n\n"
         "def _ceil_to_step(x: int, step: int) -> int:\n    return ((x + step - 1) // step) * step\n\n"

@@ -54,6 +54,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from runtime.default_expr import Expr  # noqa: E402 (after the path set-up)
+
 DEFAULT_SRC = Path(os.environ.get("BOUNDCHECK_FLASHINFER_CACHE", "~/.cache/boundcheck/flashinfer-src")).expanduser()
 DEFAULT_OUT = REPO / "runtime" / "signatures.py"
 ENTRY_POINTS_FILE = REPO / "runtime" / "entry_points.py"
@@ -502,22 +504,6 @@ def _direct_defs(fn):
 # --- signatures ---------------------------------------------------------------------------
 
 
-class Expr:
-    """A default that is not a literal, as its source text (mirrors runtime/signatures.py)."""
-
-    __slots__ = ("source",)
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def __repr__(self):
-        return f"Expr({self.source!r})"
-
-    def __eq__(self, other):
-        return isinstance(other, Expr) and other.source == self.source
-
-    def __hash__(self):
-        return hash(("Expr", self.source))
 
 
 def default_value(node):
@@ -631,23 +617,7 @@ definition was read from. An entry point absent from a release has no group ther
 
 from __future__ import annotations
 
-
-class Expr:
-    """A default that is not a literal, kept as its source text."""
-
-    __slots__ = ("source",)
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def __repr__(self):
-        return f"Expr({self.source!r})"
-
-    def __eq__(self, other):
-        return isinstance(other, Expr) and other.source == self.source
-
-    def __hash__(self):
-        return hash(("Expr", self.source))
+from .default_expr import Expr  # noqa: F401 (the records below use it)
 
 '''
 
