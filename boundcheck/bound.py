@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from . import facts
 from . import tiles as tilesets
 from .domain import check_configuration
-from .geometry import cta_budget, int32_safe, launch_fits, max_num_ctas_in_batch_dim
+from .geometry import ctas_function, int32_safe, launch_fits, release_cta_budget
 from .ops import INT
-from .policy import Policy, allowed_tiles_mask, parse_policy
+from .policy import Policy, allowed_tiles_mask, for_release, parse_policy
 from .releases import ERAS, Era, resolve, resolve_version
 
 
@@ -50,18 +50,36 @@ def effective_counts(num_experts, top_k, local_experts=None, shared_experts=0) -
     )
 
 
-def largest_safe_tokens_at_tile(top_k, experts, tile, budget, ops=INT):
+def largest_safe_tokens_at_tile(top_k, experts, tile, budget, ops=INT, formula="filled"):
     """The largest n with getMaxNumCtasInBatchDim(n, top_k, experts, tile) <= budget.
 
     experts + (n*top_k - experts) // tile <= budget  <=>  n*top_k <= experts + tile*(budget - experts + 1) - 1
     (derived by sympy in proofs/closed_form.py). With more experts than budget, a single
     CTA per expert already overflows once n*top_k > budget.
     """
+    if formula == "permuted_min":
+        return _largest_safe_tokens_permuted_min(top_k, experts, tile, budget, ops)
     return ops.ite(
         experts > budget,
         ops.div(budget, top_k),
         ops.div(experts + tile * (budget - experts + 1) - 1, top_k),
     )
+
+
+def _largest_safe_tokens_permuted_min(top_k, experts, tile, budget, ops):
+    """The same for 0.2.8 - 0.4.0's min(min(n*K, E) * ceil(n/t), ceil((n*K + (t-1)*E)/t)).
+
+    Both bounds grow with n, so their minimum is within budget exactly when one of them
+    is: C = max(n_P, n_A). The permuted bound holds up to n_P = (t*B - (t-1)*E) // K.
+    Once n*K >= E the expert bound is E * ceil(n/t), within budget up to n_A = t*(B // E);
+    it counts only if it is within budget at the first such n, ceil(E/K), that is when
+    E * ceil(E / (K*t)) <= B (below ceil(E/K) every n is at most n_P anyway, as B >= E).
+    proofs/bound.py checks C against the literal formula (safety, tightness, fixed tiles).
+    """
+    by_permuted = ops.div(tile * budget - (tile - 1) * experts, top_k)
+    by_experts = tile * ops.div(budget, experts)
+    experts_count = experts * ops.div(experts + top_k * tile - 1, top_k * tile) <= budget
+    return ops.ite(experts_count, ops.max(by_permuted, by_experts), by_permuted)
 
 
 def _center_at_most(tiles, num_tokens, top_k, local_experts, m, era, ops):
@@ -83,6 +101,11 @@ def smallest_allowed_at_most(num_tokens, counts, tiles, tune_max_num_tokens, r, 
     T above it, so with w = 1 the default and the tuner's window meet in c(min(n, T)).
     """
     k, local, experts = counts.top_k, counts.local_experts, counts.global_experts
+    if era.tile_source == "caller":
+        # 0.4.1's calculate_tile_tokens_dim, the one tile that runs (caller_heuristic).
+        if r >= len(tiles) - 1:
+            return True
+        return tilesets.caller_heuristic_at_most(tiles[r], num_tokens, k, experts, ops)
     w = era.tuner_smaller
     if era.tuned_tile_checked:
         return _center_at_most(tiles, num_tokens, k, local, r + 1, era, ops)
@@ -114,7 +137,7 @@ def _first_failure_bound(counts, tiles, policy, tune_max_num_tokens, budget, era
     check the result against the literal definition for every n, not this argument.
     """
     k, local = counts.top_k, counts.local_experts
-    per_tile = [largest_safe_tokens_at_tile(k, local, t, budget, ops) for t in tiles]
+    per_tile = [largest_safe_tokens_at_tile(k, local, t, budget, ops, era.cta_formula) for t in tiles]
     bound, binding = per_tile[-1], tiles[-1]
     for r in reversed(range(len(tiles) - 1)):
         fails = smallest_allowed_at_most(per_tile[r] + 1, counts, tiles, tune_max_num_tokens, r, era, ops)
@@ -131,7 +154,7 @@ def bound_for_budget(counts: Counts, tiles, policy: Policy, tune_max_num_tokens,
         tile = min(tiles)
     else:
         return _first_failure_bound(counts, tiles, policy, tune_max_num_tokens, budget, era, ops)
-    return largest_safe_tokens_at_tile(counts.top_k, counts.local_experts, tile, budget, ops), tile
+    return largest_safe_tokens_at_tile(counts.top_k, counts.local_experts, tile, budget, ops, era.cta_formula), tile
 
 
 def grid_bound_and_tile(
@@ -146,15 +169,16 @@ def grid_bound_and_tile(
 ):
     """(C, tile whose bound C is) for one configuration; lifts to solver terms."""
     return bound_for_budget(
-        counts, tiles, policy, tune_max_num_tokens, cta_budget(grid_limit, cluster_y), era, ops
+        counts, tiles, policy, tune_max_num_tokens, release_cta_budget(grid_limit, cluster_y, era), era, ops
     )
 
 
 def _allowed_ctas(num_tokens, counts: Counts, tiles, policy: Policy, tune_max_num_tokens, era, ops):
     """(may the kernel run this tile at num_tokens?, its CTA count) for each tile."""
     mask = allowed_tiles_mask(policy, tiles, num_tokens, counts, tune_max_num_tokens, era, ops)
+    ctas = ctas_function(era)
     for allowed, tile in zip(mask, tiles):
-        yield allowed, max_num_ctas_in_batch_dim(num_tokens, counts.top_k, counts.local_experts, tile, ops)
+        yield allowed, ctas(num_tokens, counts.top_k, counts.local_experts, tile, ops)
 
 
 def within_budget(num_tokens, counts: Counts, tiles, policy: Policy, tune_max_num_tokens, budget, era, ops=INT):
@@ -182,19 +206,21 @@ def grid_safe(
 
     The literal definition, with the cluster rounding; the lemma cluster_rounding
     (proofs/bound.py) shows it is `within_budget` with budget = cta_budget(limit, y)."""
+    rounded_y = cluster_y if era.grid_rounds_to_cluster else 1
     return ops.and_(
         *(
-            ops.implies(allowed, launch_fits(ctas, cluster_y, grid_limit, ops))
+            ops.implies(allowed, launch_fits(ctas, rounded_y, grid_limit, ops))
             for allowed, ctas in _allowed_ctas(num_tokens, counts, tiles, policy, tune_max_num_tokens, era, ops)
         )
     )
 
 
-def int32_safe_all_tiles(num_tokens, counts: Counts, tiles, ops=INT):
+def int32_safe_all_tiles(num_tokens, counts: Counts, tiles, ops=INT, era=None):
     """For every tile the precision has, the launcher's int32 values stay in range."""
+    formula = era.cta_formula if era is not None else "filled"
     return ops.and_(
         *(
-            int32_safe(num_tokens, counts.top_k, counts.global_experts, counts.local_experts, t, ops)
+            int32_safe(num_tokens, counts.top_k, counts.global_experts, counts.local_experts, t, ops, formula)
             for t in tiles
         )
     )
@@ -216,7 +242,7 @@ def is_safe(
     proofs/bound.py proves the first part for n <= C, proofs/int32.py the second."""
     return ops.and_(
         grid_safe(num_tokens, counts, tiles, policy, tune_max_num_tokens, era, cluster_y, grid_limit, ops),
-        int32_safe_all_tiles(num_tokens, counts, tiles, ops),
+        int32_safe_all_tiles(num_tokens, counts, tiles, ops, era),
     )
 
 
@@ -227,12 +253,15 @@ def smallest_bound() -> int:
     (progress) shows that no release, precision, policy or configuration has a smaller C."""
     from .domain import CLUSTER_Y_SIZES, MAX_EXPERTS, MAX_SHARED_EXPERTS, MAX_TOP_K
 
-    smallest_tile = min(t for era in ERAS for tiles in era.tiles.values() for t in tiles)
-    return largest_safe_tokens_at_tile(
-        MAX_TOP_K + MAX_SHARED_EXPERTS,
-        MAX_EXPERTS + MAX_SHARED_EXPERTS,
-        smallest_tile,
-        cta_budget(facts.GRID_DIM_Y_MAX, max(CLUSTER_Y_SIZES)),
+    return min(
+        largest_safe_tokens_at_tile(
+            MAX_TOP_K + MAX_SHARED_EXPERTS,
+            MAX_EXPERTS + MAX_SHARED_EXPERTS,
+            min(t for tiles in era.tiles.values() for t in tiles),
+            release_cta_budget(facts.GRID_DIM_Y_MAX, max(CLUSTER_Y_SIZES), era),
+            formula=era.cta_formula,
+        )
+        for era in ERAS
     )
 
 
@@ -279,16 +308,17 @@ def chunk_bound(
         cluster_y=cluster_y,
     )
     tiles = era.tiles[precision]
-    parsed = parse_policy(policy, tiles)
+    parsed = for_release(parse_policy(policy, tiles), era, precision)
     counts = effective_counts(num_experts, top_k, local_experts, shared_experts)
     bound, _ = grid_bound_and_tile(counts, tiles, parsed, tune_max_num_tokens, era, cluster_y, grid_limit)
     tile = smallest_allowed_tile(bound + 1, counts, tiles, parsed, tune_max_num_tokens, era)
+    ctas = ctas_function(era)
     return ChunkBound(
         max_chunk_tokens=bound,
         binding_tile=tile,
-        ctas_at_bound=max_num_ctas_in_batch_dim(bound, counts.top_k, counts.local_experts, tile),
-        ctas_past_bound=max_num_ctas_in_batch_dim(bound + 1, counts.top_k, counts.local_experts, tile),
-        cta_budget=cta_budget(grid_limit, cluster_y),
+        ctas_at_bound=ctas(bound, counts.top_k, counts.local_experts, tile),
+        ctas_past_bound=ctas(bound + 1, counts.top_k, counts.local_experts, tile),
+        cta_budget=release_cta_budget(grid_limit, cluster_y, era),
         flashinfer=resolve_version(flashinfer),
         era=era.name,
     )

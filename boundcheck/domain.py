@@ -36,6 +36,18 @@ def launcher_of(precision: str) -> str:
     return precision
 
 
+def limits(era, precision: str) -> tuple[int, int, int]:
+    """(largest num_experts, largest top_k, most fused shared experts) that release `era`
+    accepts for `precision`: the routing kernels' limits within the proven domain, and
+    shared experts only on launchers that take them. The proofs quantify over exactly
+    these (proofs/domain.py), the CLI and the guard reject anything else."""
+    return (
+        min(MAX_EXPERTS, era.routing.max_experts),
+        min(MAX_TOP_K, era.routing.max_top_k),
+        MAX_SHARED_EXPERTS if launcher_of(precision) in era.shared_experts else 0,
+    )
+
+
 def check_configuration(
     num_experts,
     top_k,
@@ -60,12 +72,11 @@ def check_configuration(
             "precision",
             f"{precision} has no trtllm-gen launcher in {release}; it has {', '.join(era.tiles)}",
         )
-    max_experts = min(MAX_EXPERTS, era.routing.max_experts)
-    max_top_k = min(MAX_TOP_K, era.routing.max_top_k)
+    max_experts, max_top_k, max_shared = limits(era, precision)
     _check_int("num_experts", num_experts, 1, max_experts)
     _check_int("top_k", top_k, 1, min(max_top_k, num_experts))
-    if launcher_of(precision) in era.shared_experts:
-        _check_int("shared_experts", shared_experts, 0, MAX_SHARED_EXPERTS)
+    if max_shared:
+        _check_int("shared_experts", shared_experts, 0, max_shared)
     elif shared_experts != 0:
         _check_int("shared_experts", shared_experts, 0, MAX_SHARED_EXPERTS)
         raise BoundcheckInputError(

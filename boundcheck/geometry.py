@@ -1,7 +1,8 @@
 """The launch geometry of flashinfer's trtllm-gen batched GEMMs: how many CTAs go along Y.
 
-Trust: runner.h of flashinfer 0.4.1 - 0.7.4 (the same text in every modeled release; see
-releases.Era.sources) and the CUDA grid limit.
+Trust: runner.h of flashinfer 0.2.8 - 0.7.4 (two formulas: `permuted_min` up to 0.4.0,
+`filled` from 0.4.1, the same text within each; see releases.Era.cta_formula and
+.sources), BatchedGemmInterface.h's grid and the CUDA grid limit.
 Everything is written against `ops` so that the proofs lift these same functions.
 """
 
@@ -21,6 +22,36 @@ def max_num_ctas_in_batch_dim(num_tokens, top_k, num_experts, tile_tokens_dim, o
     num_experts_filled = ops.min(num_experts, num_remaining_tokens)
     leftover = num_remaining_tokens - num_experts_filled
     return num_experts_filled + ops.ite(leftover > 0, ops.div(leftover, tile_tokens_dim), 0)
+
+
+def max_num_ctas_in_batch_dim_permuted_min(num_tokens, top_k, num_experts, tile_tokens_dim, ops=INT):
+    """runner.h `getMaxNumCtasInBatchDim` of 0.2.8 - 0.4.0, statement for statement.
+
+    The smaller of two bounds: every enabled expert (min(n*K, E)) running ceil(n/t)
+    tiles, and the tiles of the padded permuted buffer,
+    ceilDiv(roundUp(n*K + (t-1)*E, t), t) = ceilDiv(n*K + (t-1)*E, t).
+    """
+    per_expert = _ceil_div(num_tokens, tile_tokens_dim, ops)
+    enabled = ops.min(num_tokens * top_k, num_experts)
+    by_experts = enabled * per_expert
+    permuted = _ceil_div(num_tokens * top_k + (tile_tokens_dim - 1) * num_experts, tile_tokens_dim, ops)
+    return ops.min(by_experts, permuted)
+
+
+def _ceil_div(a, b, ops):
+    return ops.div(a + (b - 1), b)
+
+
+# Era.cta_formula -> getMaxNumCtasInBatchDim of that era.
+CTA_FORMULAS = {
+    "filled": max_num_ctas_in_batch_dim,
+    "permuted_min": max_num_ctas_in_batch_dim_permuted_min,
+}
+
+
+def ctas_function(era):
+    """getMaxNumCtasInBatchDim of the release `era` (the 0.4.1+ formula without one)."""
+    return CTA_FORMULAS[getattr(era, "cta_formula", "filled")]
 
 
 def max_permuted_padded_count(num_tokens, top_k, num_experts, tile_tokens_dim, ops=INT):
@@ -46,17 +77,25 @@ def cta_budget(grid_limit, cluster_y):
     return (grid_limit // cluster_y) * cluster_y
 
 
+def release_cta_budget(grid_limit, cluster_y, era):
+    """The CTA budget in release `era`: up to 0.4.0 getGridDim does not round the batch
+    dimension up to the cluster, so every cluster size has the whole limit."""
+    return cta_budget(grid_limit, cluster_y if era.grid_rounds_to_cluster else 1)
+
+
 def launch_fits(num_ctas, cluster_y=1, grid_limit=GRID_DIM_Y_MAX, ops=INT):
     return launched_grid_y(num_ctas, cluster_y, ops) <= grid_limit
 
 
-def int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, ops=INT):
+def int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, ops=INT, formula="filled"):
     """The int32 values the launcher forms from the token count, by name.
 
     Each is an `int32_t` expression in runner.h or the launcher; at these magnitudes every
     intermediate is nonnegative and bounded by the value listed, so the C++ evaluation
     equals the mathematical one exactly when each listed value is at most INT32_MAX.
     """
+    if formula == "permuted_min":
+        return _int32_expressions_permuted_min(num_tokens, top_k, global_experts, local_experts, tile, ops)
     return {
         # runner.h getMaxNumCtasInBatchDim: numTokens * topK; also the launcher's
         # `args->num_tokens * totalExpertsPerToken` (expanded_idx_to_permuted_idx size).
@@ -72,6 +111,20 @@ def int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, op
     }
 
 
-def int32_safe(num_tokens, top_k, global_experts, local_experts, tile, ops=INT):
-    values = int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, ops)
+def _int32_expressions_permuted_min(num_tokens, top_k, global_experts, local_experts, tile, ops):
+    """0.2.8 - 0.4.0's runner.h: every int32 intermediate of getMaxPermutedPaddedCount and
+    getMaxNumCtasInBatchDim (the launcher calls both with the global count, the GEMMs
+    getMaxNumCtasInBatchDim with the local one); roundUp's divUp adds t - 1 first."""
+    values = {"num_tokens * top_k": num_tokens * top_k, "ceilDiv(num_tokens, tile)": num_tokens + tile - 1}
+    for name, experts in (("global", global_experts), ("local", local_experts)):
+        padded = num_tokens * top_k + (tile - 1) * experts
+        values[f"roundUp(n*K + (t-1)*E, t) ({name})"] = padded + tile - 1
+        values[f"min(n*K, E) * ceilDiv(n, t) ({name})"] = ops.min(num_tokens * top_k, experts) * _ceil_div(
+            num_tokens, tile, ops
+        )
+    return values
+
+
+def int32_safe(num_tokens, top_k, global_experts, local_experts, tile, ops=INT, formula="filled"):
+    values = int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, ops, formula)
     return ops.and_(*(v <= INT32_MAX for v in values.values()))

@@ -29,7 +29,20 @@ class Policy:
 
 FLASHINFER = Policy("flashinfer")
 ANY = Policy("any")
+# Internal: what `flashinfer` means for 0.4.1's FP4 when the caller passes no tile.
+CALLER_HEURISTIC = Policy("caller_heuristic")
 POLICY_KINDS = ("flashinfer", "any", "fixed:T")
+
+
+def for_release(policy: Policy, era, precision: str) -> Policy:
+    """What a policy runs in `era` for `precision`. Up to 0.4.1 the caller picks the tile:
+    `flashinfer` (the caller passes none) is the default tile_tokens_dim (8), or, for
+    0.4.1's FP4, the tile calculate_tile_tokens_dim picks at n."""
+    if policy.kind != "flashinfer" or era.tile_source != "caller":
+        return policy
+    if era.uses_caller_heuristic(precision):
+        return CALLER_HEURISTIC
+    return Policy("fixed", era.caller_default_tile)
 
 
 def parse_policy(text, tiles=None) -> Policy:
@@ -74,6 +87,11 @@ def allowed_tiles_mask(policy, tiles, num_tokens, counts, tune_max_num_tokens, e
     if policy.kind == "fixed":
         return [tile == policy.tile for tile in tiles]
     k, local, experts = counts.top_k, counts.local_experts, counts.global_experts
+    if policy.kind == "caller_heuristic":
+        picked = tilesets.caller_heuristic_index(tiles, num_tokens, k, experts, ops)
+        return [picked == index for index in range(len(tiles))]
+    if era.tile_source == "caller":
+        raise ValueError(f"policy {policy} must be resolved with policy.for_release in {era!r}")
     untuned = tilesets.default_tile_index(tiles, num_tokens, k, local, era, ops)
     bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops)
     mask = []

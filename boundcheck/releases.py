@@ -6,9 +6,10 @@ functions take an `Era` and branch only on its fields; no code anywhere compares
 version strings except `era_for` below. `boundcheck drift` re-reads an era's facts from
 a flashinfer folder and names the era whose facts it matches.
 
-Modeled: every release from 0.5.0 (the first where C++ picks the tile) to 0.7.4. Older
-releases (0.2.8 to 0.4.1) take the caller's `tile_tokens_dim` and, up to 0.4.0, another
-CTA formula; they are not modeled, and asking for one is an input error.
+Modeled: every release that ships trtllm-gen MoE, 0.2.8 to 0.7.4. Up to 0.4.1 the tile
+is the caller's `tile_tokens_dim` (default 8; 0.4.1's FP4 picks it in Python when the
+caller passes None) and, up to 0.4.0, runner.h has another CTA formula and the grid is
+not rounded to the cluster; from 0.5.0 C++ picks the tile.
 """
 
 from __future__ import annotations
@@ -85,6 +86,17 @@ class Era:
     # 0.6.18+: FLASHINFER_DIST_AWARE_AUTOTUNE (fused_moe/da_config.py) lets the
     # distribution-aware tuner run tiles outside the candidate rule
     dist_aware_switch: bool = False
+    # "launcher" (0.5.0+: computeSelectedTileN) | "caller" (up to 0.4.1: tile_tokens_dim)
+    tile_source: str = "launcher"
+    # up to 0.4.1: the tile when the caller passes none
+    caller_default_tile: int | None = None
+    # 0.4.1: precisions whose tile_tokens_dim=None runs calculate_tile_tokens_dim(n, E, K,
+    # max_tile) in Python; the precision's largest tile is max_tile
+    caller_heuristic: frozenset = frozenset()
+    # runner.h getMaxNumCtasInBatchDim: "permuted_min" (up to 0.4.0) | "filled" (0.4.1+)
+    cta_formula: str = "filled"
+    # BatchedGemmInterface.h rounds the batch grid dimension up to the cluster (0.4.1+)
+    grid_rounds_to_cluster: bool = True
 
     def __repr__(self) -> str:
         return f"Era({self.name}: flashinfer {self.span})"
@@ -108,7 +120,12 @@ class Era:
     def geometry_key(self) -> tuple:
         """What the proofs depend on besides a precision's tiles: eras with equal keys
         (and equal tiles) share their queries."""
+        if self.tile_source == "caller":
+            return ("caller", self.cta_formula, self.grid_rounds_to_cluster)
         return (self.center, self.tuner_smaller, self.global_tile, self.tuned_tile_checked, self.buckets)
+
+    def uses_caller_heuristic(self, precision: str) -> bool:
+        return precision in self.caller_heuristic
 
 
 # --- FP4 tile sets ----------------------------------------------------------------------
@@ -198,6 +215,86 @@ def _next(previous: Era, name: str, versions, **changes) -> Era:
     sources.update(changes.pop("sources", {}))
     return dataclasses.replace(previous, name=name, versions=tuple(versions), sources=sources, **changes)
 
+
+# --- 0.2.8 - 0.4.1: the caller's tile --------------------------------------------------
+
+_ENTRY_0_2_8 = ("trtllm_fp8_per_tensor_scale_moe", "trtllm_fp8_block_scale_moe")
+_ENTRY_0_2_9 = _ENTRY_0_2_8 + ("trtllm_fp4_block_scale_moe",)
+_ENTRY_0_2_10 = _ENTRY_0_2_9 + ("trtllm_fp4_block_scale_routed_moe",)
+# Up to 0.4.1 the routing kernels take at most 8 experts per token (TORCH_CHECK(top_k <= 8));
+# 0.2.9 adds TORCH_CHECK(num_experts <= 256) (DeepSeek's grouped routing).
+_ROUTING_0_2 = Routing(256, 8, 256, 8, 4, 4)
+_FP4_CALLER = Fp4Rule(tile_192=None, tile_256="none", pair_mx=(MX_E2M1, MX_E4M3))
+_CALLER_FP8 = {"fp8_per_tensor": _POW2_TO_64, "fp8_block": _POW2_TO_64}
+_CALLER_NVFP4 = {"nvfp4": _POW2_TO_64}
+_CALLER_FP4 = {"nvfp4": _POW2_TO_64, "mxfp4_mxfp8": _POW2_TO_64, "mxfp4_bf16": _POW2_TO_64}
+RUNNER_CU = "data/csrc/trtllm_fused_moe_runner.cu"
+KERNEL_LIST = "data/include/flashinfer/trtllm/batched_gemm/trtllmGen_bmm_export/KernelMetaInfo.h"
+_SOURCES_0_2_8 = {
+    "tile_source": Source("fused_moe.py", "trtllm_fp8_*_moe(..., tile_tokens_dim: int = 8) -> "
+                          "Runner(dtypeElt, useDeepSeekFp8, tile_tokens_dim)"),
+    "cta_formula": Source(RUNNER_H, "getMaxNumCtasInBatchDim: min(min(numTokens * topK, numExperts) * "
+                          "ceilDiv(numTokens, tileTokensDim), ceilDiv(getMaxPermutedPaddedCount(...), tileTokensDim))"),
+    "grid": Source("data/include/flashinfer/trtllm/batched_gemm/trtllmGen_bmm_export/BatchedGemmInterface.h",
+                   "numCtaY = batchM ? divUp(mN, mTileN) : maxNumCtasInBatchDim (no cluster rounding)"),
+    "counts": Source(RUNNER_CU, "Runner::run: mPermuteGemm1.run / mGemm2.run(..., args.local_num_experts, ...)"),
+    "tiles": Source(KERNEL_LIST, "bmm_*_bN_dynBatch kernels: tileN in {8, 16, 32, 64} (0.2.8 - 0.2.11.post1; "
+                    "later releases download the list at run time)"),
+    "routing": Source("data/csrc/trtllm_fused_moe_routing_kernel.cu", "routing (DeepSeek): NumThreads = 256, "
+                      "one expert per thread; MaxNumTopExperts = 8, MaxNumTopGroups = 4 (Llama4, Qwen3: 128 experts)"),
+    "tune_max_default": Source("fused_moe.py", "no autotuning of the trtllm ops (tune_max_num_tokens is cutlass_fused_moe's)"),
+}
+
+E1 = Era(
+    name="E1", versions=("0.2.8",), tiles=dict(_CALLER_FP8),
+    fp4=_FP4_CALLER, center="power_of_two", tuner_smaller=1, global_tile=False,
+    tuned_tile_checked=False, buckets="round_down", tune_max_default=8192,
+    shared_experts=frozenset(), routing=_ROUTING_0_2,
+    entry_points=_ENTRY_0_2_8, routing_metadata_tile=False, sources=_SOURCES_0_2_8,
+    tile_source="caller", caller_default_tile=8, cta_formula="permuted_min", grid_rounds_to_cluster=False,
+)
+E2 = dataclasses.replace(
+    E1, name="E2", versions=("0.2.9",), tiles={**_CALLER_FP8, **_CALLER_NVFP4}, routing=_ROUTING_0_2,
+    entry_points=_ENTRY_0_2_9,
+    sources={**E1.sources,
+             "tile_source": Source("fused_moe/core.py", "trtllm_fp4_block_scale_moe(..., tile_tokens_dim: int = 8)"),
+             "routing": Source(LAUNCHER, "TORCH_CHECK(num_experts <= 256); TORCH_CHECK(top_k <= 8); "
+                               "DeepSeek routing NumThreads = 256")},
+)
+# RELEASES.md's E3 - E5 without 0.4.0: from 0.2.13 FP4 is autotuned, but the tactic is only
+# a config index and the launch keeps the caller's tile, so the geometry does not change.
+E3 = dataclasses.replace(
+    E2, name="E3",
+    versions=("0.2.10", "0.2.11", "0.2.11.post1", "0.2.11.post2", "0.2.11.post3", "0.2.12", "0.2.13", "0.2.14",
+              "0.2.14.post1", "0.3.0", "0.3.0.post1", "0.3.1", "0.3.1.post1"),
+    tiles={**_CALLER_FP8, **_CALLER_FP4}, entry_points=_ENTRY_0_2_10,
+    sources={**E2.sources,
+             "tiles_fp4": Source(LAUNCHER, "trtllm_fp4_block_scale_moe: dtype_act / dtype_weights incl. MxE4m3, MxE2m1"),
+             "tune_max_default": Source("fused_moe/core.py", "from 0.2.13 trtllm_fp4_block_scale_moe(tune_max_num_tokens"
+                                        "=1024, 8192 from 0.3.0): the tactic is a config index; the launch keeps the "
+                                        "caller's tile_tokens_dim")},
+)
+# 0.4.0 (the end of RELEASES.md's E5): its DeepSeek routing kernel takes 384 experts.
+E5 = dataclasses.replace(
+    E3, name="E5", versions=("0.4.0",), routing=Routing(384, 8, 384, 8, 4, 4),
+    sources={**E3.sources, "routing": Source("data/csrc/trtllm_fused_moe_routing_deepseek.cu",
+                                             "NumThreads = 384 (one expert per thread); launcher: top_k <= 8")},
+)
+E6 = dataclasses.replace(
+    E5, name="E6", versions=("0.4.1",), cta_formula="filled", grid_rounds_to_cluster=True,
+    tiles={**_CALLER_FP8, "nvfp4": _POW2_TO_128, "mxfp4_mxfp8": _POW2_TO_128, "mxfp4_bf16": _POW2_TO_64},
+    caller_heuristic=frozenset({"nvfp4", "mxfp4_mxfp8", "mxfp4_bf16"}),
+    sources={**E5.sources,
+             "cta_formula": Source(RUNNER_H, "getMaxNumCtasInBatchDim: numExpertsFilled + numRemainingTokens / tileTokensDim"),
+             "grid": Source("data/include/flashinfer/trtllm/batched_gemm/trtllmGen_bmm_export/BatchedGemmInterface.h",
+                            "numCtasBatch = gemm::divUpMul(numCtasBatch, options.mClusterDimY)"),
+             "caller_heuristic": Source("fused_moe/core.py", "if tile_tokens_dim is None: calculate_tile_tokens_dim(num_tokens, "
+                                        "num_experts, top_k, max_tile_tokens_dim=64 if dtype_act == Bfloat16 else 128)"),
+             "caller_heuristic_rule": Source("utils.py", "calculate_tile_tokens_dim: min(max(next_positive_power_of_2("
+                                             "int((num_tokens * top_k) // num_experts * 1.3)), 8), max_tile_tokens_dim)")},
+)
+
+# --- 0.5.0 - 0.7.4: C++ picks the tile ------------------------------------------------------
 
 E7 = Era(
     name="E7", versions=("0.5.0", "0.5.1"),
@@ -299,14 +396,13 @@ E24 = _next(
     },
 )
 
-ERAS: tuple[Era, ...] = (E7, E8, E9, E10, E11, E12, E13, E14, E15, E16, E17, E18, E19, E20, E21, E22, E23, E24)
+ERAS: tuple[Era, ...] = (E1, E2, E3, E5, E6, E7, E8, E9, E10, E11, E12, E13, E14, E15, E16, E17, E18, E19, E20, E21, E22, E23, E24)
 _BY_VERSION = {v: era for era in ERAS for v in era.versions}
 MODELED_VERSIONS: tuple[str, ...] = tuple(v for era in ERAS for v in era.versions)
 NEWEST = MODELED_VERSIONS[-1]
 # Releases engines pin (vLLM 0.33.0 and SGLang 0.5.23: 0.7.2.x; earlier vLLM 0.7.0.x and
 # 0.6.18.x; TensorRT-LLM 0.6.18) and the newest: proved and tested first.
 PINNED = ("0.6.18.post1", "0.7.0.post1", "0.7.2.post1", "0.7.4")
-UNMODELED_OLDER = "0.2.8 - 0.4.1 (the caller's tile_tokens_dim; not modeled)"
 
 
 def modeled_range() -> str:

@@ -97,6 +97,33 @@ def default_tile(tiles, num_tokens, top_k, num_local_experts, era) -> int:
     return tiles[default_tile_index(tiles, num_tokens, top_k, num_local_experts, era)]
 
 
+# --- 0.4.1: the caller passes no tile, Python picks one ------------------------------------
+
+def caller_heuristic_tile(num_tokens, top_k, num_experts, max_tile) -> int:
+    """flashinfer 0.4.1 utils.calculate_tile_tokens_dim, literally (float factor 1.3)."""
+    per_expert = int(((num_tokens * top_k) // num_experts) * 1.3)
+    power = 1 if per_expert < 1 else 1 << (per_expert - 1).bit_length()
+    return min(max(power, 8), max_tile)
+
+
+def caller_heuristic_at_most(tile, num_tokens, top_k, num_experts, ops=INT):
+    """calculate_tile_tokens_dim(n, E, K, max) <= tile, for a power of two 8 <= tile < max.
+
+    With q = (n*K) // E, the float int(q * 1.3) equals 13*q // 10 (tests check it where
+    it can matter: at every q with 13*q/10 within one of a power of two), next_pow2(v) <= t
+    exactly when v <= t, and 13*q // 10 <= t exactly when q <= (10*t + 9) // 13, that is
+    n*K < ((10*t + 9) // 13 + 1) * E: one linear comparison for a given K.
+    """
+    return num_tokens * top_k < ((10 * tile + 9) // 13 + 1) * num_experts
+
+
+def caller_heuristic_index(tiles, num_tokens, top_k, num_experts, ops=INT):
+    """The index in `tiles` (8 .. max_tile, powers of two) of the tile 0.4.1 picks."""
+    return ops.total(
+        ops.ite(caller_heuristic_at_most(t, num_tokens, top_k, num_experts, ops), 0, 1) for t in tiles[:-1]
+    )
+
+
 # --- Autotuner bucketing ---------------------------------------------------------------
 
 # next_positive_power_of_2 is written as a comparison chain so that it lifts to a solver

@@ -17,7 +17,8 @@ Broken twins (each must be refuted, with a counterexample):
 - safety[vLLM tile 128]  vLLM's tile-128 bound used for FP8 per-tensor, where the
                          flashinfer policy can run tile 64;
 - tightness[C-1]         C - 1 is claimed to be the largest safe bound;
-- progress[limit 31]     a device with grid limit 31 is claimed to admit one token.
+- progress[limit 7]      a device with grid limit 7 is claimed to admit one token (it cannot
+                         once top_k exceeds the CTA budget, as every release allows).
 """
 
 from __future__ import annotations
@@ -33,26 +34,19 @@ from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 
-from .cases import era_named, geometry, label, precision_policy_cases, scope
+from .cases import era_named, geometry, label, precision_policy_cases, resolve, scope
 from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, slices, symbols
-
-
-def _setup(case: Case):
-    era_name, precision, policy_text = case.params[:3]
-    era = era_named(era_name)
-    tiles = era.tiles[precision]
-    return era, tiles, parse_policy(policy_text, tiles)
 
 
 def _slice_queries(case, claim, *, grid_limit=GRID_DIM_Y_MAX, slice_list=None):
     """One query per effective top_k K' (or one symbolic): the domain, the negated claim."""
-    era, tiles, policy = _setup(case)
+    era, precision, tiles, policy = resolve(case)
     sym = symbols(grid_limit)
     negated, tokens_of = claim(sym, tiles, policy, era)
-    for k in slice_list or slices(policy):
+    for k in slice_list or slices(policy, era, precision):
         yield Query(
             name=f"k{'sym' if k is None else k}",
-            constraints=sym.at(k, sym.constraints() + negated),
+            constraints=sym.at(k, sym.constraints(era, precision) + negated),
             shrink_vars=sym.shrink_order(),
             explain=sym.explainer(tiles, policy, era, k, tokens_of),
         )
@@ -171,12 +165,12 @@ TIGHTNESS_MINUS_ONE = Obligation(
 )
 
 PROGRESS_SMALL_LIMIT = Obligation(
-    name="progress[limit 31]",
-    statement="C >= 1 on a device whose grid limit is 31",
+    name="progress[limit 7]",
+    statement="C >= 1 on a device whose grid limit is 7",
     domain=DOMAIN_TEXT,
-    cases=_one_case("progress[limit 31]", "nvfp4", "flashinfer"),
+    cases=_one_case("progress[limit 7]", "nvfp4", "flashinfer"),
     build=lambda case: _slice_queries(
-        case, _progress_claim, grid_limit=31
+        case, _progress_claim, grid_limit=7
     ),
     expect=REFUTED,
     twin_of="progress",

@@ -10,7 +10,8 @@ powers of two, where both centres agree) does not split the work.
 
 from __future__ import annotations
 
-from boundcheck.policy import ANY, FLASHINFER, Policy
+from boundcheck.policy import ANY, FLASHINFER, Policy, for_release, parse_policy
+from boundcheck.domain import limits
 from boundcheck.releases import ERAS, Era
 from boundcheck.solver.obligation import Case
 
@@ -33,8 +34,19 @@ def era_named(name: str) -> Era:
     return _BY_NAME[name]
 
 
+def resolve(case) -> tuple:
+    """(era, precision, tiles, policy) of a per-configuration case, with the policy as it
+    runs in that release (policy.for_release: up to 0.4.1 the caller's tile)."""
+    era_name, precision, policy_text = case.params[:3]
+    era = era_named(era_name)
+    tiles = era.tiles[precision]
+    return era, precision, tiles, for_release(parse_policy(policy_text, tiles), era, precision)
+
+
 def geometry(era: Era, tiles) -> tuple:
     """What a `flashinfer`-policy query of these tiles depends on in this era."""
+    if era.tile_source == "caller":
+        return era.geometry_key()
     center, smaller, global_tile, checked, buckets = era.geometry_key()
     if all(t & (t - 1) == 0 for t in tiles):
         center = "lower_bound"  # equal on power-of-two ladders (see tiles._center_value)
@@ -45,17 +57,20 @@ def policies_for(tiles):
     return [FLASHINFER, ANY] + [Policy("fixed", t) for t in tiles]
 
 
-def _key(era, tiles, policy):
+def _key(era, precision, tiles, policy):
+    # The CTA formula, the grid's cluster rounding (0.2.8 - 0.4.0 differ) and the domain
+    # the release accepts for the precision split every key.
+    launch = (era.cta_formula, era.grid_rounds_to_cluster, limits(era, precision))
     if policy.kind == "fixed":
-        return ("fixed", policy.tile)
+        return launch + ("fixed", policy.tile)
     if policy.kind == "any":
-        return ("any", min(tiles))
-    return ("flashinfer", geometry(era, tiles), tiles)
+        return launch + ("any", min(tiles))
+    return launch + (policy.kind, geometry(era, tiles), tiles)
 
 
-def key_with_largest_tile(era, tiles, policy):
+def key_with_largest_tile(era, precision, tiles, policy):
     # For claims that also involve the precision's largest tile (bound_below_largest_tile).
-    return _key(era, tiles, policy) + (max(tiles),)
+    return _key(era, precision, tiles, policy) + (max(tiles),)
 
 
 def label(era: Era, precision: str, policy) -> str:
@@ -68,8 +83,9 @@ def precision_policy_cases(obligation: str, key=_key) -> list[Case]:
     for era in scope():
         for precision, tiles in era.tiles.items():
             for policy in policies_for(tiles):
+                runs = for_release(policy, era, precision)
                 cases.append(
                     Case(obligation, label(era, precision, policy), (era.name, precision, str(policy)),
-                         key(era, tiles, policy), weight=len(slices(policy)))
+                         key(era, precision, tiles, runs), weight=len(slices(runs, era, precision)))
                 )
     return cases

@@ -18,7 +18,7 @@ import z3
 from boundcheck import domain as D
 from boundcheck import facts
 from boundcheck.bound import Counts, bound_for_budget, within_budget
-from boundcheck.geometry import cta_budget, int32_expressions, launched_grid_y, max_num_ctas_in_batch_dim
+from boundcheck.geometry import cta_budget, ctas_function, int32_expressions, launched_grid_y
 from boundcheck.policy import allowed_tiles_mask
 from boundcheck.solver.backends import Z3_INT
 
@@ -28,7 +28,8 @@ CLUSTER_Y_SIZES = D.CLUSTER_Y_SIZES
 DOMAIN_TEXT = (
     f"num_experts 1..{D.MAX_EXPERTS}, top_k 1..min({D.MAX_TOP_K}, num_experts), "
     f"shared 0..{D.MAX_SHARED_EXPERTS}, local experts 1..num_experts, "
-    f"tune_max_num_tokens 1..2^31-1, cluster_y in {{{', '.join(map(str, CLUSTER_Y_SIZES))}}}"
+    f"tune_max_num_tokens 1..2^31-1, cluster_y in {{{', '.join(map(str, CLUSTER_Y_SIZES))}}}; "
+    "within what the release accepts for the precision (boundcheck.domain.limits)"
 )
 
 
@@ -56,16 +57,23 @@ class Symbols:
             top_k=self.top_k + self.shared,
         )
 
-    def constraints(self):
+    def constraints(self, era=None, precision=None):
+        """The domain: what release `era` accepts for `precision` (boundcheck.domain.limits;
+        the widest domain without them). In a release whose grid is not rounded to the
+        cluster (up to 0.4.0) every cluster size has the whole limit as its budget."""
         e, s, k = self.num_experts, self.shared, self.top_k
+        max_experts, max_top_k, max_shared = _limits(era, precision)
+        if era is not None and not era.grid_rounds_to_cluster:
+            budget = [self.budget == self.grid_limit]
+        else:
+            budget = [z3.Or(*[self.budget == b for b in self.budgets])]
         return [
-            1 <= e, e <= D.MAX_EXPERTS,
-            0 <= s, s <= D.MAX_SHARED_EXPERTS,
-            1 <= k, k <= D.MAX_TOP_K, k <= e,
+            1 <= e, e <= max_experts,
+            0 <= s, s <= max_shared,
+            1 <= k, k <= max_top_k, k <= e,
             1 <= self.local, self.local <= e,
             1 <= self.tune_max, self.tune_max <= D.MAX_TUNE_MAX_NUM_TOKENS,
-            z3.Or(*[self.budget == b for b in self.budgets]),
-        ]
+        ] + budget
 
     def at(self, top_k_effective, formulas):
         """The formulas on the slice K' = top_k + shared = top_k_effective (None: all)."""
@@ -123,22 +131,24 @@ class Symbols:
 def explain_tokens(n, counts, tiles, policy, tune_max, cluster_y, limit, era):
     """The first tile the policy allows at n that breaks a limit, with its numbers."""
     mask = allowed_tiles_mask(policy, tiles, n, counts, tune_max, era)
+    ctas_of = ctas_function(era)
+    cluster_y = cluster_y if era.grid_rounds_to_cluster else 1
     for allowed, tile in zip(mask, tiles):
         if not allowed:
             continue
-        ctas = max_num_ctas_in_batch_dim(n, counts.top_k, counts.local_experts, tile)
+        ctas = ctas_of(n, counts.top_k, counts.local_experts, tile)
         grid_y = launched_grid_y(ctas, cluster_y)
         if grid_y > limit:
             return {"tokens": n, "tile": tile, "ctas": ctas, "grid_y": grid_y, "limit": limit, "flashinfer": era.span}
         for label, value in int32_expressions(
-            n, counts.top_k, counts.global_experts, counts.local_experts, tile
+            n, counts.top_k, counts.global_experts, counts.local_experts, tile, formula=era.cta_formula
         ).items():
             if value > facts.INT32_MAX:
                 return {"tokens": n, "tile": tile, "ctas": ctas, "int32": label,
                         "value": value, "limit": facts.INT32_MAX}
     allowed_tiles = [t for a, t in zip(mask, tiles) if a]
     worst = min(allowed_tiles) if allowed_tiles else tiles[0]
-    ctas = max_num_ctas_in_batch_dim(n, counts.top_k, counts.local_experts, worst)
+    ctas = ctas_of(n, counts.top_k, counts.local_experts, worst)
     return {"tokens": n, "tile": worst, "ctas": ctas, "grid_y": launched_grid_y(ctas, cluster_y), "limit": limit,
             "flashinfer": era.span}
 
@@ -154,8 +164,19 @@ def symbols(grid_limit=facts.GRID_DIM_Y_MAX) -> Symbols:
     return _SYMBOLS[grid_limit]
 
 
-def slices(policy=None):
-    """The effective top_k values a policy's queries run over (None: one symbolic query)."""
-    if policy is not None and policy.kind != "flashinfer":
+def _limits(era, precision):
+    if era is None or precision is None:
+        return D.MAX_EXPERTS, D.MAX_TOP_K, D.MAX_SHARED_EXPERTS
+    return D.limits(era, precision)
+
+
+def slices(policy=None, era=None, precision=None):
+    """The effective top_k values a policy's queries run over (None: one symbolic query),
+    1 .. the largest top_k + shared experts the release accepts for the precision.
+    The tile-picking policies compare n*K' with tile * experts, and 0.2.8 - 0.4.0's CTA
+    formula multiplies min(n*K', E) by ceil(n/t): linear only with K' a number."""
+    permuted = era is not None and era.cta_formula == "permuted_min"
+    if not permuted and policy is not None and policy.kind not in ("flashinfer", "caller_heuristic"):
         return [None]
-    return list(EFFECTIVE_TOP_KS)
+    _, max_top_k, max_shared = _limits(era, precision)
+    return list(range(1, max_top_k + max_shared + 1))

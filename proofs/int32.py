@@ -28,11 +28,12 @@ from boundcheck.policy import Policy, parse_policy
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.solver.tracked import CHECKED_INT32, Checked
+from boundcheck.domain import limits
 from boundcheck.releases import ERAS
 from boundcheck.tiles import POWER_OF_TWO_EXPONENTS
 
-from .cases import era_named, key_with_largest_tile, label, precision_policy_cases, scope
-from .domain import DOMAIN_TEXT, EFFECTIVE_TOP_KS, slices, symbols
+from .cases import era_named, key_with_largest_tile, label, precision_policy_cases, resolve, scope
+from .domain import DOMAIN_TEXT, slices, symbols
 
 ALL_TILES = tuple(sorted({t for era in ERAS for tiles in era.tiles.values() for t in tiles}))
 
@@ -71,14 +72,11 @@ INT32_SEMANTICS = Obligation(
 # --- bound_below_largest_tile ----------------------------------------------------------
 
 def _below_queries(case):
-    era_name, precision, policy_text = case.params
-    era = era_named(era_name)
-    tiles = era.tiles[precision]
-    policy = parse_policy(policy_text, tiles)
+    era, precision, tiles, policy = resolve(case)
     sym = symbols()
     claim_negated = sym.bound(tiles, policy, era) > sym.bound(tiles, _largest(tiles), era)
-    for k in slices(policy):
-        yield Query(f"k{k or 'sym'}", sym.at(k, sym.constraints() + [claim_negated]), sym.shrink_order())
+    for k in slices(policy, era, precision):
+        yield Query(f"k{k or 'sym'}", sym.at(k, sym.constraints(era, precision) + [claim_negated]), sym.shrink_order())
 
 
 BOUND_BELOW_LARGEST_TILE = Obligation(
@@ -94,9 +92,9 @@ BOUND_BELOW_LARGEST_TILE = Obligation(
 
 def _int32_queries(case, extra_expression=None):
     """One query per effective top_k K' (linear, hence fast and stable)."""
-    tiles = case.params[0]
+    tiles, era_name, precision = case.params[:3]
     sym = symbols()
-    era = ERAS[-1]  # fixed-tile bounds do not depend on the era
+    era = era_named(era_name)  # its CTA formula, grid rounding and domain (fixed-tile bounds)
     log = []
     tokens = Checked(sym.tokens, log)
     log.append(z3.And(sym.tokens >= 0, sym.tokens <= 2**31 - 1))  # num_tokens is an int
@@ -107,14 +105,14 @@ def _int32_queries(case, extra_expression=None):
     local_experts = Checked(sym.local, log) + sym.shared
     if extra_expression is None:
         for tile in tiles:
-            int32_expressions(tokens, top_k, global_experts, local_experts, tile, CHECKED_INT32)
+            int32_expressions(tokens, top_k, global_experts, local_experts, tile, CHECKED_INT32, era.cta_formula)
     else:
         extra_expression(tokens)
     negated = [1 <= sym.tokens, sym.tokens <= sym.bound(tiles, _largest(tiles), era), z3.Not(z3.And(*log))]
-    for k in EFFECTIVE_TOP_KS:
+    for k in slices(None, era, precision):
         yield Query(
             f"k{k}",
-            sym.at(k, sym.constraints() + negated),
+            sym.at(k, sym.constraints(era, precision) + negated),
             sym.shrink_order(),
             explain=lambda v, e=extra_expression, k=k: _explain_int32(v, e, k),
         )
@@ -133,7 +131,8 @@ def _explain_int32(values, extra, top_k_effective):
 def _int32_cases():
     # The claim depends on a precision only through its tiles (each tile's expressions
     # and the largest tile's bound).
-    return [Case("int32", label(e, p, "all tiles"), (tiles,), ("int32", tiles))
+    return [Case("int32", label(e, p, "all tiles"), (tiles, e.name, p),
+                 ("int32", tiles, e.cta_formula, e.grid_rounds_to_cluster, limits(e, p)))
             for e in scope() for p, tiles in e.tiles.items()]
 
 
@@ -149,7 +148,7 @@ INT32_HIDDEN_7168 = Obligation(
     name="int32[hidden 7168]",
     statement="older flashinfer's int32 num_tokens * hidden_size (hidden 7168) fits at every n <= C",
     domain=DOMAIN_TEXT,
-    cases=lambda: [Case("int32[hidden 7168]", "nvfp4", (ERAS[-1].tiles["nvfp4"],))],
+    cases=lambda: [Case("int32[hidden 7168]", "nvfp4", (ERAS[-1].tiles["nvfp4"], ERAS[-1].name, "nvfp4"))],
     build=lambda case: _int32_queries(case, extra_expression=lambda tokens: tokens * 7168),
     expect=REFUTED,
     twin_of="int32",

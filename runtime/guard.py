@@ -141,6 +141,9 @@ class Guard:
             # 0.7.4: the caller's routing metadata fixes the tile (and is built for the
             # whole batch, so it cannot be split by tokens).
             policy = f"fixed:{_metadata_tile(metadata)}"
+        elif self.release.era.tile_source == "caller" and arguments.get("tile_tokens_dim") is not None:
+            # Up to 0.4.1 the launch runs the caller's tile_tokens_dim.
+            policy = f"fixed:{_caller_tile(arguments['tile_tokens_dim'], self.release.era.tiles[precision])}"
         key = (precision, policy, *values.values())
         try:
             bound = self._bounds.get(key)
@@ -403,6 +406,13 @@ def _metadata_tile(metadata) -> int:
     tile = getattr(metadata, "tile_n", None)
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
         raise GuardError("routing_metadata", f"must carry a positive int tile_n, got {tile!r}")
+    return tile
+
+
+def _caller_tile(tile, tiles) -> int:
+    """The tile_tokens_dim of a call to flashinfer 0.2.8 - 0.4.1, one its kernels run."""
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile not in tiles:
+        raise GuardError("tile_tokens_dim", f"must be one of {', '.join(map(str, tiles))} in this release, got {tile!r}")
     return tile
 
 

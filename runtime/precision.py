@@ -67,6 +67,10 @@ def infer_precision(entry, arguments: dict, era) -> str:
         # A scale the launcher would reject: assume the set with the smallest bound, the
         # bf16-activation one (every other FP4 set adds larger tiles to it).
         act = BFLOAT16
+    if era.tile_source == "caller":
+        # Up to 0.4.1 the FP4 tiles differ only by whether the activations are bf16
+        # (0.4.1's max_tile_tokens_dim 64 or 128; 0.2.9 has NVFP4 alone).
+        return "mxfp4_bf16" if act == BFLOAT16 and "mxfp4_bf16" in era.tiles else "nvfp4"
     per_token = arguments.get("per_token_scale") is not None
     named = _FP4_NAMES.get((act, weights)) or _FP4_NAMES.get((act, None))
     if named == "nvfp4" and per_token:

@@ -25,12 +25,15 @@ from .default_expr import Expr  # noqa: F401 (the records below use it)
 
 
 VERSIONS = (
-    '0.5.0', '0.5.1', '0.5.2', '0.5.3', '0.6.0', '0.6.1', '0.6.2', '0.6.3', '0.6.4', '0.6.5',
-    '0.6.6', '0.6.7', '0.6.7.post1', '0.6.7.post2', '0.6.7.post3', '0.6.8', '0.6.8.post1',
-    '0.6.9', '0.6.10', '0.6.10.post1', '0.6.11', '0.6.11.post1', '0.6.11.post2', '0.6.11.post3',
-    '0.6.12', '0.6.13', '0.6.14', '0.6.15', '0.6.15.post1', '0.6.16', '0.6.16.post1',
-    '0.6.16.post2', '0.6.16.post3', '0.6.16.post4', '0.6.17', '0.6.18', '0.6.18.post1', '0.7.0',
-    '0.7.0.post1', '0.7.1', '0.7.2', '0.7.2.post1', '0.7.4',
+    '0.2.8', '0.2.9', '0.2.10', '0.2.11', '0.2.11.post1', '0.2.11.post2', '0.2.11.post3',
+    '0.2.12', '0.2.13', '0.2.14', '0.2.14.post1', '0.3.0', '0.3.0.post1', '0.3.1',
+    '0.3.1.post1', '0.4.0', '0.4.1', '0.5.0', '0.5.1', '0.5.2', '0.5.3', '0.6.0', '0.6.1',
+    '0.6.2', '0.6.3', '0.6.4', '0.6.5', '0.6.6', '0.6.7', '0.6.7.post1', '0.6.7.post2',
+    '0.6.7.post3', '0.6.8', '0.6.8.post1', '0.6.9', '0.6.10', '0.6.10.post1', '0.6.11',
+    '0.6.11.post1', '0.6.11.post2', '0.6.11.post3', '0.6.12', '0.6.13', '0.6.14', '0.6.15',
+    '0.6.15.post1', '0.6.16', '0.6.16.post1', '0.6.16.post2', '0.6.16.post3', '0.6.16.post4',
+    '0.6.17', '0.6.18', '0.6.18.post1', '0.7.0', '0.7.0.post1', '0.7.1', '0.7.2', '0.7.2.post1',
+    '0.7.4',
 )
 
 SIGNATURES = {
@@ -269,6 +272,132 @@ SIGNATURES = {
     ],
     'trtllm_fp4_block_scale_moe': [
         (
+            '0.2.9', '0.2.9',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm2_weights', 'gemm2_weights_scale',
+                'output1_scale_scalar', 'output1_scale_gate_scalar', 'output2_scale_scalar',
+                'num_experts', 'top_k', 'n_group', 'topk_group', 'intermediate_size',
+                'local_expert_offset', 'local_num_experts', 'routed_scaling_factor',
+                'tile_tokens_dim', 'routing_method_type', 'do_finalize',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': False,
+            },
+            'output',
+        ),
+        (
+            '0.2.10', '0.2.11.post2',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'output',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'output': None,
+            },
+            'output',
+        ),
+        (
+            '0.2.11.post3', '0.2.12',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'output',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'output': None,
+            },
+            'output',
+        ),
+        (
+            '0.2.13', '0.2.13',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'output', 'tune_max_num_tokens',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'output': None, 'tune_max_num_tokens': 1024,
+            },
+            'output',
+        ),
+        (
+            '0.2.14', '0.2.14.post1',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'gated_act_type', 'output', 'tune_max_num_tokens',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'gated_act_type': 0, 'output': None,
+                'tune_max_num_tokens': 1024,
+            },
+            'output',
+        ),
+        (
+            '0.3.0', '0.4.0',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'gated_act_type', 'output', 'tune_max_num_tokens',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'gated_act_type': 0, 'output': None,
+                'tune_max_num_tokens': 8192,
+            },
+            'output',
+        ),
+        (
+            '0.4.1', '0.4.1',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'gated_act_type', 'output', 'tune_max_num_tokens',
+            ),
+            {
+                'tile_tokens_dim': None, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'gated_act_type': 0, 'output': None,
+                'tune_max_num_tokens': 8192,
+            },
+            '[output]',
+        ),
+        (
             '0.5.0', '0.5.3',
             (
                 'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
@@ -438,6 +567,117 @@ SIGNATURES = {
     ],
     'trtllm_fp4_block_scale_routed_moe': [
         (
+            '0.2.10', '0.2.11.post1',
+            (
+                'topk_ids', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'output',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'output': None,
+            },
+            'output',
+        ),
+        (
+            '0.2.11.post2', '0.2.12',
+            (
+                'topk_ids', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'output',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'output': None,
+            },
+            'output',
+        ),
+        (
+            '0.2.13', '0.2.13',
+            (
+                'topk_ids', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'output', 'tune_max_num_tokens',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'output': None, 'tune_max_num_tokens': 1024,
+            },
+            'output',
+        ),
+        (
+            '0.2.14', '0.2.14.post1',
+            (
+                'topk_ids', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'gated_act_type', 'output', 'tune_max_num_tokens',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'gated_act_type': 0, 'output': None,
+                'tune_max_num_tokens': 1024,
+            },
+            'output',
+        ),
+        (
+            '0.3.0', '0.4.0',
+            (
+                'topk_ids', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'gated_act_type', 'output', 'tune_max_num_tokens',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'gated_act_type': 0, 'output': None,
+                'tune_max_num_tokens': 8192,
+            },
+            'output',
+        ),
+        (
+            '0.4.1', '0.4.1',
+            (
+                'topk_ids', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm1_bias', 'gemm1_alpha',
+                'gemm1_beta', 'gemm1_clamp_limit', 'gemm2_weights', 'gemm2_weights_scale',
+                'gemm2_bias', 'output1_scale_scalar', 'output1_scale_gate_scalar',
+                'output2_scale_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'tile_tokens_dim', 'routing_method_type',
+                'do_finalize', 'enable_pdl', 'gated_act_type', 'output', 'tune_max_num_tokens',
+            ),
+            {
+                'tile_tokens_dim': None, 'routing_method_type': 0, 'do_finalize': True,
+                'enable_pdl': None, 'gated_act_type': 0, 'output': None,
+                'tune_max_num_tokens': 8192,
+            },
+            '[output]',
+        ),
+        (
             '0.5.0', '0.5.3',
             (
                 'topk_ids', 'routing_bias', 'hidden_states', 'hidden_states_scale',
@@ -582,6 +822,52 @@ SIGNATURES = {
         ),
     ],
     'trtllm_fp8_block_scale_moe': [
+        (
+            '0.2.8', '0.2.8',
+            (
+                'expert_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_scales', 'gemm2_weights', 'gemm2_scales', 'output',
+                'num_experts', 'top_k', 'n_groups', 'top_k_groups', 'intermediate_size',
+                'local_expert_offset', 'local_num_experts', 'routed_scaling', 'tile_tokens_dim',
+                'routing_method_type',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0,
+            },
+            'unknown',
+        ),
+        (
+            '0.2.9', '0.2.11.post1',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm2_weights', 'gemm2_weights_scale',
+                'num_experts', 'top_k', 'n_group', 'topk_group', 'intermediate_size',
+                'local_expert_offset', 'local_num_experts', 'routed_scaling_factor',
+                'tile_tokens_dim', 'routing_method_type', 'use_shuffled_weight',
+                'weight_layout',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'use_shuffled_weight': False,
+                'weight_layout': 0,
+            },
+            'output',
+        ),
+        (
+            '0.2.11.post2', '0.4.1',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'hidden_states_scale',
+                'gemm1_weights', 'gemm1_weights_scale', 'gemm2_weights', 'gemm2_weights_scale',
+                'num_experts', 'top_k', 'n_group', 'topk_group', 'intermediate_size',
+                'local_expert_offset', 'local_num_experts', 'routed_scaling_factor',
+                'tile_tokens_dim', 'routing_method_type', 'use_shuffled_weight',
+                'weight_layout', 'enable_pdl',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'use_shuffled_weight': False,
+                'weight_layout': 0, 'enable_pdl': None,
+            },
+            'output',
+        ),
         (
             '0.5.0', '0.5.1',
             (
@@ -1065,7 +1351,37 @@ SIGNATURES = {
     ],
     'trtllm_fp8_per_tensor_scale_moe': [
         (
-            '0.5.0', '0.5.1',
+            '0.2.8', '0.2.8',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'gemm1_weights',
+                'output1_scales_scalar', 'output1_scales_gate_scalar', 'gemm2_weights',
+                'output2_scales_scalar', 'output', 'num_experts', 'top_k', 'n_group',
+                'topk_group', 'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'use_routing_scales_on_input', 'tile_tokens_dim',
+                'routing_method_type', 'store_workspace_info',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0, 'store_workspace_info': False,
+            },
+            'unknown',
+        ),
+        (
+            '0.2.9', '0.2.11.post1',
+            (
+                'routing_logits', 'routing_bias', 'hidden_states', 'gemm1_weights',
+                'output1_scales_scalar', 'output1_scales_gate_scalar', 'gemm2_weights',
+                'output2_scales_scalar', 'num_experts', 'top_k', 'n_group', 'topk_group',
+                'intermediate_size', 'local_expert_offset', 'local_num_experts',
+                'routed_scaling_factor', 'use_routing_scales_on_input', 'tile_tokens_dim',
+                'routing_method_type',
+            ),
+            {
+                'tile_tokens_dim': 8, 'routing_method_type': 0,
+            },
+            'output',
+        ),
+        (
+            '0.2.11.post2', '0.5.1',
             (
                 'routing_logits', 'routing_bias', 'hidden_states', 'gemm1_weights',
                 'output1_scales_scalar', 'output1_scales_gate_scalar', 'gemm2_weights',
@@ -1458,19 +1774,23 @@ STRUCTURE = {
         }, 'fused_moe/core.py'),
     ],
     'trtllm_fp4_block_scale_moe': [
-        ('0.5.0', '0.7.4', {
+        ('0.2.9', '0.7.4', {
             'positional_only': (), 'var_positional': None, 'keyword_only': (),
             'var_keyword': None,
         }, 'fused_moe/core.py'),
     ],
     'trtllm_fp4_block_scale_routed_moe': [
-        ('0.5.0', '0.7.4', {
+        ('0.2.10', '0.7.4', {
             'positional_only': (), 'var_positional': None, 'keyword_only': (),
             'var_keyword': None,
         }, 'fused_moe/core.py'),
     ],
     'trtllm_fp8_block_scale_moe': [
-        ('0.5.0', '0.6.18.post1', {
+        ('0.2.8', '0.2.8', {
+            'positional_only': (), 'var_positional': None, 'keyword_only': (),
+            'var_keyword': None,
+        }, 'fused_moe.py'),
+        ('0.2.9', '0.6.18.post1', {
             'positional_only': (), 'var_positional': None, 'keyword_only': (),
             'var_keyword': None,
         }, 'fused_moe/core.py'),
@@ -1503,7 +1823,11 @@ STRUCTURE = {
         }, 'fused_moe/core.py'),
     ],
     'trtllm_fp8_per_tensor_scale_moe': [
-        ('0.5.0', '0.7.4', {
+        ('0.2.8', '0.2.8', {
+            'positional_only': (), 'var_positional': None, 'keyword_only': (),
+            'var_keyword': None,
+        }, 'fused_moe.py'),
+        ('0.2.9', '0.7.4', {
             'positional_only': (), 'var_positional': None, 'keyword_only': (),
             'var_keyword': None,
         }, 'fused_moe/core.py'),

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from boundcheck.releases import ERAS
 
-# era -> (computeSelectedTileN rule, tuned tile checked, autotuner buckets)
+# era -> (computeSelectedTileN rule, tuned tile checked, autotuner buckets); up to 0.4.1
+# the caller's tile ("caller"), with runner.h's older CTA formula and no cluster rounding
+# of the grid up to 0.4.0.
 ORACLE = {
+    "E1": ("caller", False, "round_down"),
+    "E2": ("caller", False, "round_down"),
+    "E3": ("caller", False, "round_down"),
+    "E5": ("caller", False, "round_down"),
+    "E6": ("caller", False, "round_down"),
     "E7": ("v1", False, "round_down"),
     "E8": ("v2", False, "round_down"),
     "E9": ("v2", True, "round_down"),
@@ -31,19 +38,28 @@ ORACLE = {
 }
 
 
-def oracle_era(era, num_experts=None):
+OLD_CTA_FORMULA = {"E1", "E2", "E3", "E5"}
+# 0.4.1's fused_moe/core.py: FP4 with tile_tokens_dim=None runs calculate_tile_tokens_dim.
+PYTHON_PICKS_TILE = {("E6", "nvfp4"), ("E6", "mxfp4_mxfp8"), ("E6", "mxfp4_bf16")}
+
+
+def oracle_era(era, precision, num_experts=None):
     rule, checked, buckets = ORACLE[era.name]
-    return {"rule": rule, "checked": checked, "buckets": buckets, "num_experts": num_experts}
+    if (era.name, precision) in PYTHON_PICKS_TILE:
+        rule = "caller_heuristic"
+    old = era.name in OLD_CTA_FORMULA
+    return {"rule": rule, "checked": checked, "buckets": buckets, "num_experts": num_experts,
+            "formula": "permuted_min" if old else "filled", "rounds": not old}
 
 
 def distinct_geometries():
-    """One (era, tiles) per distinct (oracle description, tile set): what the exhaustive
-    tests scan."""
+    """One (era, precision, tiles) per distinct (oracle description, tile set): what the
+    exhaustive tests scan."""
     seen, out = set(), []
     for era in ERAS:
-        for tiles in era.tiles.values():
-            key = (ORACLE[era.name], tiles)
+        for precision, tiles in era.tiles.items():
+            key = (tuple(oracle_era(era, precision).items()), tiles)
             if key not in seen:
                 seen.add(key)
-                out.append((era, tiles))
+                out.append((era, precision, tiles))
     return out

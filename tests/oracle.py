@@ -76,6 +76,25 @@ def _ctas(n, top_k, experts, tile):
     return filled + np.where(leftover > 0, leftover // tile, 0)
 
 
+def _ctas_permuted_min(n, top_k, experts, tile):
+    """runner.h getMaxNumCtasInBatchDim of 0.2.8 - 0.4.0: min(min(n*K, E) * ceilDiv(n, t),
+    ceilDiv(roundUp(n*K + (t-1)*E, t), t)), with roundUp(a, b) = divUp(a, b) * b."""
+    per_expert = (n + tile - 1) // tile
+    by_experts = np.minimum(n * top_k, experts) * per_expert
+    padded = ((n * top_k + (tile - 1) * experts + tile - 1) // tile) * tile
+    return np.minimum(by_experts, (padded + tile - 1) // tile)
+
+
+def _calculate_tile_tokens_dim(n, top_k, num_experts, max_tile):
+    """0.4.1 utils.calculate_tile_tokens_dim: int(((n*K) // E) * 1.3), next power of two,
+    clamped to [8, max_tile] (in float64, as Python multiplies)."""
+    per_expert = ((n * top_k) // num_experts).astype(np.float64) * 1.3
+    v = np.trunc(per_expert).astype(np.int64)
+    p = np.left_shift(1, np.frexp((v - 1).astype(np.float64))[1].astype(np.int64))
+    p = np.where(v < 1, 1, p)
+    return np.clip(p, 8, max_tile)
+
+
 def _lower_bound_index(tiles, m, top_k, experts):
     avg = m.astype(np.float64) * float(top_k) / float(experts)
     idx = np.searchsorted(np.asarray(tiles, dtype=np.float64), avg, side="left")
@@ -138,13 +157,18 @@ def candidate_masks(tiles, m, top_k, local_experts, rule, smaller=1, num_experts
 
 
 def allowed_masks(tiles, n, top_k, local_experts, policy, tune_max, rule="v3", checked=False,
-                  buckets="hybrid", num_experts=None):
-    """For each tile, a boolean array over n: may the kernel run it there?"""
+                  buckets="hybrid", num_experts=None, formula="filled", rounds=True):
+    """For each tile, a boolean array over n: may the kernel run it there?
+    Up to 0.4.1 the caller picks the tile: rule "caller" runs tile_tokens_dim's default 8
+    when the caller passes none, "caller_heuristic" (0.4.1's FP4) Python's choice at n."""
     if policy == "any":
         return [np.ones_like(n, dtype=bool) for _ in tiles]
-    if policy.startswith("fixed:"):
-        fixed = int(policy.split(":")[1])
+    if policy.startswith("fixed:") or (policy == "flashinfer" and rule == "caller"):
+        fixed = int(policy.split(":")[1]) if policy.startswith("fixed:") else 8
         return [np.full(n.shape, t == fixed) for t in tiles]
+    if rule == "caller_heuristic":
+        picked = _calculate_tile_tokens_dim(n, top_k, num_experts or local_experts, tiles[-1])
+        return [picked == t for t in tiles]
     runtime = candidate_masks(tiles, n, top_k, local_experts, rule)
     default_index = np.argmax(np.stack(runtime), axis=0)  # the smallest candidate at n
     bucket = _bucket(n, tune_max) if buckets == "hybrid" else _round_down_bucket(n, tune_max)
@@ -157,8 +181,11 @@ def allowed_masks(tiles, n, top_k, local_experts, policy, tune_max, rule="v3", c
 
 def unsafe_mask(tiles, n, top_k, local_experts, policy, tune_max, cluster_y=1, limit=65535, **era):
     unsafe = np.zeros(n.shape, dtype=bool)
+    ctas_of = _ctas_permuted_min if era.get("formula") == "permuted_min" else _ctas
+    if not era.get("rounds", True):
+        cluster_y = 1  # up to 0.4.0 getGridDim does not round to the cluster
     for allowed, tile in zip(allowed_masks(tiles, n, top_k, local_experts, policy, tune_max, **era), tiles):
-        ctas = _ctas(n, top_k, local_experts, tile)
+        ctas = ctas_of(n, top_k, local_experts, tile)
         grid_y = ((ctas + cluster_y - 1) // cluster_y) * cluster_y
         unsafe |= allowed & (grid_y > limit)
     return unsafe

@@ -148,8 +148,8 @@ def test_prove_human_table_and_exit_code(monkeypatch, capsys):
 
     real = bound_module.largest_safe_tokens_at_tile
 
-    def off_by_one(top_k, experts, tile, budget, ops=bound_module.INT):
-        return real(top_k, experts, tile, budget, ops) + 1
+    def off_by_one(top_k, experts, tile, budget, ops=bound_module.INT, formula="filled"):
+        return real(top_k, experts, tile, budget, ops, formula) + 1
 
     monkeypatch.setattr(bound_module, "largest_safe_tokens_at_tile", off_by_one)
     import dataclasses
@@ -223,7 +223,7 @@ def test_chunk_default_release_is_the_installed_one():
 @pytest.mark.parametrize(
     "argv,needle",
     [
-        (["chunk", "--flashinfer", "0.4.1", "--num-experts", "8", "--top-k", "2"], "0.5.0 - 0.7.4"),
+        (["chunk", "--flashinfer", "0.2.7.post1", "--num-experts", "8", "--top-k", "2"], "0.2.8 - 0.7.4"),
         (["chunk", "--flashinfer", "0.7.3", "--num-experts", "8", "--top-k", "2"], "not modeled"),
         (["chunk", "--flashinfer", "0.5.3", "--num-experts", "8", "--top-k", "2", "--precision", "mxint4"],
          "no trtllm-gen launcher in flashinfer 0.5.3"),

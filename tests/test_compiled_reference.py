@@ -24,6 +24,7 @@ both sides; such a release reuses the first one's comparison (named in the outpu
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib.util
 import re
@@ -125,8 +126,8 @@ def model_default(ladder, n, k, local, era):
     return np.asarray(ladder, dtype=np.int64)[tilesets.default_tile_index(ladder, n, k, local, era, ops=NP)]
 
 
-def model_ctas(n, k, experts, tile):
-    return geometry.max_num_ctas_in_batch_dim(n, k, experts, tile, ops=NP)
+def model_ctas(n, k, experts, tile, era):
+    return geometry.ctas_function(era)(n, k, experts, tile, ops=NP)
 
 
 def as_set(mask, ladder) -> frozenset:
@@ -196,14 +197,17 @@ def compare_scalar(ref, version, era, ladder, n, k, local, experts, rng):
     return n.size
 
 
-def compare_ctas(ref, version, n, k, experts, tile):
+def compare_ctas(ref, version, era, n, k, experts, tile):
     n, k, experts, tile = (np.ascontiguousarray(a, dtype=np.int64).ravel()
                            for a in np.broadcast_arrays(n, k, experts, tile))
-    keep = (n * k <= INT32_MAX) & (experts <= INT32_MAX)
+    # Where every int32 value the formula forms fits (the proofs' int32 obligation covers
+    # n <= C_max); beyond, the C++ wraps and the model does not claim to follow it.
+    values = geometry.int32_expressions(n, k, experts, experts, tile, NP, era.cta_formula).values()
+    keep = functools.reduce(np.logical_and, (v <= INT32_MAX for v in values), experts <= INT32_MAX)
     n, k, experts, tile = n[keep], k[keep], experts[keep], tile[keep]
     out, status = ref.ctas(n, k, experts, tile)
     assert not status.any(), f"flashinfer {version}: getMaxNumCtasInBatchDim failed: {ref.last_error}"
-    want = model_ctas(n, k, experts, tile)
+    want = model_ctas(n, k, experts, tile, era)
     bad = np.flatnonzero(out != want)
     assert bad.size == 0, _fail_lines(
         version, "getMaxNumCtasInBatchDim", bad,
@@ -320,7 +324,7 @@ def test_small_domain_exhaustive(version):
         n, k, local, experts = small_domain(era)
         total = 0
         rng = _rng(version, "small")
-        for ladder in ladders(era):
+        for ladder in ladders(era) if era.tile_source == "launcher" else ():
             total += compare_tiles(ref, version, era, ladder, n, k, local, experts)
             compare_scalar(ref, version, era, ladder, n, k, local, experts, rng)
         all_tiles = np.array(sorted({t for lad in ladders(era) for t in lad}), dtype=np.int64)
@@ -328,7 +332,7 @@ def test_small_domain_exhaustive(version):
         lo = local[: local.size // (2 if era.global_tile else 1)]
         nn, kk = n[: lo.size], k[: lo.size]
         for tile in all_tiles:
-            total += compare_ctas(ref, version, nn, kk, lo, tile)
+            total += compare_ctas(ref, version, era, nn, kk, lo, tile)
         return total
 
     _once(ref, version, era, "small domain (exhaustive)", run)
@@ -340,19 +344,22 @@ def test_full_domain_random_ties_and_bounds(version):
     era = era_for(version)
     rng = _rng(version, "full")
     total = 0
+    launcher_picks = era.tile_source == "launcher"  # before 0.5.0 the caller passes the tile
     for ladder in ladders(era):
         n, k, local, experts = random_domain(era, ladder, rng)
-        total += compare_tiles(ref, version, era, ladder, n, k, local, experts)
-        compare_scalar(ref, version, era, ladder, n, k, local, experts, rng)
+        if launcher_picks:
+            total += compare_tiles(ref, version, era, ladder, n, k, local, experts)
+            compare_scalar(ref, version, era, ladder, n, k, local, experts, rng)
         tile = rng.choice(np.array(ladder), n.size)
-        total += compare_ctas(ref, version, n, k, local, tile)
-        total += compare_ctas(ref, version, n, k, experts, tile)
+        total += compare_ctas(ref, version, era, n, k, local, tile)
+        total += compare_ctas(ref, version, era, n, k, experts, tile)
     for ladder, (n, k, local, experts) in chunk_points(version, era, rng).items():
-        total += compare_tiles(ref, version, era, ladder, n, k, local, experts)
-        compare_scalar(ref, version, era, ladder, n, k, local, experts, rng)
+        if launcher_picks:
+            total += compare_tiles(ref, version, era, ladder, n, k, local, experts)
+            compare_scalar(ref, version, era, ladder, n, k, local, experts, rng)
         for tile in ladder:
-            total += compare_ctas(ref, version, n, k, local, tile)
-            total += compare_ctas(ref, version, n, k, experts, tile)
+            total += compare_ctas(ref, version, era, n, k, local, tile)
+            total += compare_ctas(ref, version, era, n, k, experts, tile)
     print(f"{version}: full domain: {total} points compared (library {ref.digest}, era {era.name})")
 
 
@@ -362,6 +369,10 @@ def test_extraction_shapes(version):
     ref = _reference(version)
     ex = ref.extracted
     era = era_for(version)
+    assert (ex.get_max_permuted_padded_count is not None) == (era.cta_formula == "permuted_min")
+    if era.tile_source == "caller":
+        assert ex.compute_selected_tile_n is None and ex.select_default_tile_n is None
+        return
     assert ex.takes_num_experts == era.global_tile
     assert (ex.next_power_of_two is not None) == (era.center == "power_of_two")
     code = re.sub(r"\s+", " ", cref.strip_comments((cref.release_folder(version, ROOT) / cref.LAUNCHER).read_text()))
@@ -381,7 +392,7 @@ def test_extraction_shapes(version):
         assert "selectDefaultTileN(" in ex.select_default_tile_n and "*selected.begin()" in ex.select_default_tile_n
 
 
-@pytest.mark.parametrize("version", [MODELED_VERSIONS[0], "0.6.18.post1", "0.7.4"])
+@pytest.mark.parametrize("version", ["0.5.0", "0.6.18.post1", "0.7.4"])
 def test_shim_reports_exceptions(version):
     """A failing check in flashinfer's code comes back as a status, with its message."""
     ref = _reference(version)
@@ -436,6 +447,49 @@ def test_mutated_runner_is_caught():
                              "((numRemainingTokens + tileTokensDim - 1) / tileTokensDim)", runner)
     assert count == 1, f"the leftover division of {version}'s runner.h was not found once ({count})"
     ref = cref.reference_for_texts(launcher, mutated, f"flashinfer {version} runner.h mutated")
-    n, k, local, _ = small_domain(era_for(version))
+    era = era_for(version)
+    n, k, local, _ = small_domain(era)
     with pytest.raises(AssertionError, match="getMaxNumCtasInBatchDim: .* mismatches"):
-        compare_ctas(ref, version, n, k, local, 64)
+        compare_ctas(ref, version, era, n, k, local, 64)
+
+
+def test_mutated_older_runner_is_caught():
+    """0.3.0's formula with the permuted-buffer bound dropped (the expert bound alone) is caught."""
+    version = "0.3.0"
+    reason = _missing_reason(version)
+    if reason:
+        pytest.skip(reason)
+    launcher, runner = cref.read_sources(cref.release_folder(version, ROOT))
+    mutated, count = re.subn(r"maxNumCtasInBatchDim = std::min\(maxNumCtasInBatchDim, tilesForPermutedBuffer\);",
+                             "", runner)
+    assert count == 1, f"the min with the permuted buffer in {version}'s runner.h was not found once ({count})"
+    ref = cref.reference_for_texts(launcher, mutated, f"flashinfer {version} runner.h mutated")
+    era = era_for(version)
+    n, k, local, _ = small_domain(era)
+    with pytest.raises(AssertionError, match="getMaxNumCtasInBatchDim: .* mismatches"):
+        compare_ctas(ref, version, era, n, k, local, 8)
+
+
+def test_0_4_1s_own_python_tile_choice_equals_the_model():
+    """0.4.1's calculate_tile_tokens_dim (and the next_positive_power_of_2 it calls), taken
+    by name from the release's utils.py and executed, against the model's index rule."""
+    path = cref.release_folder("0.4.1", ROOT) / "utils.py"
+    if not path.is_file():
+        pytest.skip(f"flashinfer 0.4.1 sources not found: {path}")
+    tree = ast.parse(path.read_text())
+    wanted = {"calculate_tile_tokens_dim", "next_positive_power_of_2"}
+    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in wanted]
+    assert {f.name for f in functions} == wanted
+    namespace: dict = {}
+    exec(compile(ast.Module(body=functions, type_ignores=[]), str(path), "exec"), namespace)
+    theirs = namespace["calculate_tile_tokens_dim"]
+    era = era_for("0.4.1")
+    rng = np.random.default_rng(41)
+    points = 0
+    for precision, max_tile in (("nvfp4", 128), ("mxfp4_bf16", 64)):
+        ladder = era.tiles[precision]
+        for n, k, e in zip(rng.integers(0, 2**22, 20_000), rng.integers(1, 9, 20_000), rng.integers(1, 385, 20_000)):
+            want = theirs(int(n), int(e), int(k), max_tile_tokens_dim=max_tile)
+            assert ladder[tilesets.caller_heuristic_index(ladder, int(n), int(k), int(e))] == want, (n, k, e)
+            points += 1
+    print(f"0.4.1: calculate_tile_tokens_dim: {points} points compared")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from boundcheck.bound import bound_for_budget, effective_counts, within_budget
 from boundcheck.geometry import max_num_ctas_in_batch_dim
-from boundcheck.policy import parse_policy
+from boundcheck.policy import for_release, parse_policy
 from boundcheck.solver.backends import Z3_BV32, Z3_INT
 from boundcheck.releases import ERAS
 from boundcheck.tiles import map_round_down_bucket, map_to_hybrid_bucket
@@ -45,10 +45,10 @@ def _concrete(c):
 
 
 @functools.lru_cache(maxsize=None)
-def _terms(era_name, tiles, policy_text):
+def _terms(era_name, precision, tiles, policy_text):
     sym = symbols()
     era = ERA[era_name]
-    policy = parse_policy(policy_text, tiles)
+    policy = for_release(parse_policy(policy_text, tiles), era, precision)
     return sym, sym.bound(tiles, policy, era), sym.launches(sym.tokens, tiles, policy, era)
 
 
@@ -66,11 +66,11 @@ def test_bound_and_launch_check_agree_between_ints_and_z3(c):
     if c["policy"].startswith("fixed:") and int(c["policy"][6:]) not in tiles:
         return
     e, k, local = _concrete(c)
-    sym, bound_term, launches_term = _terms(era_name, tiles, c["policy"])
+    sym, bound_term, launches_term = _terms(era_name, precision, tiles, c["policy"])
     values = {"num_experts": e, "top_k": k, "shared": c["shared"], "local": local,
               "tune_max": c["tune_max"], "budget": c["budget"], "tokens": c["tokens"]}
     counts = effective_counts(e, k, local, c["shared"])
-    policy = parse_policy(c["policy"], tiles)
+    policy = for_release(parse_policy(c["policy"], tiles), era, precision)
     expected_bound, _ = bound_for_budget(counts, tiles, policy, c["tune_max"], c["budget"], era)
     assert _evaluate(bound_term, sym, values).as_long() == expected_bound
     expected_launch = within_budget(c["tokens"], counts, tiles, policy, c["tune_max"], c["budget"], era)

@@ -16,7 +16,7 @@ import pytest
 
 from boundcheck import drift
 from boundcheck.cli import main
-from boundcheck.drift import FUSED_MOE_CORE, FUSED_MOE_UTILS, LAUNCHER, MATCH, MISMATCH, MISSING, identify, rows
+from boundcheck.drift import FUSED_MOE_CORE, FUSED_MOE_UTILS, LAUNCHER, MATCH, MISMATCH, MISSING, RUNNER_H, identify, rows
 from boundcheck.releases import MODELED_VERSIONS, era_for, installed_version
 
 # Where tools/fetch_flashinfer_sources.py unpacks every modeled release (.ci/run runs it).
@@ -104,8 +104,28 @@ def add_entry_point(root: Path) -> None:
                      "    raise NotImplementedError\n")
 
 
+def take_0_4_1_cta_formula(root: Path) -> None:
+    runner_h = root / RUNNER_H
+    newer = (source_root("0.4.1") / RUNNER_H).read_text()
+    pattern = r"inline int32_t getMaxNumCtasInBatchDim\(.*?\n}\n"
+    older = re.search(pattern, runner_h.read_text(), re.S).group()
+    runner_h.write_text(runner_h.read_text().replace(older, re.search(pattern, newer, re.S).group()))
+
+
+def default_tile_16(root: Path) -> None:
+    edit(root / FUSED_MOE_CORE, "tile_tokens_dim: int = 8", "tile_tokens_dim: int = 16", count=2)
+
+
+def fp4_tile_from_the_caller_only(root: Path) -> None:
+    edit(root / FUSED_MOE_CORE, "max_tile_tokens_dim=64 if dtype_act == DtypeTrtllmGen.Bfloat16 else 128",
+         "max_tile_tokens_dim=64 if dtype_act == DtypeTrtllmGen.Bfloat16 else 256")
+
+
 MUTATIONS = [
     # (release copied, mutation, facts that must mismatch: at least the first, at most these)
+    ("0.3.0", take_0_4_1_cta_formula, ("cta_formula",)),
+    ("0.3.0", default_tile_16, ("tile_source",)),
+    ("0.4.1", fp4_tile_from_the_caller_only, ("tile_source",)),
     ("0.7.2.post1", remove_tile_192, ("tiles_nvfp4", "tiles_nvfp4_per_token", "tiles_mxfp4_mxfp8")),
     ("0.7.2.post1", take_0_7_4_candidate_rule, ("candidate_rule",)),
     ("0.7.4", change_phase_constant, ("buckets",)),

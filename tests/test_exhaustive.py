@@ -10,14 +10,14 @@ import random
 import pytest
 
 from boundcheck.bound import effective_counts, grid_bound_and_tile, is_safe
-from boundcheck.policy import parse_policy
+from boundcheck.policy import for_release, parse_policy
 from boundcheck.releases import era_for
 
 from . import oracle
 from .eras import distinct_geometries, oracle_era
 
 GEOMETRIES = distinct_geometries()
-IDS = [f"{era.name}-{'_'.join(map(str, tiles))}" for era, tiles in GEOMETRIES]
+IDS = [f"{era.name}-{precision}-{'_'.join(map(str, tiles))}" for era, precision, tiles in GEOMETRIES]
 E23 = era_for("0.7.2.post1")
 
 
@@ -25,13 +25,13 @@ def _policies(tiles):
     return ["flashinfer", "any"] + [f"fixed:{t}" for t in tiles]
 
 
-def _check(era, tiles, policy_text, experts, top_k, shared, local, tune, cluster_y, limit):
+def _check(era, precision, tiles, policy_text, experts, top_k, shared, local, tune, cluster_y, limit):
     counts = effective_counts(experts, top_k, local, shared)
-    policy = parse_policy(policy_text, tiles)
+    policy = for_release(parse_policy(policy_text, tiles), era, precision)
     bound, _ = grid_bound_and_tile(counts, tiles, policy, tune, era, cluster_y, limit)
     first = oracle.first_unsafe(
         list(tiles), counts.top_k, counts.local_experts, policy_text, tune, cluster_y, limit,
-        horizon=bound + 1, **oracle_era(era, counts.global_experts),
+        horizon=bound + 1, **oracle_era(era, precision, counts.global_experts),
     )
     where = (era.name, tiles, policy_text, experts, top_k, shared, local, tune, cluster_y, limit)
     assert first == bound + 1, where
@@ -41,12 +41,12 @@ def _check(era, tiles, policy_text, experts, top_k, shared, local, tune, cluster
     assert not is_safe(bound + 1, counts, tiles, policy, tune, era, cluster_y, limit), where
     mask_at_past = [t for t, ok in zip(tiles, oracle.allowed_masks(
         list(tiles), oracle.np.array([bound + 1]), counts.top_k, counts.local_experts, policy_text, tune,
-        **oracle_era(era, counts.global_experts))) if ok[0]]
+        **oracle_era(era, precision, counts.global_experts))) if ok[0]]
     return min(mask_at_past)
 
 
-@pytest.mark.parametrize(("era", "tiles"), GEOMETRIES, ids=IDS)
-def test_every_configuration_at_limit_63(era, tiles):
+@pytest.mark.parametrize(("era", "precision", "tiles"), GEOMETRIES, ids=IDS)
+def test_every_configuration_at_limit_63(era, precision, tiles):
     checked = 0
     for experts in range(1, 13):
         for top_k, shared, local_kind, tune in itertools.product(
@@ -54,14 +54,14 @@ def test_every_configuration_at_limit_63(era, tiles):
         ):
             local = {"one": 1, "half": max(1, experts // 2), "all": experts}[local_kind]
             for policy in ("flashinfer", "any", f"fixed:{tiles[-1]}"):
-                _check(era, tiles, policy, experts, top_k, shared, local, tune, 1, 63)
+                _check(era, precision, tiles, policy, experts, top_k, shared, local, tune, 1, 63)
                 checked += 1
     assert checked > 1000
 
 
 @pytest.mark.parametrize("limit", [255, 1023])
-@pytest.mark.parametrize(("era", "tiles"), GEOMETRIES, ids=IDS)
-def test_sampled_configurations_at_larger_limits(era, tiles, limit):
+@pytest.mark.parametrize(("era", "precision", "tiles"), GEOMETRIES, ids=IDS)
+def test_sampled_configurations_at_larger_limits(era, precision, tiles, limit):
     rng = random.Random(limit * 1000 + len(tiles) + int(era.name[1:]))
     binding_tiles = set()
     for _ in range(60):
@@ -72,7 +72,7 @@ def test_sampled_configurations_at_larger_limits(era, tiles, limit):
         tune = rng.choice([1, 3, 100, 256, 300, 1024, 5000, 8192, 2**20])
         cluster_y = rng.choice([1, 2])
         policy = rng.choice(_policies(tiles) + ["flashinfer"] * 3)
-        binding_tiles.add(_check(era, tiles, policy, experts, top_k, shared, local, tune, cluster_y, limit))
+        binding_tiles.add(_check(era, precision, tiles, policy, experts, top_k, shared, local, tune, cluster_y, limit))
     # The sample exercises more than one regime of the tile choice.
     assert len(binding_tiles) >= 2
 

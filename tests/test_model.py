@@ -3,16 +3,20 @@ flashinfer's own Python where it is installed."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from boundcheck import facts
 from boundcheck.bound import chunk_bound, effective_counts, is_safe, max_chunk_tokens
-from boundcheck.geometry import int32_expressions, max_num_ctas_in_batch_dim
-from boundcheck.policy import parse_policy
+from boundcheck.geometry import int32_expressions, max_num_ctas_in_batch_dim, max_num_ctas_in_batch_dim_permuted_min
+from boundcheck.policy import FLASHINFER, Policy, for_release, parse_policy
 from boundcheck.releases import ERAS, era_for, fp4_launcher_tiles
 from boundcheck.tiles import (
+    caller_heuristic_index,
+    caller_heuristic_tile,
     default_tile,
     map_to_hybrid_bucket,
     next_positive_power_of_2,
@@ -58,7 +62,10 @@ def test_tile_sets_across_releases():
     assert tiles["0.7.4"] == E23.tiles
 
 
-@pytest.mark.parametrize(("era", "tiles"), GEOMETRIES, ids=[f"{e.name}-{len(t)}" for e, t in GEOMETRIES])
+LAUNCHER_GEOMETRIES = [(e, t) for e, _, t in GEOMETRIES if e.tile_source == "launcher"]
+
+
+@pytest.mark.parametrize(("era", "tiles"), LAUNCHER_GEOMETRIES, ids=[f"{e.name}-{len(t)}" for e, t in LAUNCHER_GEOMETRIES])
 def test_candidate_rule_matches_the_launcher_in_every_era(era, tiles):
     # The tuner's candidate set (with the global tile under EP) and the default tile,
     # against the oracle's port of each release's computeSelectedTileN, incl. exact ties.
@@ -69,7 +76,7 @@ def test_candidate_rule_matches_the_launcher_in_every_era(era, tiles):
             for top_k in (1, 2, 8, 22, 34):
                 if (tile * experts) % top_k == 0:
                     points += [(tile * experts // top_k + d, top_k, experts) for d in (-1, 0, 1)]
-    description = oracle_era(era)
+    description = oracle_era(era, None)
     for tokens, top_k, local in points:
         for global_experts in (local, local * 2 + 1):
             m = oracle.np.array([max(tokens, 0)])
@@ -214,5 +221,62 @@ def test_every_n_up_to_the_bound_at_real_limit(experts, top_k, shared, local):
         counts = effective_counts(experts, top_k, local, shared)
         c = max_chunk_tokens(experts, top_k, flashinfer=era.last, local_experts=local, shared_experts=shared)
         first = oracle.first_unsafe(list(tiles), counts.top_k, counts.local_experts, "flashinfer", 8192,
-                                    horizon=c + 1, **oracle_era(era, counts.global_experts))
+                                    horizon=c + 1, **oracle_era(era, "nvfp4", counts.global_experts))
         assert first == c + 1
+
+
+OLD_SHAPES = ((256, 8, 256), (256, 8, 32), (128, 4, 128), (64, 1, 64), (8, 8, 8))
+
+
+@pytest.mark.parametrize("version", ["0.2.8", "0.2.9", "0.3.0", "0.4.0", "0.4.1"])
+def test_caller_tile_releases_bound_is_safe_and_tight(version):
+    """Up to 0.4.1 the caller's tile_tokens_dim (default 8) or 0.4.1's Python heuristic runs;
+    the bound is safe at C and unsafe at C + 1 by the model's literal definition."""
+    era = era_for(version)
+    for precision, tiles in era.tiles.items():
+        for experts, top_k, local in OLD_SHAPES:
+            if experts > era.routing.max_experts:
+                continue
+            for policy in ["flashinfer", "any"] + [f"fixed:{t}" for t in tiles]:
+                c = max_chunk_tokens(experts, top_k, flashinfer=version, precision=precision, policy=policy,
+                                     local_experts=local)
+                counts = effective_counts(experts, top_k, local)
+                p = for_release(parse_policy(policy, tiles), era, precision)
+                assert is_safe(c, counts, tiles, p, 8192, era), (version, precision, policy, experts)
+                assert not is_safe(c + 1, counts, tiles, p, 8192, era), (version, precision, policy, experts)
+
+
+def test_default_tile_8_bound_of_0_3_0_for_deepseek_fp8():
+    # 65,311 * 8 = 522,488 slots: min(256, ...) * ceil(n/8) is far above the budget, and
+    # the padded buffer ceil((8n + 7*256) / 8) = 65,311 + 224 = 65,535 CTAs exactly.
+    bound = chunk_bound(256, 8, flashinfer="0.3.0", precision="fp8_per_tensor")
+    assert (bound.max_chunk_tokens, bound.binding_tile, bound.ctas_at_bound, bound.ctas_past_bound) == (
+        65_311, 8, 65_535, 65_536)
+
+
+def test_0_4_1_fp4_runs_pythons_tile_choice():
+    era = era_for("0.4.1")
+    # The model's index comparison equals the literal calculate_tile_tokens_dim (float 1.3).
+    rng = random.Random(41)
+    for _ in range(20_000):
+        n, k, e = rng.randint(0, 2**22), rng.randint(1, 8), rng.randint(1, 256)
+        for max_tile, precision in ((128, "nvfp4"), (64, "mxfp4_bf16")):
+            tiles = era.tiles[precision]
+            assert tiles[-1] == max_tile
+            want = tiles.index(caller_heuristic_tile(n, k, e, max_tile))
+            assert caller_heuristic_index(tiles, n, k, e) == want, (n, k, e, max_tile)
+    # int(q * 1.3) == 13 * q // 10 wherever next_pow2 can tell them apart: 13q/10 an
+    # integer m with m - 1 a power of two needs 2^j = -1 mod 13, i.e. j = 6, 18, 30.
+    for j in (6, 18, 30):
+        q = 10 * (2**j + 1) // 13
+        assert 13 * q == 10 * (2**j + 1) and int(q * 1.3) == 13 * q // 10
+    # NVFP4 256/8: tile 8 at small n, the heuristic's 128 at the bound.
+    bound = chunk_bound(256, 8, flashinfer="0.4.1", precision="nvfp4")
+    assert bound.binding_tile == 128 and caller_heuristic_tile(bound.max_chunk_tokens, 8, 256, 128) == 128
+    assert for_release(FLASHINFER, era, "fp8_per_tensor") == Policy("fixed", 8)
+
+
+def test_the_older_cta_formula_needs_more_ctas_with_a_larger_tile():
+    # Why ctas_antitone_tile is stated for 0.4.1+ only (twin ctas_antitone[permuted_min]).
+    assert max_num_ctas_in_batch_dim_permuted_min(17, 1, 25, 8) == 24
+    assert max_num_ctas_in_batch_dim_permuted_min(17, 1, 25, 16) == 25

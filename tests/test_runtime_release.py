@@ -125,10 +125,10 @@ def test_strict_version_refuses_a_newer_release(tmp_path):
 
 
 def test_an_older_unmodeled_release_is_refused(tmp_path):
-    out, _ = run_with_installed("0.4.1", """
+    out, _ = run_with_installed("0.2.7.post1", """
         print(json.dumps({"message": refusal(entry_point="trtllm_bf16_moe")}))
     """, tmp_path)
-    assert "0.4.1" in out["message"] and "not modeled" in out["message"]
+    assert "0.2.7.post1" in out["message"] and "not modeled" in out["message"]
 
 
 def test_routing_metadata_fixes_the_tile_on_0_7_4():
@@ -167,3 +167,41 @@ def test_routing_metadata_fixes_the_tile_on_0_7_4():
     with pytest.raises(GuardError, match="routing_metadata"):
         call(bound_8 + 1)
     assert calls == [bound_8]  # refused before any launch
+
+
+def test_the_callers_tile_tokens_dim_sets_the_bound_up_to_0_4_1():
+    # 0.3.0 launches the caller's tile (default 8); 0.4.1's FP4 with tile_tokens_dim=None
+    # runs Python's calculate_tile_tokens_dim, bound by `flashinfer` as the model says.
+    import torch
+
+    from runtime import GuardError, guard
+
+    calls = []
+
+    def kernel(*args, **kwargs):
+        calls.append(kwargs["hidden_states"].shape[0])
+        return torch.ones(kwargs["hidden_states"].shape[0], 8, dtype=torch.bfloat16)
+
+    g = guard(kernel, entry_point="trtllm_fp8_per_tensor_scale_moe", flashinfer="0.3.0")
+
+    def call(tokens, **extra):
+        return g(routing_logits=torch.zeros(tokens, 1), routing_bias=None,
+                 hidden_states=torch.zeros(tokens, 8, dtype=torch.float8_e4m3fn), gemm1_weights=None,
+                 output1_scales_scalar=None, output1_scales_gate_scalar=None, gemm2_weights=None,
+                 output2_scales_scalar=None, num_experts=256, top_k=8, n_group=None, topk_group=None,
+                 intermediate_size=8, local_expert_offset=0, local_num_experts=256, routed_scaling_factor=None,
+                 use_routing_scales_on_input=False, **extra)
+
+    bound_8 = max_chunk_tokens(256, 8, flashinfer="0.3.0", precision="fp8_per_tensor", policy="fixed:8")
+    bound_64 = max_chunk_tokens(256, 8, flashinfer="0.3.0", precision="fp8_per_tensor", policy="fixed:64")
+    assert bound_8 == 65_311 and bound_64 > 7 * bound_8
+    out = call(bound_8 + 1)
+    assert len(calls) == 2 and sum(calls) == bound_8 + 1 and max(calls) <= bound_8 and out.shape[0] == bound_8 + 1
+    calls.clear()
+    call(bound_8 + 1, tile_tokens_dim=64)
+    assert calls == [bound_8 + 1]  # within tile 64's bound: one launch
+    calls.clear()
+    with pytest.raises(GuardError, match="tile_tokens_dim"):
+        call(bound_8 + 1, tile_tokens_dim=48)
+    assert calls == []
+    assert max_chunk_tokens(256, 8, flashinfer="0.4.1", precision="nvfp4") == 1_044_511

@@ -8,7 +8,9 @@ kept in this repository:
   0.7.0.post1, defined in the launcher itself), `computeSelectedTileN` (every signature:
   (tiles, num_tokens, top_k, num_local_experts) up to 0.7.2.post1; 0.7.4 adds num_experts
   and num_smaller_tile_candidates = 2) and `selectDefaultTileN` (0.6.7+);
-- from `data/include/flashinfer/trtllm/fused_moe/runner.h`: `getMaxNumCtasInBatchDim`.
+- from `data/include/flashinfer/trtllm/fused_moe/runner.h`: `getMaxNumCtasInBatchDim` (and
+  up to 0.4.0 the `getMaxPermutedPaddedCount` it calls). Releases before 0.5.0 have no
+  computeSelectedTileN (the caller passes the tile): their library has `bc_ctas` only.
 
 Comments are stripped, functions are found by brace matching on the text (string and char
 literals blanked while matching), and the extracted text is compiled (g++ -O2 -std=c++17
@@ -175,14 +177,17 @@ class Extracted:
     """The functions of one release (or of a mutated launcher text)."""
 
     next_power_of_two: str | None
-    compute_selected_tile_n: str
+    compute_selected_tile_n: str | None  # None before 0.5.0: the caller's tile
     select_default_tile_n: str | None
     get_max_num_ctas: str
+    get_max_permuted_padded_count: str | None  # called by 0.2.8 - 0.4.0's formula
 
     @property
     def takes_num_experts(self) -> bool:
         """0.7.4's signature: (tiles, num_tokens, top_k, num_local_experts, num_experts,
         num_smaller_tile_candidates = 2)."""
+        if self.compute_selected_tile_n is None:
+            return False
         params = parameters(self.compute_selected_tile_n, "computeSelectedTileN")
         if len(params) == 4:
             return False
@@ -195,16 +200,21 @@ class Extracted:
             "nextPowerOfTwo": self.next_power_of_two,
             "computeSelectedTileN": self.compute_selected_tile_n,
             "selectDefaultTileN": self.select_default_tile_n,
+            "getMaxPermutedPaddedCount": self.get_max_permuted_padded_count,
             "getMaxNumCtasInBatchDim": self.get_max_num_ctas,
         }
 
 
 def extract_texts(launcher_text: str, runner_text: str, where: str = "launcher") -> Extracted:
+    ctas = find_definition(runner_text, "getMaxNumCtasInBatchDim", "runner.h")
+    padded = "getMaxPermutedPaddedCount" in strip_comments(ctas)
     return Extracted(
         next_power_of_two=find_definition(launcher_text, "nextPowerOfTwo", where, required=False),
-        compute_selected_tile_n=find_definition(launcher_text, "computeSelectedTileN", where),
+        compute_selected_tile_n=find_definition(launcher_text, "computeSelectedTileN", where, required=False),
         select_default_tile_n=find_definition(launcher_text, "selectDefaultTileN", where, required=False),
-        get_max_num_ctas=find_definition(runner_text, "getMaxNumCtasInBatchDim", "runner.h"),
+        get_max_num_ctas=ctas,
+        get_max_permuted_padded_count=find_definition(runner_text, "getMaxPermutedPaddedCount", "runner.h")
+        if padded else None,
     )
 
 
@@ -254,6 +264,8 @@ template <typename... A>
 }
 template <typename T>
 inline T ceilDiv(T a, T b) { return (a + b - 1) / b; }
+// trtllm/common/cudaUtils.h (0.2.8 - 0.4.0): roundUp(a, b) = divUp(a, b) * b on int.
+inline int roundUp(int a, int b) { return (a + b - 1) / b * b; }
 }  // namespace bc_shim
 
 #define TVM_FFI_ICHECK(cond) \
@@ -266,7 +278,7 @@ inline T ceilDiv(T a, T b) { return (a + b - 1) / b; }
 #define TVM_FFI_ICHECK_LT(a, b) TVM_FFI_ICHECK((a) < (b))
 #define FLASHINFER_CHECK(cond, ...) \
   do { if (!(cond)) ::bc_shim::fail_concat(#cond, ##__VA_ARGS__); } while (0)
-namespace common { using ::bc_shim::ceilDiv; }
+namespace common { using ::bc_shim::ceilDiv; using ::bc_shim::roundUp; }
 """
 
 _WRAPPERS = r"""
@@ -274,6 +286,7 @@ static std::string bc_error;
 
 extern "C" const char* bc_last_error() { return bc_error.c_str(); }
 
+#if BC_HAS_TILE_RULE
 extern "C" int64_t bc_tiles(const int32_t* tiles, int64_t ntiles, int64_t n,
                             const int64_t* tokens, const int64_t* top_k, const int64_t* local,
                             const int64_t* experts, uint64_t* mask, int64_t* default_tile,
@@ -318,6 +331,7 @@ extern "C" int64_t bc_tiles(const int32_t* tiles, int64_t ntiles, int64_t n,
   }
   return failed;
 }
+#endif
 
 extern "C" int64_t bc_ctas(int64_t n, const int32_t* tokens, const int32_t* top_k,
                            const int32_t* experts, const int32_t* tile, int32_t* out,
@@ -344,6 +358,7 @@ def generated_source(ex: Extracted) -> str:
         '#include "bc_shim.h"',
         f"#define BC_TAKES_NUM_EXPERTS {int(ex.takes_num_experts)}",
         f"#define BC_HAS_SELECT_DEFAULT {int(ex.select_default_tile_n is not None)}",
+        f"#define BC_HAS_TILE_RULE {int(ex.compute_selected_tile_n is not None)}",
         "namespace bc_ref {",
     ]
     for name, text in ex.functions().items():
@@ -406,9 +421,10 @@ class Reference:
         self.digest = source_hash(ex)
         self.path = build(ex, label)
         self._lib = ctypes.CDLL(str(self.path))
-        self._lib.bc_tiles.restype = ctypes.c_int64
-        self._lib.bc_tiles.argtypes = [_I32, ctypes.c_int64, ctypes.c_int64, _I64, _I64, _I64, _I64,
-                                       _U64, _I64, _I32]
+        if ex.compute_selected_tile_n is not None:
+            self._lib.bc_tiles.restype = ctypes.c_int64
+            self._lib.bc_tiles.argtypes = [_I32, ctypes.c_int64, ctypes.c_int64, _I64, _I64, _I64, _I64,
+                                           _U64, _I64, _I32]
         self._lib.bc_ctas.restype = ctypes.c_int64
         self._lib.bc_ctas.argtypes = [ctypes.c_int64, _I32, _I32, _I32, _I32, _I32, _I32]
         self._lib.bc_last_error.restype = ctypes.c_char_p
@@ -419,6 +435,8 @@ class Reference:
 
     def tiles(self, ladder, tokens, top_k, local, experts=None):
         """(mask, default_tile, status) arrays for the points (broadcast to one length)."""
+        if self.extracted.compute_selected_tile_n is None:
+            raise ExtractionError(f"{self.label}: no computeSelectedTileN (the caller picks the tile)")
         experts = local if experts is None else experts
         tokens, top_k, local, experts = (np.ascontiguousarray(a, dtype=np.int64)
                                          for a in np.broadcast_arrays(tokens, top_k, local, experts))

@@ -82,13 +82,17 @@ class Module:
 
 
 class Package:
-    """fused_moe/ of one release, parsed lazily (files are only parsed when needed)."""
+    """fused_moe/ of one release, parsed lazily (files are only parsed when needed).
+    0.2.8 has one module, flashinfer/fused_moe.py: the package is then that file alone."""
 
     def __init__(self, root: Path):
         self.root = root  # .../<VERSION>/flashinfer/fused_moe
+        self.single = root.with_suffix(".py") if not root.is_dir() and root.with_suffix(".py").is_file() else None
         self._modules: dict[str, Module | None] = {}
 
     def module_names(self) -> list[str]:
+        if self.single is not None:
+            return [""]
         names = []
         for path in sorted(self.root.rglob("*.py")):
             parts = list(path.relative_to(self.root).with_suffix("").parts)
@@ -98,6 +102,8 @@ class Package:
         return names
 
     def path_of(self, name: str) -> Path | None:
+        if self.single is not None:
+            return self.single if name == "" else None
         base = self.root.joinpath(*name.split(".")) if name else self.root
         for candidate in (base.with_suffix(".py") if name else None, base / "__init__.py"):
             if candidate is not None and candidate.is_file():
@@ -111,7 +117,7 @@ class Package:
                 self._modules[name] = None
             else:
                 tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-                rel = "fused_moe/" + path.relative_to(self.root).as_posix()
+                rel = "fused_moe.py" if self.single else "fused_moe/" + path.relative_to(self.root).as_posix()
                 self._modules[name] = Module(name, path, rel, tree)
         return self._modules[name]
 
@@ -563,8 +569,8 @@ def record_release(root: Path, notes: list) -> dict[str, Found]:
             if ENTRY_RE.match(fn_name):
                 defined.setdefault(fn_name, []).append(module)
     init = pkg.module("")
-    exported = set()
-    if init is not None:
+    exported = set(defined) if pkg.single is not None else set()  # 0.2.8: the module itself
+    if init is not None and pkg.single is None:
         for node in init.tree.body:
             if isinstance(node, ast.ImportFrom) and node.level >= 1:
                 exported |= {a.asname or a.name for a in node.names if ENTRY_RE.match(a.asname or a.name)}
@@ -797,7 +803,8 @@ def main(argv=None) -> int:
 
     from boundcheck.releases import MODELED_VERSIONS
 
-    versions = [v for v in MODELED_VERSIONS if (args.src / v / "flashinfer" / "fused_moe").is_dir()]
+    versions = [v for v in MODELED_VERSIONS
+                if (args.src / v / "flashinfer" / "fused_moe").is_dir() or (args.src / v / "flashinfer" / "fused_moe.py").is_file()]
     missing = [v for v in MODELED_VERSIONS if v not in versions]
     if not versions:
         print(f"no modeled release's sources under {args.src}", file=sys.stderr)

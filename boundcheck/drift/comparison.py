@@ -13,7 +13,7 @@ from .buckets import MODEL_PHASES, SAME_MAPPING, Buckets, _describe_buckets, _er
 from .extraction import Extracted, extract
 from .found import Found, Missing
 from .launcher import CandidateRule, _describe_default, _describe_rule
-from .routing import _describe_routing, _describe_tiers, _expected_routing
+from .routing import _describe_caller_routing, _describe_routing, _describe_tiers, _expected_routing
 from .runner import _describe_shared
 
 MATCH, MISMATCH, MISSING = "match", "MISMATCH", "MISSING"
@@ -71,10 +71,24 @@ def _facts_of(era, extracted: Extracted) -> list[_Fact]:
         same = (value.kind, value.phases, value.mapping) == (expected.kind, expected.phases, expected.mapping)
         return same and (builder is None or builder in value.builders)
 
-    rows = [
-        _Fact("cta_formula", _where(era, "cta_formula", f"{RUNNER_H}: getMaxNumCtasInBatchDim"), "as modelled",
+    launch = [
+        _Fact("cta_formula", _where(era, "cta_formula", f"{RUNNER_H}: getMaxNumCtasInBatchDim"), era.cta_formula,
               str, found("cta_formula")),
-        _Fact("padded_count", f"{RUNNER_H}: getMaxPermutedPaddedCount", "CTAs * padding", str, found("padded_count")),
+        _Fact("padded_count", f"{RUNNER_H}: getMaxPermutedPaddedCount", era.cta_formula, str, found("padded_count")),
+        _Fact("tile_source", _where(era, "tile_source", f"{LAUNCHER}: computeSelectedTileN"), _expected_tile_source(era),
+              _describe_tile_source, found("tile_source")),
+    ]
+    if era.tile_source == "caller":
+        # Up to 0.4.1 no C++ picks a tile and the autotuner only picks a config index:
+        # the tile is the caller's (or 0.4.1's Python choice), whatever the tuner does.
+        return launch + [
+            _Fact("entry_points", "fused_moe*.py: def trtllm_*_moe(", frozenset(era.entry_points),
+                  lambda v: ", ".join(sorted(v)), found("entry_points")),
+            _Fact("routing_limits", _where(era, "routing", "routing kernels"),
+                  (era.routing.max_experts, era.routing.max_top_k), _describe_caller_routing,
+                  found("caller_routing_limits")),
+        ]
+    rows = launch + [
         _Fact("candidate_rule", _where(era, "candidate_rule", f"{LAUNCHER}: computeSelectedTileN"),
               CandidateRule(era.center, era.tuner_smaller, 2, era.global_tile), _describe_rule,
               found("candidate_rule")),
@@ -110,6 +124,20 @@ def _facts_of(era, extracted: Extracted) -> list[_Fact]:
         rows.append(_Fact("routing_metadata_tile", _where(era, "routing_metadata", FUSED_MOE_CORE),
                           era.routing_metadata_tile, _describe_metadata, metadata))
     return rows
+
+
+def _expected_tile_source(era) -> tuple:
+    if era.tile_source != "caller":
+        return ("launcher",)
+    return ("caller", era.caller_default_tile, (64, 128) if era.caller_heuristic else None)
+
+
+def _describe_tile_source(value) -> str:
+    if value == ("launcher",):
+        return "C++ picks the tile (computeSelectedTileN)"
+    _, default, heuristic = value
+    text = f"the caller's tile_tokens_dim (default {default})"
+    return text + ("; None: calculate_tile_tokens_dim, at most 64 (bf16 activations) or 128" if heuristic else "")
 
 
 def _row(fact: _Fact) -> Row:

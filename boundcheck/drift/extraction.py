@@ -10,8 +10,8 @@ from .buckets import _buckets
 from .folder import _Folder, check_root
 from .found import Found, Missing
 from .launcher import _candidate_rule_found, _default_tile, _tuned_tile
-from .python_sources import _entry_points, _routing_metadata_tile, _tune_max_default
-from .routing import _policy_tiers, _routing_limits
+from .python_sources import _entry_points, _routing_metadata_tile, _tile_source, _tune_max_default
+from .routing import _caller_routing_limits, _policy_tiers, _routing_limits
 from .runner import _cta_formula, _padded_count, _shared_experts
 from .tile_sets import _tile_sets
 
@@ -50,7 +50,8 @@ def extract(root: str) -> Extracted:
         "default_tile": _default_tile, "tuned_tile": _tuned_tile, "buckets": _buckets,
         "tune_max_default": _tune_max_default, "shared_experts": _shared_experts, "entry_points": _entry_points,
         "routing_limits": _routing_limits, "routing_policy_tiers": _policy_tiers,
-        "routing_metadata_tile": _routing_metadata_tile,
+        "routing_metadata_tile": _routing_metadata_tile, "tile_source": _tile_source,
+        "caller_routing_limits": _caller_routing_limits,
     }
     found = {name: _attempt(lambda read=read: read(folder)) for name, read in readers.items()}
     tile_sets = _attempt(lambda: _tile_sets(folder))

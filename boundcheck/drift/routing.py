@@ -10,7 +10,8 @@ from .. import facts
 from .cxx import _int_constant
 from .folder import _Folder
 from .found import Found, Missing
-from .paths import DEEPSEEK_FILES, LLAMA4_LIMITS, RENORMALIZE_LIMITS, ROUTING_CHECK_FILES
+from ..facts import LAUNCHER
+from .paths import DEEPSEEK_FILES, LLAMA4_LIMITS, RENORMALIZE_LIMITS, ROUTING_CHECK_FILES, ROUTING_ONE_FILE
 
 _ROUTING_FIELDS = ("max_experts", "max_top_k", "deepseek_grouped_experts", "deepseek_grouped_top_k",
                    "deepseek_groups", "deepseek_topk_groups", "llama4_experts", "llama4_top_k")
@@ -69,6 +70,25 @@ def _routing_limits(folder: _Folder) -> Found:
         values["deepseek_topk_groups"], values["llama4_experts"], values["llama4_top_k"],
     )
     return Found(value, _describe_routing(value), ", ".join(sorted(where)))
+
+
+def _caller_routing_limits(folder: _Folder) -> Found:
+    """Up to 0.4.1: (experts, top_k) the routing accepts. Experts: DeepSeek's kernel runs
+    one expert per thread (NumThreads: 256, 384 from 0.4.0; the other methods take 128);
+    top_k: the launcher's checks `top_k <= 8`."""
+    path = next((p for p in (DEEPSEEK_FILES[-1], ROUTING_ONE_FILE) if folder.exists(p)), None)
+    if path is None:
+        raise Missing(f"neither {DEEPSEEK_FILES[-1]} nor {ROUTING_ONE_FILE}")
+    threads = _int_constant(folder.cpp(path).text, "NumThreads")  # the first: DeepSeek's
+    top_ks = {int(k) for k in re.findall(r"\btop_k\s*<=\s*(\d+)", folder.cpp(LAUNCHER).text)}
+    if threads is None or len(top_ks) != 1:
+        raise Missing(f"{path}: NumThreads {threads}; {LAUNCHER}: top_k checks {sorted(top_ks)}")
+    value = (threads, top_ks.pop())
+    return Found(value, _describe_caller_routing(value), where=path)
+
+
+def _describe_caller_routing(value) -> str:
+    return f"DeepSeek routing: {value[0]} experts (one per thread); top_k <= {value[1]}"
 
 
 def _describe_routing(value) -> str:

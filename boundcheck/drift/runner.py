@@ -51,25 +51,55 @@ def _describe_shared(value) -> str:
     return f"{head}; launchers taking num_fused_shared_experts: {', '.join(sorted(launchers)) or 'none'}"
 
 
-def _cta_formula(folder: _Folder) -> Found:
-    runner_h = folder.cpp(RUNNER_H)
-    definition = runner_h.definition("getMaxNumCtasInBatchDim")
-    lines = [
+# getMaxNumCtasInBatchDim, statement for statement, by the name releases.Era.cta_formula
+# gives it (geometry.CTA_FORMULAS).
+_CTA_FORMULA_LINES = {
+    "filled": [
         "int32_t numRemainingTokens = numTokens * topK;",
         "int32_t numExpertsFilled = std::min(numExperts, numRemainingTokens);",
         "maxNumCtasInBatchDim += numExpertsFilled;",
         "numRemainingTokens -= numExpertsFilled;",
         "if (numRemainingTokens > 0) {",
         "maxNumCtasInBatchDim += (numRemainingTokens / tileTokensDim);",
-    ]
-    body = _squash(definition.body)
-    missing = [line for line in lines if _squash(line) not in body]
-    value = "as modelled" if not missing else "differs at: " + "; ".join(missing)
+    ],
+    "permuted_min": [
+        "auto const maxCtasInBatchDimPerExpert = common::ceilDiv(numTokens, tileTokensDim);",
+        "auto const maxEnabledExperts = std::min(numTokens * topK, numExperts);",
+        "auto maxNumCtasInBatchDim = maxEnabledExperts * maxCtasInBatchDimPerExpert;",
+        "auto const tilesForPermutedBuffer = common::ceilDiv("
+        "getMaxPermutedPaddedCount(numTokens, topK, numExperts, tileTokensDim), tileTokensDim);",
+        "maxNumCtasInBatchDim = std::min(maxNumCtasInBatchDim, tilesForPermutedBuffer);",
+        "return maxNumCtasInBatchDim;",
+    ],
+}
+# getMaxPermutedPaddedCount of each formula's releases.
+_PADDED_COUNT_LINES = {
+    "filled": ["return maxCtas * padding;"],
+    "permuted_min": [
+        "auto const expandedRowCount = numTokens * expertsPerToken;",
+        "auto const maxPaddingRequired = (padding - 1) * numExperts;",
+        "return common::roundUp(expandedRowCount + maxPaddingRequired, padding);",
+    ],
+}
+
+
+def _which(body: str, table: dict) -> str:
+    """The name whose every line the body holds (formatting aside), else where it differs
+    from the nearest."""
+    body = _squash_tight(body)
+    missing = {name: [line for line in lines if _squash_tight(line) not in body] for name, lines in table.items()}
+    for name, absent in missing.items():
+        if not absent:
+            return name
+    nearest = min(missing, key=lambda name: len(missing[name]))
+    return f"differs from {nearest} at: " + "; ".join(missing[nearest])
+
+
+def _cta_formula(folder: _Folder) -> Found:
+    value = _which(folder.cpp(RUNNER_H).definition("getMaxNumCtasInBatchDim").body, _CTA_FORMULA_LINES)
     return Found(value, value)
 
 
 def _padded_count(folder: _Folder) -> Found:
-    definition = folder.cpp(RUNNER_H).definition("getMaxPermutedPaddedCount")
-    body = _squash(definition.body)
-    value = "CTAs * padding" if "return maxCtas * padding;" in body else body[:120]
+    value = _which(folder.cpp(RUNNER_H).definition("getMaxPermutedPaddedCount").body, _PADDED_COUNT_LINES)
     return Found(value, value)
