@@ -11,11 +11,10 @@ powers of two, where both centres agree) does not split the work.
 from __future__ import annotations
 
 from boundcheck.policy import ANY, FLASHINFER, Policy, for_release, parse_policy
-from boundcheck.domain import limits
 from boundcheck.releases import ERAS, Era
 from boundcheck.solver.obligation import Case
 
-from .domain import slices
+from .domain import proof_limits, slices
 
 _SCOPE: list = [ERAS]
 _BY_NAME = {era.name: era for era in ERAS}
@@ -60,7 +59,7 @@ def policies_for(tiles):
 def _key(era, precision, tiles, policy):
     # The CTA formula, the grid's cluster rounding (0.2.8 - 0.4.0 differ) and the domain
     # the release accepts for the precision split every key.
-    launch = (era.cta_formula, era.grid_rounds_to_cluster, limits(era, precision))
+    launch = (era.cta_formula, era.grid_rounds_to_cluster, proof_limits(era, precision))
     if policy.kind == "fixed":
         return launch + ("fixed", policy.tile)
     if policy.kind == "any":

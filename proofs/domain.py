@@ -29,7 +29,7 @@ DOMAIN_TEXT = (
     f"num_experts 1..{D.MAX_EXPERTS}, top_k 1..min({D.MAX_TOP_K}, num_experts), "
     f"shared 0..{D.MAX_SHARED_EXPERTS}, local experts 1..num_experts, "
     f"tune_max_num_tokens 1..2^31-1, cluster_y in {{{', '.join(map(str, CLUSTER_Y_SIZES))}}}; "
-    "within what the release accepts for the precision (boundcheck.domain.limits)"
+    "up to 0.4.0 within what the release accepts (top_k <= 8, no shared experts)"
 )
 
 
@@ -58,11 +58,10 @@ class Symbols:
         )
 
     def constraints(self, era=None, precision=None):
-        """The domain: what release `era` accepts for `precision` (boundcheck.domain.limits;
-        the widest domain without them). In a release whose grid is not rounded to the
+        """The domain (proof_limits). In a release whose grid is not rounded to the
         cluster (up to 0.4.0) every cluster size has the whole limit as its budget."""
         e, s, k = self.num_experts, self.shared, self.top_k
-        max_experts, max_top_k, max_shared = _limits(era, precision)
+        max_experts, max_top_k, max_shared = proof_limits(era, precision)
         if era is not None and not era.grid_rounds_to_cluster:
             budget = [self.budget == self.grid_limit]
         else:
@@ -164,8 +163,13 @@ def symbols(grid_limit=facts.GRID_DIM_Y_MAX) -> Symbols:
     return _SYMBOLS[grid_limit]
 
 
-def _limits(era, precision):
-    if era is None or precision is None:
+def proof_limits(era, precision):
+    """(experts, top_k, shared) the queries quantify over: the widest domain, which holds
+    what every release accepts (so that releases with equal geometry share their queries),
+    except with 0.2.8 - 0.4.0's CTA formula, whose product min(n*K', E) * ceil(n/t) Z3
+    decides only over what those releases accept (boundcheck.domain.limits: top_k <= 8,
+    no shared experts)."""
+    if era is None or precision is None or era.cta_formula != "permuted_min":
         return D.MAX_EXPERTS, D.MAX_TOP_K, D.MAX_SHARED_EXPERTS
     return D.limits(era, precision)
 
@@ -178,5 +182,5 @@ def slices(policy=None, era=None, precision=None):
     permuted = era is not None and era.cta_formula == "permuted_min"
     if not permuted and policy is not None and policy.kind not in ("flashinfer", "caller_heuristic"):
         return [None]
-    _, max_top_k, max_shared = _limits(era, precision)
+    _, max_top_k, max_shared = proof_limits(era, precision)
     return list(range(1, max_top_k + max_shared + 1))

@@ -28,12 +28,11 @@ from boundcheck.policy import Policy, parse_policy
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.solver.tracked import CHECKED_INT32, Checked
-from boundcheck.domain import limits
 from boundcheck.releases import ERAS
 from boundcheck.tiles import POWER_OF_TWO_EXPONENTS
 
 from .cases import era_named, key_with_largest_tile, label, precision_policy_cases, resolve, scope
-from .domain import DOMAIN_TEXT, slices, symbols
+from .domain import DOMAIN_TEXT, proof_limits, slices, symbols
 
 ALL_TILES = tuple(sorted({t for era in ERAS for tiles in era.tiles.values() for t in tiles}))
 
@@ -132,7 +131,7 @@ def _int32_cases():
     # The claim depends on a precision only through its tiles (each tile's expressions
     # and the largest tile's bound).
     return [Case("int32", label(e, p, "all tiles"), (tiles, e.name, p),
-                 ("int32", tiles, e.cta_formula, e.grid_rounds_to_cluster, limits(e, p)))
+                 ("int32", tiles, e.cta_formula, e.grid_rounds_to_cluster, proof_limits(e, p)))
             for e in scope() for p, tiles in e.tiles.items()]
 
 
