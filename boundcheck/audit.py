@@ -47,7 +47,8 @@ def add_parser(sub):
     from .releases import ALL_PRECISIONS
 
     p.add_argument("--precision", default="nvfp4", help=f"one of: {', '.join(ALL_PRECISIONS)}")
-    p.add_argument("--policy", default="flashinfer", help="flashinfer | any | fixed:T (T a tile of the precision)")
+    p.add_argument("--policy", default="flashinfer",
+                   help="flashinfer | any | fixed:T (T a tile of the precision; up to 0.4.1 the caller's tile_tokens_dim)")
     for flag in ("--num-experts", "--top-k", "--local-experts", "--shared-experts", "--tune-max-num-tokens"):
         p.add_argument(flag, default=None, help="A or A..B")
     p.add_argument("--cluster-y", type=int, default=None, help="1 or 2 (default: both)")
@@ -66,7 +67,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
     import z3
 
     from . import domain as D
-    from .policy import parse_policy
+    from .policy import for_release, parse_policy
     from .solver.backends import Z3_INT
     from .solver.core import PROVED, REFUTED, UNKNOWN, decide, make_solver, shrink
     from proofs.domain import budgets_for, symbols
@@ -78,7 +79,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
             "--precision", f"precision {precision!r} has no launcher in flashinfer {version}; "
             f"expected one of {', '.join(era.tiles)}")
     tiles = era.tiles[precision]
-    policy_ = parse_policy(policy, tiles)
+    policy_ = for_release(parse_policy(policy, tiles), era, precision)
     experts_range = parse_range(num_experts, "--num-experts", 1, D.MAX_EXPERTS)
     top_k_range = parse_range(top_k, "--top-k", 1, D.MAX_TOP_K)
     local_range = parse_range(local_experts, "--local-experts", 1, D.MAX_EXPERTS)
@@ -102,7 +103,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
     if cluster_y is not None:
         narrowed.append(sym.budget == next(b for b, y in budgets_for().items() if y == cluster_y))
     domain_check = make_solver(timeout_s)
-    domain_check.add(*sym.constraints(), *narrowed)
+    domain_check.add(*sym.constraints(era, precision), *narrowed)
     if domain_check.check() == z3.unsat:
         raise BoundcheckInputError(
             "--num-experts",
@@ -130,7 +131,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
               "flashinfer": version, "era": era.name}
     for name, negated in checks:
         for k in k_values:
-            constraints = sym.at(k, sym.constraints() + narrowed + negated)
+            constraints = sym.at(k, sym.constraints(era, precision) + narrowed + negated)
             verdict = decide(constraints, name=f"audit.{name}.k{k}", timeout_s=timeout_s)
             if verdict.status == UNKNOWN:
                 return report | {"status": UNKNOWN, "reason": f"{name} query for top_k' = {k}: {verdict.reason}",

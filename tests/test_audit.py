@@ -96,3 +96,15 @@ def test_cli_exit_codes_and_json(capsys):
     assert "--num-experts" in capsys.readouterr().err
     assert main(["audit", "--formula", "E ** 2"]) == 2
     assert main(["audit", "--formula", "K - 1"]) == 1  # no progress at top_k = 1
+
+
+def test_a_release_of_the_callers_tile_is_audited_with_its_own_formula():
+    # 0.3.0 runs tile_tokens_dim's default 8 with runner.h's older formula: the permuted
+    # buffer's bound (8 * 65535 - 7 E) // K is safe, one more slot per expert is not.
+    proved = audit(parse_formula("(8*65535 - 7*L) // K"), precision="fp8_per_tensor", num_experts="1..256",
+                   top_k="1..8", flashinfer="0.3.0")
+    assert proved["status"] == "proved" and proved["policy"] == "fixed:8" and proved["era"] == "E3"
+    refuted = audit(parse_formula("(8*65536 - 7*L) // K"), precision="fp8_per_tensor", num_experts="1..256",
+                    top_k="1..8", flashinfer="0.3.0")
+    cex = refuted["counterexample"]
+    assert refuted["status"] == "refuted" and cex["tile"] == 8 and cex["ctas"] == 65_536
