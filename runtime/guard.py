@@ -4,8 +4,9 @@ Trust: runtime.limits (the proven bound), boundcheck.plan (the proven chunk plan
 runtime.entry_points (which arguments carry tokens).
 
 Per call, in order of cost:
-1. 0 < M <= FAST_TOKENS (proven safe for every configuration): call through. One shape
-   read and two comparisons; no allocation, no device sync.
+1. 0 < M <= FAST_TOKENS (proven safe for every configuration) and no cap below M: call
+   through. One shape read and three comparisons, in a function generated with the entry
+   point's parameters (runtime.fast_path); no allocation, no device sync.
 2. Otherwise read the counts, check them against the domain, infer the precision, look up
    the cached bound C (and any cap). M <= C: call through, untouched.
 3. M > C: split M into ceil(M / C) nearly equal chunks; each call gets row views of
@@ -22,7 +23,7 @@ from boundcheck.caps import DEFAULT
 from boundcheck.errors import BoundcheckInputError
 from boundcheck.plan import equal_chunks
 
-from . import limits
+from . import fast_path, limits
 from .dist_aware import default_policy
 from .entry_points import ENTRY_POINTS, EntryPoint, entry_for, recorded_defaults
 from .precision import hidden_size, infer_precision
@@ -394,11 +395,19 @@ def _entry_signature(fn, entry: EntryPoint, release) -> inspect.Signature:
     return signature
 
 
-def _hidden_states_error(args, kwargs, position) -> GuardError:
+def _hidden_states_error(name, args, kwargs, position) -> Exception:
     if len(args) <= position and "hidden_states" not in kwargs:
-        return GuardError("hidden_states", f"is missing (positional argument {position} or keyword)")
-    value = args[position] if len(args) > position else kwargs["hidden_states"]
+        # What Python says when the entry point itself is called without it.
+        return TypeError(f"{name}() missing 1 required positional argument: 'hidden_states'")
+    return _not_a_tensor(args[position] if len(args) > position else kwargs["hidden_states"])
+
+
+def _not_a_tensor(value) -> GuardError:
     return GuardError("hidden_states", f"must be a tensor whose first dimension is the tokens, got {value!r}")
+
+
+# A guard cap no token count reaches (the fast path compares with it unconditionally).
+_UNCAPPED = 1 << 62
 
 
 def _metadata_tile(metadata) -> int:
@@ -456,11 +465,19 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
         raise
     except BoundcheckInputError as error:
         raise GuardError(error.argument, str(error).split(": ", 1)[1]) from None
-    position = entry.index["hidden_states"]
     fast = limits.FAST_TOKENS
     call_cap = limits._CALL_CAP.get  # the context variable's own C method: no Python frame
     guard_cap = state.cap if isinstance(state.cap, int) else None
     slow = state.call
+    parameters = None if state.variadic else fast_path.generated_parameters(state.signature)
+    if parameters is not None:
+        guarded = fast_path.build(entry.name, parameters, fn, _not_a_tensor, fast, call_cap,
+                                  _UNCAPPED if guard_cap is None else guard_cap, slow)
+        functools.update_wrapper(guarded, fn)
+        guarded.__signature__ = state.signature
+        guarded.boundcheck_guard = state
+        return guarded
+    position = entry.index["hidden_states"]
 
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
@@ -468,7 +485,7 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
             hidden_states = args[position] if len(args) > position else kwargs["hidden_states"]
             num_tokens = hidden_states.shape[0]
         except (KeyError, AttributeError, IndexError, TypeError):
-            raise _hidden_states_error(args, kwargs, position) from None
+            raise _hidden_states_error(entry.name, args, kwargs, position) from None
         if 0 < num_tokens <= fast[0] and call_cap() is None and (guard_cap is None or num_tokens <= guard_cap):
             return fn(*args, **kwargs)
         return slow(args, kwargs, num_tokens)

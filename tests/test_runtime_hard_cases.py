@@ -3,6 +3,7 @@ Each test here failed before its fix (see issue "The guard keeps its promise on 
 
 from __future__ import annotations
 
+import inspect
 import threading
 
 import pytest
@@ -136,6 +137,48 @@ def test_a_fully_variadic_wrapper_is_guarded_with_the_entry_points_signature():
     assert all(n == 3 for n, _ in calls)  # still by position
 
 
+def _kernel_with_keyword_only_tail(name, keyword_only, own_default):
+    """A kernel with the entry point's parameter names, the last `keyword_only` of them
+    keyword-only, flashinfer's defaults except `own_default`, whose default is an object
+    of its own (the guard never reads that parameter); it records what it receives."""
+    params = ENTRY_POINTS[name].params
+    inner = Recorder(name)
+    defaults = {p: q.default for p, q in inner.__signature__.parameters.items()}
+    sentinel = defaults[own_default] = object()
+    split = len(params) - keyword_only
+    declared = [p if defaults[p] is inspect.Parameter.empty else f"{p}=_d[{p!r}]" for p in params]
+    source = f"def kernel({', '.join(declared[:split])}, *, {', '.join(declared[split:])}):\n    return _record(locals())\n"
+    received = []
+
+    def record(a):
+        received.append(dict(a))
+        return inner(**{k: None if v is sentinel else v for k, v in a.items()})
+
+    namespace = {"_d": defaults, "_record": record}
+    exec(source, namespace)
+    return namespace["kernel"], defaults, received
+
+
+@pytest.mark.parametrize("tokens", [100, 1000], ids=["fast path", "chunked"])
+def test_the_generated_wrapper_mirrors_keyword_only_parameters_and_the_callees_defaults(tokens):
+    name = "trtllm_fp4_block_scale_routed_moe"
+    tail = ENTRY_POINTS[name].params[-3:]
+    assert "valid_intermediate_size" in tail
+    kernel, defaults, received = _kernel_with_keyword_only_tail(name, 3, own_default="valid_intermediate_size")
+    g = guard(kernel, entry_point=name, cap=400)
+    assert g.__code__.co_filename.startswith("<boundcheck guard")  # the generated one, not *args
+    assert inspect.signature(g) == inspect.signature(kernel)
+    arguments = make_arguments(name, tokens, num_fused_shared_experts=0)
+    g(**arguments)
+    assert [r["hidden_states"].shape[0] for r in received] == ([100] if tokens == 100 else [334, 333, 333])
+    # The keyword-only argument the caller passed arrives as passed; what it left out
+    # arrives as the kernel's own default object.
+    assert all(r["num_fused_shared_experts"] is arguments["num_fused_shared_experts"] for r in received)
+    assert all(r["valid_intermediate_size"] is defaults["valid_intermediate_size"] for r in received)
+    untouched = set(ENTRY_POINTS[name].params) - set(arguments) - {"output"}
+    assert all(r[p] is defaults[p] for r in received for p in untouched)
+
+
 def test_a_callable_with_another_signature_is_refused_naming_the_parameter():
     wrong = Recorder("trtllm_fp8_block_scale_moe")
     with pytest.raises(GuardError) as caught:
@@ -190,15 +233,20 @@ def test_bad_counts_are_named(counts, argument, needle):
     assert caught.value.argument == argument and needle in str(caught.value)
 
 
-def test_missing_or_none_hidden_states_are_named():
-    kernel, g = _guarded()
+@pytest.mark.parametrize("variadic", [False, True], ids=["entry-point signature", "variadic wrapper"])
+def test_missing_or_none_hidden_states_are_named(variadic):
+    kernel = Recorder("trtllm_bf16_moe")
+    fn = (lambda *args, **kwargs: kernel(*args, **kwargs)) if variadic else kernel
+    g = guard(fn, entry_point="trtllm_bf16_moe")
     arguments = make_arguments("trtllm_bf16_moe", 100)
     arguments["hidden_states"] = None
     with pytest.raises(GuardError, match="hidden_states: must be a tensor"):
         g(**arguments)
+    # Missing: what Python says when the entry point itself is called without it.
     del arguments["hidden_states"]
-    with pytest.raises(GuardError, match="hidden_states: is missing"):
+    with pytest.raises(TypeError, match=r"^trtllm_bf16_moe\(\) missing 1 required positional argument: 'hidden_states'$"):
         g(**arguments)
+    assert kernel.calls == []
 
 
 # --- 8. caps across threads ------------------------------------------------------------------
