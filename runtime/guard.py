@@ -326,13 +326,13 @@ class Guard:
                 f"fixes tile {_metadata_tile(arguments['routing_metadata'])} for the whole batch and cannot be "
                 f"split by tokens; {num_tokens} tokens exceed that tile's verified bound {limit}",
             )
-        if not arguments.get("do_finalize", True):
-            raise GuardError(
-                "do_finalize",
-                f"False returns permuted intermediate buffers that cannot be split by tokens; "
-                f"{num_tokens} tokens exceed the verified chunk bound {limit}",
-            )
         slicers = self._slicers(arguments, num_tokens)
+        if not arguments.get("do_finalize", True):
+            parts = [
+                self._call_with(args, kwargs or {}, {name: slicer(start, stop) for name, slicer in slicers.items()})
+                for start, stop in equal_chunks(num_tokens, limit)
+            ]
+            return _concatenate_unfinalized(parts)
         output = arguments.get("output") if self.entry.has_output else None
         if output is None:
             output = self._new_output(arguments, num_tokens)
@@ -432,12 +432,60 @@ def _concatenate_permuted(extras):
     no local expert, stays -1), so the index still unpermutes the whole batch."""
     import torch
 
-    indices, outputs, offset = [], [], 0
-    for index, activation in extras:
-        indices.append(torch.where(index >= 0, index + offset, index))
-        outputs.append(activation)
-        offset += activation.shape[0]
-    return [torch.cat(indices), torch.cat(outputs)]
+    indices = _shifted_indices([index for index, _ in extras], [activation.shape[0] for _, activation in extras])
+    return [indices, torch.cat([activation for _, activation in extras])]
+
+
+def _concatenate_unfinalized(parts):
+    """do_finalize=False: each chunk returns [gemm2 rows (permuted, padded, unweighted),
+    expert weights [m, top_k'], expanded_idx_to_permuted_idx [m * top_k']] and, with
+    gemm1_lora_delta, its gemm1 rows. The batch's result is the chunks' rows and weights
+    concatenated, with each chunk's indices shifted by the rows before it: slot (t, k)
+    still points at the row that holds route (t, k), and -1 (not a local expert) stays
+    -1. Consumers index the rows by that map and never read their count (flashinfer's
+    own count is padding-dependent too: fake_trtllm_moe_output declares it dynamic)."""
+    import torch
+
+    for part in parts:
+        if not isinstance(part, (list, tuple)) or len(part) not in (3, 4):
+            raise GuardError("do_finalize", f"False: expected [rows, weights, index(, gemm1 rows)] from each chunk, got {type(part).__name__}")
+        if len(part) == 4 and part[3].shape[0] != part[0].shape[0]:
+            raise GuardError(
+                "gemm1_lora_delta",
+                f"with do_finalize=False one index maps into gemm2 rows ({part[0].shape[0]}) and gemm1 rows "
+                f"({part[3].shape[0]}) of a chunk; they differ, so the index cannot be shifted for both",
+            )
+    rows = [part[0].shape[0] for part in parts]
+    result = [torch.cat([part[0] for part in parts]), torch.cat([part[1] for part in parts]),
+              _shifted_indices([part[2] for part in parts], rows)]
+    if len(parts[0]) == 4:
+        result.append(torch.cat([part[3] for part in parts]))
+    return result
+
+
+# expanded_idx_to_permuted_idx is int32.
+_INT32_MAX = 2**31 - 1
+
+
+def _shifted_indices(indices, rows):
+    import torch
+
+    if sum(rows) - 1 > _INT32_MAX:
+        raise GuardError("hidden_states", f"the chunks' {sum(rows)} permuted rows exceed the int32 index of their map")
+    shifted, offset = [], 0
+    for index, count in zip(indices, rows):
+        shifted.append(torch.where(index >= 0, index + offset, index))
+        offset += count
+    return torch.cat(shifted)
+
+
+def unguarded(fn):
+    """The callable a guard wraps (fn itself when it is not a guard)."""
+    state = getattr(fn, "boundcheck_guard", None)
+    while isinstance(state, Guard):
+        fn = state.fn
+        state = getattr(fn, "boundcheck_guard", None)
+    return fn
 
 
 def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashinfer=None):
@@ -448,7 +496,9 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
     policy: `flashinfer`, or `any` while FLASHINFER_DIST_AWARE_AUTOTUNE is on, as the
     release reads it on each call);
     `flashinfer` the release whose geometry applies (default: the installed one, read
-    once from its package metadata; see runtime.release)."""
+    once from its package metadata; see runtime.release). A guard passed as `fn` is
+    replaced by the callable it guards: guards never nest."""
+    fn = unguarded(fn)
     if entry_point not in ENTRY_POINTS:
         raise GuardError("entry_point", f"unknown entry point {entry_point!r}; expected one of {sorted(ENTRY_POINTS)}")
     try:

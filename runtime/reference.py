@@ -224,15 +224,15 @@ def _check_supported(arguments):
     for name in _UNMODELLED:
         if arguments.get(name) is not None:
             raise NotImplementedError(f"{name} is not modelled by the reference kernel")
-    if not arguments["do_finalize"]:
-        raise NotImplementedError("do_finalize=False is not modelled by the reference kernel")
+    if not arguments["do_finalize"] and arguments.get("output") is not None:
+        raise NotImplementedError("do_finalize=False writes no output: pass output=None")
 
 
 def _moe(
     ids, weights, *, hidden_states, hidden_states_scale, gemm1_weights, gemm1_weights_scale,
     gemm2_weights, gemm2_weights_scale, output1_scale_scalar, output1_scale_gate_scalar,
     output2_scale_scalar, num_experts, intermediate_size, local_expert_offset, local_num_experts,
-    activation_type, per_token_scale, output, num_fused_shared_experts, **unused,
+    activation_type, per_token_scale, output, num_fused_shared_experts, do_finalize=True, **unused,
 ):
     if hidden_states.dtype != torch.uint8:
         raise NotImplementedError("the reference kernel takes NVFP4 (uint8) hidden states")
@@ -248,6 +248,7 @@ def _moe(
     a_values = unpack_e2m1(hidden_states)
     a_scales = hidden_states_scale.reshape(tokens, hidden // BLOCK).to(torch.float32)
     result = torch.zeros(tokens, hidden, dtype=torch.float64, device=device)
+    unfinalized = _Unfinalized(tokens, ids.shape[1], hidden, device) if not do_finalize else None
     gated = activation_type == SWIGLU
     # Experts in a fixed order: each token sums its experts' outputs in increasing id.
     for local in range(local_num_experts + shared):
@@ -272,11 +273,61 @@ def _moe(
         h2 = _block_matmul(unpack_e2m1(packed), scales.to(torch.float32), w2, gemm2_weights_scale[local].to(torch.float32))
         if output2_scale_scalar is not None:
             h2 = h2 * float(output2_scale_scalar[local])
+        if unfinalized is not None:
+            unfinalized.add_expert(token_idx, slot, h2)
+            continue
         result[token_idx] = result[token_idx] + weights[token_idx, slot].unsqueeze(1) * h2
+    if unfinalized is not None:
+        return unfinalized.result(weights)
     if output is None:
         output = torch.empty(tokens, hidden, dtype=torch.bfloat16, device=device)
     output.copy_(result[:, : output.shape[1]].to(torch.bfloat16))
     return [output]
+
+
+# Rows of one expert in the unfinalized output are padded to a multiple of this, as the
+# kernels pad each expert's rows to its tile (the value is the reference's own choice;
+# consumers index rows through the map and never rely on the count).
+UNFINALIZED_PADDING = 8
+
+
+class _Unfinalized:
+    """do_finalize=False: [gemm2 rows (bf16, permuted: local experts in order, each
+    expert's routes in token order, padded with zero rows), expert weights (bf16,
+    [M, top_k']), expanded_idx_to_permuted_idx (int32, [M * top_k'], -1 for a route to
+    no local expert)], flashinfer's result contract (fused_moe/shared/inputs.py)."""
+
+    def __init__(self, tokens, slots, hidden, device):
+        self.slots, self.hidden, self.device = slots, hidden, device
+        self.index = torch.full((tokens * slots,), -1, dtype=torch.int32, device=device)
+        self.blocks, self.rows = [], 0
+
+    def add_expert(self, token_idx, slot, h2):
+        count = token_idx.numel()
+        padded = -(-count // UNFINALIZED_PADDING) * UNFINALIZED_PADDING
+        block = torch.zeros(padded, self.hidden, dtype=torch.bfloat16, device=self.device)
+        block[:count] = h2.to(torch.bfloat16)
+        self.index[token_idx * self.slots + slot] = torch.arange(self.rows, self.rows + count, dtype=torch.int32, device=self.device)
+        self.blocks.append(block)
+        self.rows += padded
+
+    def result(self, weights):
+        rows = torch.cat(self.blocks) if self.blocks else torch.empty(0, self.hidden, dtype=torch.bfloat16, device=self.device)
+        return [rows, weights.to(torch.bfloat16), self.index]
+
+
+def finalize(rows: torch.Tensor, weights: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The top-k reduction a consumer of do_finalize=False runs: out[t] = sum over k of
+    weights[t, k] * rows[index[t * top_k + k]], skipping -1, in float64 and slot order,
+    rounded to bf16 once."""
+    tokens, slots = weights.shape
+    index = index.view(tokens, slots).to(torch.int64)
+    out = torch.zeros(tokens, rows.shape[1], dtype=torch.float64, device=rows.device)
+    for k in range(slots):
+        local = index[:, k] >= 0
+        gathered = rows[index[:, k].clamp(min=0)].to(torch.float64)
+        out = out + torch.where(local.unsqueeze(1), weights[:, k].to(torch.float64).unsqueeze(1) * gathered, 0.0)
+    return out.to(torch.bfloat16)
 
 
 def trtllm_fp4_block_scale_moe(

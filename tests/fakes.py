@@ -27,6 +27,7 @@ class Recorder:
         self.__signature__ = flashinfer_signature(name)
         self.calls = []
         self.lora_rows_per_token = lora_rows_per_token
+        self.row_offset = 0  # routes seen by earlier calls (do_finalize=False numbering)
 
     def __call__(self, *args, **kwargs):
         bound = self.__signature__.bind(*args, **kwargs)
@@ -34,6 +35,8 @@ class Recorder:
         a = dict(bound.arguments)
         self.calls.append(a)
         hidden = a["hidden_states"]
+        if not a.get("do_finalize", True):
+            return self._unfinalized(a)
         rows = hidden.view(torch.uint8).to(torch.float32).sum(dim=1, keepdim=True) if hidden.dtype != torch.float32 else hidden.sum(1, keepdim=True)
         output = a.get("output")
         if output is None:
@@ -49,6 +52,20 @@ class Recorder:
         if self.entry.scalar_return:
             return output
         return [output]
+
+
+    def _unfinalized(self, a):
+        """do_finalize=False: [rows, weights, index], flashinfer's contract; route (t, k)
+        gets row 3 * (t * top_k + k) + 1 of a padded buffer (holding that route's id
+        t * top_k + k), so a misplaced index shows; every fifth route is remote (-1)."""
+        m, k = a["hidden_states"].shape[0], a["top_k"]
+        routes = torch.arange(m * k, dtype=torch.int32)
+        index = torch.where(routes % 5 == 4, -1, 3 * routes + 1).to(torch.int32)
+        rows = torch.zeros(3 * m * k + 2, 4, dtype=torch.float32)  # bf16 in flashinfer; ids need float32
+        rows[3 * routes + 1] = (routes.to(torch.float32) + self.row_offset).unsqueeze(1)
+        self.row_offset += m * k
+        weights = torch.arange(m * k, dtype=torch.float32).view(m, k).to(torch.bfloat16)
+        return [rows, weights, index]
 
 
 def make_arguments(name, tokens, *, experts=8, top_k=2, hidden=64, local=None, offset=0, **overrides):

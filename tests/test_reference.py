@@ -152,3 +152,56 @@ def test_reference_refuses_what_it_does_not_model():
         R.trtllm_fp4_block_scale_moe(**dict(p, routing_method_type=3))
     with pytest.raises(NotImplementedError, match="activation_type 9"):
         R.trtllm_fp4_block_scale_moe(**dict(p, activation_type=9))
+
+
+# --- do_finalize=False (deferred top-k reduction, as vLLM runs it) -------------------------
+
+def test_unfinalized_output_has_flashinfers_contract_and_finalizes_to_the_output():
+    tokens = 37
+    p = problem(tokens, experts=16, top_k=4, shared=1, local=6, offset=5)
+    finalized = R.trtllm_fp4_block_scale_moe(**p)[0]
+    rows, weights, index = R.trtllm_fp4_block_scale_moe(**dict(p, do_finalize=False))
+    slots = p["top_k"] + 1
+    assert rows.dtype == torch.bfloat16 and rows.shape[1] == 64 and rows.shape[0] % R.UNFINALIZED_PADDING == 0
+    assert weights.dtype == torch.bfloat16 and weights.shape == (tokens, slots)
+    assert index.dtype == torch.int32 and index.shape == (tokens * slots,)
+    ids, _ = R.route(p["routing_logits"], p["top_k"], R.RENORMALIZE)
+    local = (ids >= 5) & (ids < 11)
+    routed = index.view(tokens, slots)
+    assert torch.equal(routed[:, :4] >= 0, local) and (routed[:, 4] >= 0).all()  # the shared expert is local
+    used = routed[routed >= 0]
+    assert used.unique().numel() == used.numel() and int(used.max()) < rows.shape[0]  # one row per route
+    # The reduction of bf16 rows and weights is the finalized output up to that rounding:
+    # rows and weights each within 2^-8 relative, both results rounded to bf16 once.
+    magnitude = R.finalize(rows.abs(), weights.abs(), index).double()
+    difference = (R.finalize(rows, weights, index).double() - finalized.double()).abs()
+    assert (difference <= 3 * 2**-8 * magnitude + 2 * 2**-8 * finalized.double().abs()).all()
+    assert magnitude.sum() > 0
+
+
+@pytest.mark.parametrize("routed", [False, True])
+def test_guard_chunks_deferred_finalize_and_it_equals_the_unchunked_result(routed):
+    tokens = 301
+    p = problem(tokens, experts=16, top_k=4, local=10, offset=3, seed=7)
+    name, kernel = FP4, R.trtllm_fp4_block_scale_moe
+    if routed:
+        ids, weights = R.route(p.pop("routing_logits"), p["top_k"], R.RENORMALIZE)
+        p["topk_ids"] = (ids.to(torch.int32), weights.to(torch.bfloat16))
+        name, kernel = FP4_ROUTED, R.trtllm_fp4_block_scale_routed_moe
+    p["do_finalize"] = False
+    rows, weights, index = kernel(**p)
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["hidden_states"].shape[0])
+        return kernel(*args, **kwargs)
+
+    with chunk_cap(64):
+        c_rows, c_weights, c_index = guard(counting, entry_point=name, flashinfer=R.SIGNATURE_RELEASE)(**p)
+    assert calls == [61, 60, 60, 60, 60]
+    assert _exact(c_weights, weights)
+    assert torch.equal(c_index < 0, index < 0)  # the same routes are remote
+    assert c_index.dtype == torch.int32 and int(c_index.max()) < c_rows.shape[0]
+    here, there = c_index >= 0, index >= 0
+    assert _exact(c_rows[c_index[here].long()], rows[index[there].long()])  # each route's row, bit for bit
+    assert _exact(R.finalize(c_rows, c_weights, c_index), R.finalize(rows, weights, index))

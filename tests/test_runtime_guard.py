@@ -224,7 +224,6 @@ def test_precision_is_inferred_as_the_launcher_does():
 @pytest.mark.parametrize(
     "name,tokens,overrides,argument,needle",
     [
-        ("trtllm_fp4_block_scale_moe", 1000, dict(do_finalize=False), "do_finalize", "cannot be split"),
         ("trtllm_fp4_block_scale_moe", 1000, dict(hidden_states_scale_layout=0), "hidden_states_scale_layout", "linear"),
         ("trtllm_fp4_block_scale_moe", 1000, dict(hidden_states_scale=torch.ones(1001).to(torch.float8_e4m3fn)),
          "hidden_states_scale", "layout not recognized"),

@@ -109,6 +109,29 @@ def test_zero_tokens_with_lora_delta_never_launches(name, finalize):
     assert len(result) == (3 if finalize else 4)
 
 
+@pytest.mark.parametrize("name", sorted(n for n, e in ENTRY_POINTS.items() if "do_finalize" in e.index))
+def test_deferred_finalize_is_chunked_with_shifted_indices(name):
+    """do_finalize=False (vLLM's deferred top-k reduction on BF16 and FP8) above the bound:
+    chunked, rows and weights concatenated, each chunk's index shifted by the rows before
+    it, -1 kept: every route still finds its own row. (Equality with an unchunked run on
+    real numbers: tests/test_reference.py.)"""
+    kernel, g = _guarded(name, cap=400)
+    tokens = 1000
+    arguments = make_arguments(name, tokens, do_finalize=False)
+    arguments.pop("output", None)
+    rows, weights, index = g(**arguments)
+    assert [c["hidden_states"].shape[0] for c in kernel.calls] == [334, 333, 333]
+    top_k = arguments["top_k"]
+    routes = torch.arange(tokens * top_k)
+    remote = torch.tensor([r % 5 == 4 for r in range(334 * top_k)] + [r % 5 == 4 for r in range(333 * top_k)] * 2)
+    assert torch.equal(index < 0, remote) and index.dtype == torch.int32
+    # Chunks number their routes from 0 in their own rows; the recorder offsets the value
+    # it writes by the routes of earlier calls, so row value == global route id.
+    local = index >= 0
+    assert torch.equal(rows[index[local].long(), 0].float(), routes[local].float())
+    assert weights.shape == (tokens, top_k)
+
+
 # --- 4. the callable's signature -----------------------------------------------------------
 
 def test_a_fully_variadic_wrapper_is_guarded_with_the_entry_points_signature():
