@@ -111,10 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     chunk.add_argument("--cap", default=None, help="override the empirical cap: N or 'none'")
     chunk.add_argument("--json", action="store_true")
 
-    from . import audit, drift
+    from . import audit, drift, exec_command
 
     audit.add_parser(sub)
     drift.add_parser(sub)
+    exec_command.add_parser(sub)
     return parser
 
 

@@ -5,8 +5,13 @@ parallelism, and the guard chunks each rank's gathered batch.
 
 Every rank: holds its own batch (NVFP4 hidden states and its routing); all-gathers every
 rank's hidden states, scales and routing (torch.distributed, NCCL); runs its slice of the
-experts (local_expert_offset, local_num_experts) through the guarded reference NVFP4 kernel
-with the gathered token count; reduce-scatters the partial outputs back to their owners.
+experts (local_expert_offset, local_num_experts) with the gathered token count, calling
+`flashinfer.fused_moe.trtllm_fp4_block_scale_routed_moe` as vLLM does (looked up on the
+module at call time), guarded by `runtime.install()` with no change to that call site;
+reduce-scatters the partial outputs back to their owners. flashinfer's FP4 kernel needs a
+Blackwell GPU, so the reference NVFP4 kernel (runtime.reference) takes its place in
+flashinfer.fused_moe before install(); where flashinfer is not installed (the GPU machine)
+a module of that name holds it.
 With 512 experts and top_k 22 (Nemotron 3 Super) the guard's bound is 300,000 tokens
 (the NVFP4 cap; the grid bound is larger), so 2 ranks x 200,000 tokens must chunk.
 
@@ -24,13 +29,14 @@ import os
 import statistics
 import sys
 import time
+import types
 
 import torch
 import torch.distributed as dist
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from runtime import chunk_cap, guard, max_chunk_tokens  # noqa: E402
+from runtime import chunk_cap, install, installed, max_chunk_tokens  # noqa: E402
 from runtime import reference as R  # noqa: E402
 
 ENTRY = "trtllm_fp4_block_scale_routed_moe"
@@ -88,6 +94,18 @@ def moe_arguments(hs, hs_scale, ids, w, model, experts, top_k, inter, offset, lo
     )
 
 
+def stand_in_kernel(kernel):
+    """Put `kernel` where flashinfer's FP4 routed entry point is (creating the module
+    flashinfer.fused_moe when flashinfer is not installed)."""
+    try:
+        import flashinfer.fused_moe as fused_moe
+    except ImportError:
+        package, fused_moe = types.ModuleType("flashinfer"), types.ModuleType("flashinfer.fused_moe")
+        package.__path__, package.fused_moe = [], fused_moe
+        sys.modules["flashinfer"], sys.modules["flashinfer.fused_moe"] = package, fused_moe
+    setattr(fused_moe, ENTRY, kernel)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens-per-rank", type=int, default=200_000)
@@ -123,12 +141,15 @@ def main():
         return R.trtllm_fp4_block_scale_routed_moe(*a, **k)
 
     kernel.__signature__ = signature
-    guarded = guard(kernel, entry_point=ENTRY, flashinfer=R.SIGNATURE_RELEASE)
+    stand_in_kernel(kernel)
+    install(flashinfer=R.SIGNATURE_RELEASE)  # the reference has 0.7.2.post1's signatures
 
     def step():
+        import flashinfer  # as vllm/.../experts/trtllm_nvfp4_moe.py does, at call time
+
         hs, hs_scale, ids, w = (gather(t, world) for t in mine)
-        partial = guarded(**moe_arguments(hs, hs_scale, ids, w, model, args.experts, args.top_k,
-                                          args.intermediate, offset, local))[0]
+        partial = flashinfer.fused_moe.trtllm_fp4_block_scale_routed_moe(**moe_arguments(
+            hs, hs_scale, ids, w, model, args.experts, args.top_k, args.intermediate, offset, local))[0]
         return reduce_scatter(partial, world, rank), (hs, hs_scale, ids, w)
 
     def timed(n):
@@ -154,6 +175,7 @@ def main():
         "tokens_per_rank": args.tokens_per_rank, "gathered_tokens": gathered_tokens, "bound": bound,
         "chunks": chunks_per_step, "hidden": args.hidden, "intermediate": args.intermediate,
         "step_seconds": statistics.median(times),
+        "installed": sorted(where for where, name in installed().items() if name == ENTRY),
     }
     if args.lifted:
         chunks.clear()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib
 
 from .entry_points import ENTRY_POINTS
-from .guard import GuardError, guard
+from .guard import GuardError, guard, unguarded
+from .install import install, install_on_import, installed, uninstall
 from .limits import SMALLEST_BOUND, chunk_cap, max_chunk_tokens, reload_caps, set_chunk_cap
 from .release import guarded_release
 
@@ -27,9 +28,14 @@ __all__ = [
     "chunk_cap",
     "guard",
     "guarded_release",
+    "install",
+    "install_on_import",
+    "installed",
     "max_chunk_tokens",
     "reload_caps",
     "set_chunk_cap",
+    "unguarded",
+    "uninstall",
     *sorted(ENTRY_POINTS),
 ]
 
@@ -63,5 +69,6 @@ def __getattr__(name: str):
                 f"runtime.{name}: flashinfer {release.installed or release.version} has no {name}; "
                 f"it exists from flashinfer {first_release_with(name)}"
             )
+        # guard() unwraps an installed guard (runtime.install): guards never nest.
         _WRAPPERS[name] = guard(getattr(fused_moe, name), entry_point=name)
     return _WRAPPERS[name]

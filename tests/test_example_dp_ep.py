@@ -23,6 +23,7 @@ def test_two_ranks_on_cpu(tmp_path):
     for report in json.loads(out.read_text()):
         assert report["chunks"] == [1334, 1333, 1333]
         assert report["exact"] is True and report["error_over_bf16_bound"] <= 1.0
+        assert "flashinfer.fused_moe.trtllm_fp4_block_scale_routed_moe" in report["installed"]  # install(), no wrapper
 
 
 def test_refuses_to_run_with_nvlink_multicast_on(tmp_path):

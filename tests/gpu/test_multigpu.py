@@ -34,3 +34,4 @@ def test_dp_ep_gathered_batch_is_chunked_and_exact(tmp_path):
         assert report["lifted_chunks"] == [400_000]
         assert report["exact"] is True
         assert report["error_over_bf16_bound"] <= 1.0
+        assert "flashinfer.fused_moe.trtllm_fp4_block_scale_routed_moe" in report["installed"]  # install(), no wrapper

@@ -1,0 +1,83 @@
+"""`boundcheck exec -- COMMAND...`: run a command with flashinfer's MoE entry points
+guarded in it and in every Python process it starts, without editing its code.
+
+The command runs in place of this process (exec: same pid, signals and exit status).
+Its environment is the caller's with two changes, inherited by its children:
+PYTHONPATH gains runtime/autoinstall first (its sitecustomize installs the guards when
+flashinfer.fused_moe is first imported, then runs any sitecustomize it shadows), and
+BOUNDCHECK_GUARD_OPTIONS carries the guard options given here, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import releases
+from .caps import parse_cap
+from .errors import BoundcheckInputError
+from .policy import parse_policy
+
+OPTIONS_VARIABLE = "BOUNDCHECK_GUARD_OPTIONS"
+
+
+def add_parser(sub):
+    from .cli import _int_arg  # here, not at module level: cli imports this module
+
+    p = sub.add_parser(
+        "exec", help="run a command with every flashinfer MoE call guarded, in it and its Python children",
+        description=__doc__.split("\n\n")[1],
+    )
+    p.add_argument("--policy", default=None,
+                   help="the guards' tile policy: flashinfer | any | fixed:T (default: flashinfer, or any while "
+                        "FLASHINFER_DIST_AWARE_AUTOTUNE is on)")
+    p.add_argument("--cap", default=None, help="the guards' cap: N or 'none' (default: the environment, then the table)")
+    p.add_argument("--cluster-y", type=_int_arg("--cluster-y"), default=None, help="Y cluster size (default: 1)")
+    p.add_argument("--flashinfer", default=None,
+                   help=f"the release whose geometry applies (default: the installed one; modeled: {releases.modeled_range()})")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    p.set_defaults(run=run)
+
+
+def guard_options(args) -> dict:
+    """The options each guard gets, checked here so that a typo fails before the command runs."""
+    options = {}
+    if args.policy is not None:
+        parse_policy(args.policy)
+        options["policy"] = args.policy
+    if args.cap is not None:
+        options["cap"] = parse_cap(args.cap, "cap")
+    if args.cluster_y is not None:
+        if args.cluster_y < 1:
+            raise BoundcheckInputError("cluster_y", f"must be at least 1, got {args.cluster_y}")
+        options["cluster_y"] = args.cluster_y
+    if args.flashinfer is not None:
+        options["flashinfer"] = releases.resolve_version(args.flashinfer)
+    return options
+
+
+def child_environment(options, environ=None) -> dict:
+    from runtime.autoinstall import FOLDER
+
+    env = dict(os.environ if environ is None else environ)
+    env["PYTHONPATH"] = os.pathsep.join([FOLDER, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    env[OPTIONS_VARIABLE] = json.dumps(options)
+    return env
+
+
+def run(args) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise BoundcheckInputError("command", "is missing: boundcheck exec [OPTIONS] -- COMMAND [ARGS...]")
+    env = child_environment(guard_options(args))
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], command, env)
+    except FileNotFoundError:
+        print(f"boundcheck exec: {command[0]}: command not found", file=sys.stderr)
+        return 127  # the shell's codes for a command that cannot run
+    except PermissionError:
+        print(f"boundcheck exec: {command[0]}: permission denied", file=sys.stderr)
+        return 126
+    return 0  # not reached: exec replaced this process
