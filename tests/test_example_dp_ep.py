@@ -8,12 +8,21 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_two_ranks_on_cpu(tmp_path):
+@pytest.mark.parametrize("flashinfer", ["installed", "absent"])
+def test_two_ranks_on_cpu(tmp_path, flashinfer):
     out = tmp_path / "ranks.json"
-    env = dict(os.environ, NCCL_NVLS_ENABLE="0", BOUNDCHECK_MAX_CHUNK_TOKENS="1500", PYTHONPATH=ROOT)
+    path = [ROOT]
+    if flashinfer == "absent":  # as on the GPU machine: `import flashinfer` fails
+        blocked = tmp_path / "blocked" / "flashinfer"
+        blocked.mkdir(parents=True)
+        (blocked / "__init__.py").write_text("raise ImportError('flashinfer is not installed here')\n")
+        path.insert(0, str(blocked.parent))
+    env = dict(os.environ, NCCL_NVLS_ENABLE="0", BOUNDCHECK_MAX_CHUNK_TOKENS="1500", PYTHONPATH=os.pathsep.join(path))
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                os.path.join(ROOT, "examples", "dp_ep_moe.py"), "--tokens-per-rank", "2000", "--experts", "16",
                "--top-k", "4", "--hidden", "64", "--intermediate", "32", "--steps", "1", "--check",
