@@ -112,10 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     chunk.add_argument("--json", action="store_true")
 
     from . import audit, drift, exec_command
+    from .report import command as report
 
     audit.add_parser(sub)
     drift.add_parser(sub)
     exec_command.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""`boundcheck report`: the proven bounds as figures and tables (see command.py)."""
