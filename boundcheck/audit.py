@@ -51,7 +51,9 @@ def add_parser(sub):
                    help="flashinfer | any | fixed:T (T a tile of the precision; up to 0.4.1 the caller's tile_tokens_dim)")
     for flag in ("--num-experts", "--top-k", "--local-experts", "--shared-experts", "--tune-max-num-tokens"):
         p.add_argument(flag, default=None, help="A or A..B")
-    p.add_argument("--cluster-y", type=int, default=None, help="1 or 2 (default: both)")
+    p.add_argument("--cluster-y", default="1",
+                   help="1, 2 or 'both' (default: 1, as chunk: every MoE config in the checked kernel lists has a "
+                        "Y cluster of 1; 2 asks about a hypothetical config under the release's grid rule)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per solver query")
     p.add_argument("--json", action="store_true")
     from .cli import add_flashinfer
@@ -61,7 +63,7 @@ def add_parser(sub):
 
 
 def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, top_k=None,
-          local_experts=None, shared_experts=None, tune_max_num_tokens=None, cluster_y=None, timeout_s=60.0,
+          local_experts=None, shared_experts=None, tune_max_num_tokens=None, cluster_y=1, timeout_s=60.0,
           flashinfer=None):
     """The audit itself, returning the report as a dict (see module docstring)."""
     import z3
@@ -70,7 +72,9 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
     from .policy import for_release, parse_policy
     from .solver.backends import Z3_INT
     from .solver.core import PROVED, REFUTED, UNKNOWN, decide, make_solver, shrink
-    from proofs.domain import budgets_for, symbols
+    from proofs.domain import symbols
+
+    from .geometry import release_cta_budget
 
     era = releases.resolve(flashinfer)
     version = releases.resolve_version(flashinfer)
@@ -87,8 +91,13 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
     max_shared = D.MAX_SHARED_EXPERTS if D.launcher_of(precision) in era.shared_experts else 0
     shared_range = parse_range(shared_experts, "--shared-experts", 0, max_shared)
     tune_range = parse_range(tune_max_num_tokens, "--tune-max-num-tokens", 1, D.MAX_TUNE_MAX_NUM_TOKENS)
+    if cluster_y == "both":
+        cluster_y = None
+    elif isinstance(cluster_y, str):
+        cluster_y = int(cluster_y) if cluster_y.strip().isascii() and cluster_y.strip().isdigit() else cluster_y
     if cluster_y is not None and cluster_y not in D.CLUSTER_Y_SIZES:
-        raise BoundcheckInputError("--cluster-y", f"must be one of {', '.join(map(str, D.CLUSTER_Y_SIZES))}, got {cluster_y}")
+        raise BoundcheckInputError("--cluster-y", f"must be one of {', '.join(map(str, D.CLUSTER_Y_SIZES))} or 'both', "
+                                   f"got {cluster_y!r}")
 
     sym = symbols()
     narrowed = [
@@ -101,7 +110,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
     if local_experts is None:
         narrowed.append(sym.local == sym.num_experts)  # no EP unless asked for
     if cluster_y is not None:
-        narrowed.append(sym.budget == next(b for b, y in budgets_for().items() if y == cluster_y))
+        narrowed.append(sym.budget == release_cta_budget(sym.grid_limit, cluster_y, era))
     domain_check = make_solver(timeout_s)
     domain_check.add(*sym.constraints(era, precision), *narrowed)
     if domain_check.check() == z3.unsat:
@@ -143,17 +152,18 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
                                  "seconds": round(time.perf_counter() - start, 3)}
     tight = True
     for k in k_values:
-        constraints = sym.at(k, sym.constraints() + narrowed + [formula < bound])
+        constraints = sym.at(k, sym.constraints(era, precision) + narrowed + [formula < bound])
         verdict = decide(constraints, name=f"audit.tight.k{k}", timeout_s=timeout_s)
         if verdict.status != PROVED:
             tight = False if verdict.status == REFUTED else None
             break
-    ratio = 1.0 if tight else _worst_ratio(sym, narrowed, formula, bound, k_values, make_solver, timeout_s)
+    domain = sym.constraints(era, precision) + narrowed
+    ratio = 1.0 if tight else _worst_ratio(sym, domain, formula, bound, k_values, make_solver, timeout_s)
     return report | {"status": PROVED, "tight": tight, "ratio": ratio, "counterexample": None,
                      "seconds": round(time.perf_counter() - start, 3)}
 
 
-def _worst_ratio(sym, narrowed, formula, bound, k_values, make_solver, timeout_s):
+def _worst_ratio(sym, domain, formula, bound, k_values, make_solver, timeout_s):
     """min F / C over the domain, to 1/1000 from below: binary search on p with the linear
     query 'exists a configuration with 1000 F < p C' on every top_k' slice."""
     import z3
@@ -161,7 +171,7 @@ def _worst_ratio(sym, narrowed, formula, bound, k_values, make_solver, timeout_s
     def below(p):
         for k in k_values:
             solver = make_solver(timeout_s)
-            solver.add(*sym.at(k, sym.constraints() + narrowed + [1000 * formula < p * bound]))
+            solver.add(*sym.at(k, domain + [1000 * formula < p * bound]))
             if solver.check() == z3.sat:
                 return True
         return False
@@ -179,12 +189,12 @@ def _worst_ratio(sym, narrowed, formula, bound, k_values, make_solver, timeout_s
 def _counterexample(check, values, k, lifted, tiles, policy, sym, era):
     from .bound import Counts, bound_for_budget
     from .ops import INT
-    from proofs.domain import explain_tokens
+    from proofs.domain import budgets_for, explain_tokens
 
     e, s = values.get("num_experts", 1), values.get("shared_experts", 0)
     top_k, local = k - s, values.get("local_experts", e)
     tune, budget = values.get("tune_max_num_tokens", 1), values.get("cta_budget", 65535)
-    cluster = sym.budgets.get(budget, 1)
+    cluster = budgets_for(sym.grid_limit, era.grid_cluster).get(budget, 1)
     try:
         formula, _ = lifted(INT, e, top_k, local, s)
     except ZeroDivisionError:

@@ -205,11 +205,10 @@ def grid_safe(
     """Every tile the policy allows at num_tokens launches: grid.y <= grid_limit.
 
     The literal definition, with the cluster rounding; the lemma cluster_rounding
-    (proofs/bound.py) shows it is `within_budget` with budget = cta_budget(limit, y)."""
-    rounded_y = cluster_y if era.grid_rounds_to_cluster else 1
+    (proofs/bound.py) shows it is `within_budget` with budget = release_cta_budget."""
     return ops.and_(
         *(
-            ops.implies(allowed, launch_fits(ctas, rounded_y, grid_limit, ops))
+            ops.implies(allowed, launch_fits(ctas, cluster_y, grid_limit, ops, era.grid_cluster))
             for allowed, ctas in _allowed_ctas(num_tokens, counts, tiles, policy, tune_max_num_tokens, era, ops)
         )
     )

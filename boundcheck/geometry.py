@@ -61,30 +61,40 @@ def max_permuted_padded_count(num_tokens, top_k, num_experts, tile_tokens_dim, o
     )
 
 
-def launched_grid_y(num_ctas, cluster_y, ops=INT):
-    """grid.y as launched: the CTA count rounded up to a multiple of the Y cluster size.
+# BatchedGemmInterface.h getGridDim's handling of the Y cluster size y, per release
+# (Era.grid_cluster; boundcheck.releases.GRID_ARTIFACTS says where each was read).
+GRID_CLUSTER_RULES = ("ignored", "round_up", "multiply")
 
-    TensorRT-LLM's BatchedGemmInterface::getLaunchGrid (downloaded with the cubins, not in
-    the wheel) rounds the batch dimension up to the kernel's cluster size in Y. The
-    cluster size is a property of the chosen kernel config; the model takes it as a
-    parameter (1 unless the caller knows better).
-    """
+
+def launched_grid_y(num_ctas, cluster_y, ops=INT, rule="round_up"):
+    """grid.y as launched for `num_ctas` token CTAs (the MoE path is BatchN: tokens on Y).
+
+    "ignored": the count itself (0.4.0 and before); "round_up": divUpMul(count, y)
+    (0.4.1 - 0.6.10); "multiply": count * y (0.6.11+, whose count is in clusters). The Y
+    cluster size belongs to the kernel config; in every shipped kernel list it is 1."""
+    if rule == "ignored":
+        return num_ctas
+    if rule == "multiply":
+        return num_ctas * cluster_y
     return ops.div(num_ctas + (cluster_y - 1), cluster_y) * cluster_y
 
 
-def cta_budget(grid_limit, cluster_y):
-    """The most CTAs whose rounded-up grid still fits: ceil(c / y) * y <= limit."""
+def cta_budget(grid_limit, cluster_y, rule="round_up"):
+    """The most token CTAs whose launched grid.y still fits the limit."""
+    if rule == "ignored":
+        return grid_limit
+    if rule == "multiply":
+        return grid_limit // cluster_y
     return (grid_limit // cluster_y) * cluster_y
 
 
 def release_cta_budget(grid_limit, cluster_y, era):
-    """The CTA budget in release `era`: up to 0.4.0 getGridDim does not round the batch
-    dimension up to the cluster, so every cluster size has the whole limit."""
-    return cta_budget(grid_limit, cluster_y if era.grid_rounds_to_cluster else 1)
+    """The CTA budget in release `era`, by its getGridDim's rule."""
+    return cta_budget(grid_limit, cluster_y, era.grid_cluster)
 
 
-def launch_fits(num_ctas, cluster_y=1, grid_limit=GRID_DIM_Y_MAX, ops=INT):
-    return launched_grid_y(num_ctas, cluster_y, ops) <= grid_limit
+def launch_fits(num_ctas, cluster_y=1, grid_limit=GRID_DIM_Y_MAX, ops=INT, rule="round_up"):
+    return launched_grid_y(num_ctas, cluster_y, ops, rule) <= grid_limit
 
 
 def int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, ops=INT, formula="filled"):

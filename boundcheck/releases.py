@@ -95,8 +95,11 @@ class Era:
     caller_heuristic: frozenset = frozenset()
     # runner.h getMaxNumCtasInBatchDim: "permuted_min" (up to 0.4.0) | "filled" (0.4.1+)
     cta_formula: str = "filled"
-    # BatchedGemmInterface.h rounds the batch grid dimension up to the cluster (0.4.1+)
-    grid_rounds_to_cluster: bool = True
+    # How BatchedGemmInterface.h getGridDim turns the token CTAs into grid.y for a Y
+    # cluster size y (boundcheck.geometry.launched_grid_y; the MoE path is BatchN, its
+    # tokens on Y): "ignored" (CTAs; 0.4.0 and before), "round_up" (divUpMul(CTAs, y);
+    # 0.4.1 - 0.6.10), "multiply" (CTAs * y; 0.6.11+). GRID_ARTIFACTS says where each was read.
+    grid_cluster: str = "multiply"
 
     def __repr__(self) -> str:
         return f"Era({self.name}: flashinfer {self.span})"
@@ -121,7 +124,7 @@ class Era:
         """What the proofs depend on besides a precision's tiles: eras with equal keys
         (and equal tiles) share their queries."""
         if self.tile_source == "caller":
-            return ("caller", self.cta_formula, self.grid_rounds_to_cluster)
+            return ("caller", self.cta_formula, self.grid_cluster)
         return (self.center, self.tuner_smaller, self.global_tile, self.tuned_tile_checked, self.buckets)
 
     def uses_caller_heuristic(self, precision: str) -> bool:
@@ -229,14 +232,17 @@ _CALLER_FP8 = {"fp8_per_tensor": _POW2_TO_64, "fp8_block": _POW2_TO_64}
 _CALLER_NVFP4 = {"nvfp4": _POW2_TO_64}
 _CALLER_FP4 = {"nvfp4": _POW2_TO_64, "mxfp4_mxfp8": _POW2_TO_64, "mxfp4_bf16": _POW2_TO_64}
 RUNNER_CU = "data/csrc/trtllm_fused_moe_runner.cu"
+# In the wheel up to 0.6.4 (and the sdists); from 0.6.5 in flashinfer-cubin's batched-GEMM
+# artifact (include/trtllmGen_bmm_export/), 0.6.14+ downloaded at run time.
+BMM_INTERFACE = "data/include/flashinfer/trtllm/batched_gemm/trtllmGen_bmm_export/BatchedGemmInterface.h"
 KERNEL_LIST = "data/include/flashinfer/trtllm/batched_gemm/trtllmGen_bmm_export/KernelMetaInfo.h"
 _SOURCES_0_2_8 = {
     "tile_source": Source("fused_moe.py", "trtllm_fp8_*_moe(..., tile_tokens_dim: int = 8) -> "
                           "Runner(dtypeElt, useDeepSeekFp8, tile_tokens_dim)"),
     "cta_formula": Source(RUNNER_H, "getMaxNumCtasInBatchDim: min(min(numTokens * topK, numExperts) * "
                           "ceilDiv(numTokens, tileTokensDim), ceilDiv(getMaxPermutedPaddedCount(...), tileTokensDim))"),
-    "grid": Source("data/include/flashinfer/trtllm/batched_gemm/trtllmGen_bmm_export/BatchedGemmInterface.h",
-                   "numCtaY = batchM ? divUp(mN, mTileN) : maxNumCtasInBatchDim (no cluster rounding)"),
+    "grid": Source(BMM_INTERFACE, "getGridDim: numCtasBatch = maxNumCtasInBatchDim.value() (no cluster "
+                   "handling; read in 0.3.1's and 0.4.0's sdists)"),
     "counts": Source(RUNNER_CU, "Runner::run: mPermuteGemm1.run / mGemm2.run(..., args.local_num_experts, ...)"),
     "tiles": Source(KERNEL_LIST, "bmm_*_bN_dynBatch kernels: tileN in {8, 16, 32, 64} (0.2.8 - 0.2.11.post1; "
                     "later releases download the list at run time)"),
@@ -251,7 +257,7 @@ E1 = Era(
     tuned_tile_checked=False, buckets="round_down", tune_max_default=8192,
     shared_experts=frozenset(), routing=_ROUTING_0_2,
     entry_points=_ENTRY_0_2_8, routing_metadata_tile=False, sources=_SOURCES_0_2_8,
-    tile_source="caller", caller_default_tile=8, cta_formula="permuted_min", grid_rounds_to_cluster=False,
+    tile_source="caller", caller_default_tile=8, cta_formula="permuted_min", grid_cluster="ignored",
 )
 E2 = dataclasses.replace(
     E1, name="E2", versions=("0.2.9",), tiles={**_CALLER_FP8, **_CALLER_NVFP4}, routing=_ROUTING_0_2,
@@ -281,13 +287,12 @@ E5 = dataclasses.replace(
                                              "NumThreads = 384 (one expert per thread); launcher: top_k <= 8")},
 )
 E6 = dataclasses.replace(
-    E5, name="E6", versions=("0.4.1",), cta_formula="filled", grid_rounds_to_cluster=True,
+    E5, name="E6", versions=("0.4.1",), cta_formula="filled", grid_cluster="round_up",
     tiles={**_CALLER_FP8, "nvfp4": _POW2_TO_128, "mxfp4_mxfp8": _POW2_TO_128, "mxfp4_bf16": _POW2_TO_64},
     caller_heuristic=frozenset({"nvfp4", "mxfp4_mxfp8", "mxfp4_bf16"}),
     sources={**E5.sources,
              "cta_formula": Source(RUNNER_H, "getMaxNumCtasInBatchDim: numExpertsFilled + numRemainingTokens / tileTokensDim"),
-             "grid": Source("data/include/flashinfer/trtllm/batched_gemm/trtllmGen_bmm_export/BatchedGemmInterface.h",
-                            "numCtasBatch = gemm::divUpMul(numCtasBatch, options.mClusterDimY)"),
+             "grid": Source(BMM_INTERFACE, "numCtasBatch = gemm::divUpMul(numCtasBatch, options.mClusterDimY)"),
              "caller_heuristic": Source("fused_moe/core.py", "if tile_tokens_dim is None: calculate_tile_tokens_dim(num_tokens, "
                                         "num_experts, top_k, max_tile_tokens_dim=64 if dtype_act == Bfloat16 else 128)"),
              "caller_heuristic_rule": Source("utils.py", "calculate_tile_tokens_dim: min(max(next_positive_power_of_2("
@@ -302,7 +307,9 @@ E7 = Era(
     fp4=_FP4_0_5_0, center="power_of_two", tuner_smaller=1, global_tile=False,
     tuned_tile_checked=False, buckets="round_down", tune_max_default=8192,
     shared_experts=frozenset(), routing=_ROUTING_0_5, entry_points=_ENTRY_0_5,
-    routing_metadata_tile=False, sources=_SOURCES_0_5_0,
+    routing_metadata_tile=False, grid_cluster="round_up",
+    sources={**_SOURCES_0_5_0, "grid": Source(BMM_INTERFACE, "getGridDim: numCtasBatch = gemm::divUpMul(numCtasBatch, "
+                                              "options.mClusterDimY) (batchN)")},
 )
 E8 = _next(
     E7, "E8", ("0.5.2",), fp4=_FP4_0_5_2,
@@ -346,10 +353,14 @@ E14 = _next(
 )
 E15 = _next(E14, "E15", ("0.6.8", "0.6.8.post1", "0.6.9"),
             sources={"buckets": Source(FUSED_MOE_CORE, "_make_tuning_config: min(last_positive_power_of_2(x), tune_max_num_tokens)")})
+# 0.6.10 still rounds grid.y up to the Y cluster; 0.6.11 and 0.6.12 multiply by it. The era
+# takes the multiplication: for every cluster size its budget is the smaller one.
 E16 = _next(
     E15, "E16", ("0.6.10", "0.6.10.post1", "0.6.11", "0.6.11.post1", "0.6.11.post2", "0.6.11.post3", "0.6.12"),
-    buckets="hybrid",
-    sources={"buckets": Source(FUSED_MOE_UTILS, "map_to_hybrid_bucket (phases 256/256/2048/512/4096)")},
+    buckets="hybrid", grid_cluster="multiply",
+    sources={"buckets": Source(FUSED_MOE_UTILS, "map_to_hybrid_bucket (phases 256/256/2048/512/4096)"),
+             "grid": Source(BMM_INTERFACE, "getGridDim: numCtasBatch = maxNumCtasInBatchDim.value() * "
+                            "clusterDimInBatchDim (0.6.11+; 0.6.10 divUpMul)")},
 )
 E17 = _next(E16, "E17", ("0.6.13", "0.6.14"), entry_points=_ENTRY_0_6_13)
 E18 = _next(
@@ -400,6 +411,35 @@ ERAS: tuple[Era, ...] = (E1, E2, E3, E5, E6, E7, E8, E9, E10, E11, E12, E13, E14
 _BY_VERSION = {v: era for era in ERAS for v in era.versions}
 MODELED_VERSIONS: tuple[str, ...] = tuple(v for era in ERAS for v in era.versions)
 NEWEST = MODELED_VERSIONS[-1]
+@dataclass(frozen=True)
+class GridArtifact:
+    """A release whose batched-GEMM grid code and kernel list were read (tools/
+    fetch_launch_grid_artifacts.py; tests/test_launch_grid.py compiles getGridDim from it)."""
+
+    rule: str  # its getGridDim's Y cluster handling (Era.grid_cluster's values)
+    header: str  # where BatchedGemmInterface.h ships: "sdist" | "wheel" | "cubin"
+    kernel_list: str | None  # the flashinfer-cubin release whose flashinferMetaInfo.h lists its configs
+
+
+# Every MoE-selectable config (transposed output, dynamic batch) of these kernel lists has
+# mClusterDimY = 1, so grid.y = getMaxNumCtasInBatchDim's count in all of them; the model
+# still proves cluster_y 1 and 2 under each era's rule. Releases not listed share an
+# artifact with a listed one (artifacts.py hashes) or are assumed: 0.2.8 - 0.3.0.post1 as
+# 0.3.1, 0.6.14+ (artifact downloaded at run time) as 0.6.13.
+GRID_ARTIFACTS = {
+    "0.3.1": GridArtifact("ignored", "sdist", None),
+    "0.4.0": GridArtifact("ignored", "sdist", "0.4.0"),
+    "0.4.1": GridArtifact("round_up", "sdist", "0.4.1"),
+    "0.5.0": GridArtifact("round_up", "wheel", "0.5.0"),
+    "0.5.3": GridArtifact("round_up", "wheel", "0.5.3"),
+    "0.6.4": GridArtifact("round_up", "wheel", "0.6.4"),
+    "0.6.7": GridArtifact("round_up", "cubin", "0.6.7"),
+    "0.6.10": GridArtifact("round_up", "cubin", "0.6.10"),
+    "0.6.11": GridArtifact("multiply", "cubin", "0.6.11"),
+    "0.6.12": GridArtifact("multiply", "cubin", "0.6.12"),
+    "0.6.13": GridArtifact("multiply", "cubin", "0.6.13"),
+}
+
 # Releases engines pin (vLLM 0.33.0 and SGLang 0.5.23: 0.7.2.x; earlier vLLM 0.7.0.x and
 # 0.6.18.x; TensorRT-LLM 0.6.18) and the newest: proved and tested first.
 PINNED = ("0.6.18.post1", "0.7.0.post1", "0.7.2.post1", "0.7.4")

@@ -2,14 +2,15 @@
 
 Trust: boundcheck.bound (both the closed form C and the literal `is_safe`), Z3.
 
-- cluster_rounding  grid.y, the CTA count rounded up to the Y cluster y, is <= 65535
-             exactly when the CTA count is <= the budget floor(65535 / y) * y. The
-             theorems below quantify over these budgets.
+- cluster_rounding  grid.y, the CTA count as each release's getGridDim turns it into
+             grid.y for a Y cluster y (as is, rounded up to y, or times y), is <= 65535
+             exactly when the CTA count is <= that rule's budget. The theorems below
+             quantify over each era's budgets.
 - safety     every n in [1, C] launches: each tile the policy allows at n needs at most
              the budget's CTAs, so grid.y <= 65535. With proofs/int32.py (the
              launcher's int32 values stay in range at n <= C) this is `is_safe`.
 - tightness  n = C + 1 is unsafe: C is the largest bound with that property.
-- progress   C >= smallest_bound() = 14,997 >= 1 everywhere: every chunk holds a token
+- progress   C >= smallest_bound() = 7,288 >= 1 everywhere: every chunk holds a token
              (the loop ends), and below that count the guard needs no lookup.
 
 Broken twins (each must be refuted, with a counterexample):
@@ -27,7 +28,7 @@ import z3
 
 from boundcheck.bound import Counts, bound_for_budget, smallest_bound
 from boundcheck.facts import GRID_DIM_Y_MAX
-from boundcheck.geometry import cta_budget, launch_fits
+from boundcheck.geometry import GRID_CLUSTER_RULES, cta_budget, launch_fits
 from boundcheck.policy import parse_policy
 from boundcheck.releases import ERAS
 from boundcheck.solver.backends import Z3_INT
@@ -189,15 +190,17 @@ SAFETY_PREVIOUS_RELEASE = Obligation(
 
 def _rounding_queries(case):
     ctas = z3.Int("ctas")
-    for y in CLUSTER_Y_SIZES:
-        rounded = launch_fits(ctas, y, GRID_DIM_Y_MAX, Z3_INT)
-        yield Query(f"cy{y}", [ctas >= 0, rounded != (ctas <= cta_budget(GRID_DIM_Y_MAX, y))], [ctas])
+    for rule in GRID_CLUSTER_RULES:
+        for y in CLUSTER_Y_SIZES:
+            fits = launch_fits(ctas, y, GRID_DIM_Y_MAX, Z3_INT, rule)
+            yield Query(f"{rule}_cy{y}", [ctas >= 0, fits != (ctas <= cta_budget(GRID_DIM_Y_MAX, y, rule))], [ctas])
 
 
 CLUSTER_ROUNDING = Obligation(
     name="cluster_rounding",
-    statement="grid.y = ceil(CTAs / y) * y <= 65535 exactly when CTAs <= floor(65535 / y) * y, the CTA budget",
-    domain=f"CTAs >= 0, cluster_y in {{{', '.join(map(str, CLUSTER_Y_SIZES))}}}",
+    statement="grid.y <= 65535 exactly when CTAs <= the CTA budget, for each release's getGridDim rule: "
+              "CTAs (budget 65535), ceil(CTAs / y) * y (floor(65535 / y) * y), CTAs * y (floor(65535 / y))",
+    domain=f"CTAs >= 0, cluster_y in {{{', '.join(map(str, CLUSTER_Y_SIZES))}}}, rule in {{{', '.join(GRID_CLUSTER_RULES)}}}",
     cases=lambda: [Case("cluster_rounding", "grid.y")],
     build=_rounding_queries,
 )

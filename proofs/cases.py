@@ -59,7 +59,7 @@ def policies_for(tiles):
 def _key(era, precision, tiles, policy):
     # The CTA formula, the grid's cluster rounding (0.2.8 - 0.4.0 differ) and the domain
     # the release accepts for the precision split every key.
-    launch = (era.cta_formula, era.grid_rounds_to_cluster, proof_limits(era, precision))
+    launch = (era.cta_formula, era.grid_cluster, proof_limits(era, precision))
     if policy.kind == "fixed":
         return launch + ("fixed", policy.tile)
     if policy.kind == "any":

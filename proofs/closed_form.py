@@ -24,7 +24,7 @@ import sympy as sp
 import z3
 
 from boundcheck.bound import largest_safe_tokens_at_tile
-from boundcheck.geometry import cta_budget, max_num_ctas_in_batch_dim
+from boundcheck.geometry import GRID_CLUSTER_RULES, cta_budget, max_num_ctas_in_batch_dim
 from boundcheck.solver.backends import SYMPY, Z3_INT
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
@@ -105,13 +105,14 @@ def _closed_form_in_z3():
 def _closed_form_queries(case):
     theirs_at = _closed_form_in_z3()
     e = z3.Int("experts")
-    for cy in CLUSTER_Y_SIZES:
-        budget = cta_budget(65535, cy)
+    # Every CTA budget some release's grid rule gives some proven cluster size.
+    budgets = sorted({cta_budget(65535, cy, rule) for rule in GRID_CLUSTER_RULES for cy in CLUSTER_Y_SIZES})
+    for budget in budgets:
         for tile in ALL_TILES:
             for k in range(1, 35):  # K' a number: linear queries any solver decides quickly
                 ours = largest_safe_tokens_at_tile(k, e, tile, budget, Z3_INT)
                 theirs = theirs_at(e, k, tile, budget)
-                yield Query(f"t{tile}_k{k}_cy{cy}", [1 <= e, e <= 2050, ours != theirs], [e])
+                yield Query(f"t{tile}_k{k}_b{budget}", [1 <= e, e <= 2050, ours != theirs], [e])
 
 
 def _vllm_queries(case, formula):

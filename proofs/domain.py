@@ -33,9 +33,13 @@ DOMAIN_TEXT = (
 )
 
 
-def budgets_for(grid_limit=facts.GRID_DIM_Y_MAX):
-    """{cta_budget(limit, y) -> y} for the proven cluster sizes."""
-    return {cta_budget(grid_limit, y): y for y in CLUSTER_Y_SIZES}
+def budgets_for(grid_limit=facts.GRID_DIM_Y_MAX, rule="round_up"):
+    """{cta_budget(limit, y, rule) -> y} for the proven cluster sizes (the first y of a
+    shared budget: with "ignored" every size has the whole limit)."""
+    budgets = {}
+    for y in CLUSTER_Y_SIZES:
+        budgets.setdefault(cta_budget(grid_limit, y, rule), y)
+    return budgets
 
 
 class Symbols:
@@ -46,7 +50,6 @@ class Symbols:
     def __init__(self, grid_limit=facts.GRID_DIM_Y_MAX):
         self._memo = {}
         self.grid_limit = grid_limit
-        self.budgets = budgets_for(grid_limit)
         (self.num_experts, self.top_k, self.shared, self.local, self.tune_max, self.tokens,
          self.budget) = z3.Ints(
             "num_experts top_k shared_experts local_experts tune_max_num_tokens tokens cta_budget"
@@ -57,15 +60,13 @@ class Symbols:
             top_k=self.top_k + self.shared,
         )
 
-    def constraints(self, era=None, precision=None):
-        """The domain (proof_limits). In a release whose grid is not rounded to the
-        cluster (up to 0.4.0) every cluster size has the whole limit as its budget."""
+    def constraints(self, era, precision=None):
+        """The domain (proof_limits) in release `era`, whose getGridDim rule gives the CTA
+        budgets of the proven cluster sizes (with "ignored", the whole limit for each)."""
         e, s, k = self.num_experts, self.shared, self.top_k
         max_experts, max_top_k, max_shared = proof_limits(era, precision)
-        if era is not None and not era.grid_rounds_to_cluster:
-            budget = [self.budget == self.grid_limit]
-        else:
-            budget = [z3.Or(*[self.budget == b for b in self.budgets])]
+        budgets = budgets_for(self.grid_limit, era.grid_cluster)
+        budget = [z3.Or(*[self.budget == b for b in budgets])]
         return [
             1 <= e, e <= max_experts,
             0 <= s, s <= max_shared,
@@ -108,7 +109,7 @@ class Symbols:
 
     def explainer(self, tiles, policy, era, top_k_effective=None, tokens_of="tokens"):
         """Turn a model into the counterexample a user can paste (evaluated on ints)."""
-        limit, budgets = self.grid_limit, self.budgets
+        limit, budgets = self.grid_limit, budgets_for(self.grid_limit, era.grid_cluster)
 
         def explain(values):
             e = values.get("num_experts", 1)
@@ -131,12 +132,11 @@ def explain_tokens(n, counts, tiles, policy, tune_max, cluster_y, limit, era):
     """The first tile the policy allows at n that breaks a limit, with its numbers."""
     mask = allowed_tiles_mask(policy, tiles, n, counts, tune_max, era)
     ctas_of = ctas_function(era)
-    cluster_y = cluster_y if era.grid_rounds_to_cluster else 1
     for allowed, tile in zip(mask, tiles):
         if not allowed:
             continue
         ctas = ctas_of(n, counts.top_k, counts.local_experts, tile)
-        grid_y = launched_grid_y(ctas, cluster_y)
+        grid_y = launched_grid_y(ctas, cluster_y, rule=era.grid_cluster)
         if grid_y > limit:
             return {"tokens": n, "tile": tile, "ctas": ctas, "grid_y": grid_y, "limit": limit, "flashinfer": era.span}
         for label, value in int32_expressions(
@@ -148,7 +148,7 @@ def explain_tokens(n, counts, tiles, policy, tune_max, cluster_y, limit, era):
     allowed_tiles = [t for a, t in zip(mask, tiles) if a]
     worst = min(allowed_tiles) if allowed_tiles else tiles[0]
     ctas = ctas_of(n, counts.top_k, counts.local_experts, worst)
-    return {"tokens": n, "tile": worst, "ctas": ctas, "grid_y": launched_grid_y(ctas, cluster_y), "limit": limit,
+    return {"tokens": n, "tile": worst, "ctas": ctas, "grid_y": launched_grid_y(ctas, cluster_y, rule=era.grid_cluster), "limit": limit,
             "flashinfer": era.span}
 
 

@@ -131,7 +131,7 @@ def _int32_cases():
     # The claim depends on a precision only through its tiles (each tile's expressions
     # and the largest tile's bound).
     return [Case("int32", label(e, p, "all tiles"), (tiles, e.name, p),
-                 ("int32", tiles, e.cta_formula, e.grid_rounds_to_cluster, proof_limits(e, p)))
+                 ("int32", tiles, e.cta_formula, e.grid_cluster, proof_limits(e, p)))
             for e in scope() for p, tiles in e.tiles.items()]
 
 

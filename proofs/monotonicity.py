@@ -126,7 +126,7 @@ def _swapped_queries(case):
             "bound_from_local_experts": values.get("local_experts")
         }
 
-    yield Query("k8", sym.at(8, sym.constraints() + negated), sym.shrink_order(), explain)
+    yield Query("k8", sym.at(8, sym.constraints(era, precision) + negated), sym.shrink_order(), explain)
 
 
 LOCAL_COVERS_GLOBAL = Obligation(

@@ -39,6 +39,12 @@ ORACLE = {
 
 
 OLD_CTA_FORMULA = {"E1", "E2", "E3", "E5"}
+# getGridDim's Y cluster handling, read in BatchedGemmInterface.h of 0.3.1 and 0.4.0 (none),
+# 0.4.1 - 0.6.10 (divUpMul) and 0.6.11 - 0.6.13 (times the cluster); E16 holds 0.6.10 and
+# 0.6.11 - 0.6.12, so it takes the smaller budget, the multiplication.
+GRID_RULE = {**{name: "ignored" for name in OLD_CTA_FORMULA},
+             **{f"E{i}": "round_up" for i in range(6, 16)},
+             **{f"E{i}": "multiply" for i in range(16, 25)}}
 # 0.4.1's fused_moe/core.py: FP4 with tile_tokens_dim=None runs calculate_tile_tokens_dim.
 PYTHON_PICKS_TILE = {("E6", "nvfp4"), ("E6", "mxfp4_mxfp8"), ("E6", "mxfp4_bf16")}
 
@@ -49,7 +55,7 @@ def oracle_era(era, precision, num_experts=None):
         rule = "caller_heuristic"
     old = era.name in OLD_CTA_FORMULA
     return {"rule": rule, "checked": checked, "buckets": buckets, "num_experts": num_experts,
-            "formula": "permuted_min" if old else "filled", "rounds": not old}
+            "formula": "permuted_min" if old else "filled", "grid": GRID_RULE[era.name]}
 
 
 def distinct_geometries():

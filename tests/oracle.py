@@ -157,7 +157,7 @@ def candidate_masks(tiles, m, top_k, local_experts, rule, smaller=1, num_experts
 
 
 def allowed_masks(tiles, n, top_k, local_experts, policy, tune_max, rule="v3", checked=False,
-                  buckets="hybrid", num_experts=None, formula="filled", rounds=True):
+                  buckets="hybrid", num_experts=None, formula="filled", grid="round_up"):
     """For each tile, a boolean array over n: may the kernel run it there?
     Up to 0.4.1 the caller picks the tile: rule "caller" runs tile_tokens_dim's default 8
     when the caller passes none, "caller_heuristic" (0.4.1's FP4) Python's choice at n."""
@@ -182,11 +182,15 @@ def allowed_masks(tiles, n, top_k, local_experts, policy, tune_max, rule="v3", c
 def unsafe_mask(tiles, n, top_k, local_experts, policy, tune_max, cluster_y=1, limit=65535, **era):
     unsafe = np.zeros(n.shape, dtype=bool)
     ctas_of = _ctas_permuted_min if era.get("formula") == "permuted_min" else _ctas
-    if not era.get("rounds", True):
-        cluster_y = 1  # up to 0.4.0 getGridDim does not round to the cluster
+    grid = era.get("grid", "round_up")
     for allowed, tile in zip(allowed_masks(tiles, n, top_k, local_experts, policy, tune_max, **era), tiles):
         ctas = ctas_of(n, top_k, local_experts, tile)
-        grid_y = ((ctas + cluster_y - 1) // cluster_y) * cluster_y
+        if grid == "ignored":  # 0.4.0 and before: getGridDim leaves the count as it is
+            grid_y = ctas
+        elif grid == "multiply":  # 0.6.11+: the count is in clusters
+            grid_y = ctas * cluster_y
+        else:  # 0.4.1 - 0.6.10: divUpMul
+            grid_y = ((ctas + cluster_y - 1) // cluster_y) * cluster_y
         unsafe |= allowed & (grid_y > limit)
     return unsafe
 

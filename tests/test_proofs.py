@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from boundcheck.bound import bound_for_budget, effective_counts, grid_bound_and_tile, within_budget
-from boundcheck.geometry import max_num_ctas_in_batch_dim
+from boundcheck.geometry import max_num_ctas_in_batch_dim, release_cta_budget
 from boundcheck.plan import chunk_count, chunk_size
 from boundcheck.policy import parse_policy
 from boundcheck.solver import core
@@ -110,7 +110,7 @@ def test_tightness_twin_counterexample_launches(twins):
     cex = twins["tightness[C-1]"].counterexample
     counts = effective_counts(cex["num_experts"], cex["top_k"], cex["local_experts"], cex["shared_experts"])
     assert cex["grid_y"] <= 65535
-    budget = (65535 // cex["cluster_y"]) * cex["cluster_y"]
+    budget = release_cta_budget(65535, cex["cluster_y"], E23)
     bound, _ = bound_for_budget(counts, (128,), parse_policy("fixed:128"), 1, budget, E23)
     assert cex["tokens"] == bound
     assert within_budget(cex["tokens"], counts, (128,), parse_policy("fixed:128"), 1, budget, E23)

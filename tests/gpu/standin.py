@@ -1,5 +1,5 @@
 """A geometry stand-in for the trtllm-gen batched GEMM: a CUDA kernel launched with the
-GEMM's grid (y = the model's CTA count, rounded up to the Y cluster), each CTA recording
+GEMM's grid (y = the model's CTA count under the release's Y cluster rule), each CTA recording
 its blockIdx.y the way ctaIdxXyToBatchIdx is indexed. Needs CuPy and a CUDA GPU.
 
 `StandIn` has the signature of trtllm_fp4_block_scale_routed_moe, so the guard wraps it
@@ -69,7 +69,7 @@ class StandIn:
         if tile == "default":
             tile = default_tile(ERA.tiles[self.precision], tokens, counts.top_k, counts.local_experts, ERA)
         ctas = max_num_ctas_in_batch_dim(tokens, counts.top_k, counts.local_experts, tile)
-        return tokens, counts, tile, ctas, launched_grid_y(ctas, self.cluster_y)
+        return tokens, counts, tile, ctas, launched_grid_y(ctas, self.cluster_y, rule=ERA.grid_cluster)
 
     def launch(self, grid_y, tokens, counts, tile):
         per_cta = torch.zeros(grid_y, dtype=torch.int32, device="cuda")

@@ -62,13 +62,17 @@ def test_bound_launches_and_bound_plus_one_fails(precision, tile, experts, top_k
         torch.cuda.synchronize()
 
 
-def test_cluster_of_two_rounds_the_grid_up():
-    # With a Y cluster of 2, 65,535 CTAs launch 65,536: the bound must use the budget 65,534.
+def test_cluster_of_two_multiplies_the_grid():
+    # 0.6.11+ count the token dimension in clusters: with a Y cluster of 2, grid.y = 2 x
+    # CTAs, so the cluster-2 bound keeps the CTAs at 32,767 (grid.y 65,534).
     bound = max_chunk_tokens(512, 22, policy="fixed:128", cluster_y=2, flashinfer=SIGNATURE_RELEASE)
     kernel = StandIn(tile=128, cluster_y=2)
     kernel(**routed_arguments(bound))
     torch.cuda.synchronize()
-    assert kernel.launches[-1][2] == 65534
+    assert kernel.launches[-1][1:3] == (32767, 65534)
+    with pytest.raises(cupy.cuda.driver.CUDADriverError):
+        kernel(**routed_arguments(bound + 1))
+        torch.cuda.synchronize()
     with pytest.raises(cupy.cuda.driver.CUDADriverError):
         kernel(**routed_arguments(max_chunk_tokens(512, 22, policy="fixed:128", flashinfer=SIGNATURE_RELEASE)))
         torch.cuda.synchronize()
