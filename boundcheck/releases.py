@@ -100,6 +100,11 @@ class Era:
     # tokens on Y): "ignored" (CTAs; 0.4.0 and before), "round_up" (divUpMul(CTAs, y);
     # 0.4.1 - 0.6.10), "multiply" (CTAs * y; 0.6.11+). GRID_ARTIFACTS says where each was read.
     grid_cluster: str = "multiply"
+    # Which tiles the launcher builds a launcher (runner) for: "candidates" (the runtime
+    # candidate set: 0.5.0 - 0.6.6) or "all" (every supported tile: 0.6.7+, so that a
+    # cached tactic always finds its tile). With tuned_tile_checked False and "candidates"
+    # (0.5.0 - 0.5.2) a tuned tile outside the set is undefined behaviour, counted as launched.
+    tuned_tile_launchers: str = "candidates"
 
     def __repr__(self) -> str:
         return f"Era({self.name}: flashinfer {self.span})"
@@ -343,6 +348,7 @@ E12 = _next(
 E13 = _next(E12, "E13", ("0.6.5", "0.6.6"), entry_points=_ENTRY_0_6_5)
 E14 = _next(
     E13, "E14", ("0.6.7", "0.6.7.post1", "0.6.7.post2", "0.6.7.post3"), tuned_tile_checked=False,
+    tuned_tile_launchers="all",
     routing=_ROUTING_0_6_7,
     sources={
         "tuned_tile": Source(LAUNCHER, "Build launchers for ALL supported tiles; launchers_map.find(tile_N)"),

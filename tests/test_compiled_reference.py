@@ -1,6 +1,6 @@
 """The model against flashinfer's OWN host code, compiled with g++ and executed.
 
-tools/compiled_reference.py extracts, by name, from each modeled release's shipped sources
+boundcheck/drift/compiled.py extracts, by name, from each modeled release's shipped sources
 (`$BOUNDCHECK_FLASHINFER_CACHE/<VERSION>/flashinfer/`, filled by
 tools/fetch_flashinfer_sources.py) computeSelectedTileN, nextPowerOfTwo, selectDefaultTileN
 and runner.h's getMaxNumCtasInBatchDim, compiles them (once per distinct text) and
@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib.util
 import re
-import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,11 +39,8 @@ from boundcheck.errors import BoundcheckInputError
 from boundcheck.facts import INT32_MAX
 from boundcheck.releases import MODELED_VERSIONS, era_for
 
-_TOOL = Path(__file__).resolve().parent.parent / "tools" / "compiled_reference.py"
-_spec = importlib.util.spec_from_file_location("bc_compiled_reference", _TOOL)
-cref = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = cref
-_spec.loader.exec_module(cref)
+from boundcheck.drift import compiled as cref
+from boundcheck.drift.compare import NP, as_set, ladders, model_ctas, model_default, model_mask, small_domain
 
 ROOT = cref.sources_root()
 SMALL_EXPERTS, SMALL_TOP_K, SMALL_TOKENS = 64, 8, 4096
@@ -74,69 +68,7 @@ def _reference(version: str):
     return cref.reference_for(version, ROOT)
 
 
-# --- the model over numpy arrays --------------------------------------------------------------
-
-
-class NumpyOps:
-    """boundcheck.ops.IntOps' interface over numpy int64/bool arrays (elementwise)."""
-
-    name = "numpy"
-
-    min = staticmethod(np.minimum)
-    max = staticmethod(np.maximum)
-    not_ = staticmethod(np.logical_not)
-
-    @staticmethod
-    def ite(cond, then, otherwise):
-        return np.where(cond, then, otherwise)
-
-    @staticmethod
-    def div(a, b):
-        return np.floor_divide(a, b)
-
-    @staticmethod
-    def and_(*conds):
-        return functools.reduce(np.logical_and, conds, True)
-
-    @staticmethod
-    def or_(*conds):
-        return functools.reduce(np.logical_or, conds, False)
-
-    @staticmethod
-    def implies(a, b):
-        return np.logical_or(np.logical_not(a), b)
-
-    @staticmethod
-    def total(terms):
-        return sum(terms)
-
-
-NP = NumpyOps()
-
-
-def model_mask(ladder, n, k, local, experts, era):
-    out = np.zeros(np.broadcast(n, k, local, experts).shape, dtype=np.uint64)
-    for j in range(len(ladder)):
-        c = tilesets.tuner_candidate(ladder, j, n, k, local, experts, era, ops=NP)
-        out |= np.asarray(c, dtype=np.uint64) << np.uint64(j)
-    return out
-
-
-def model_default(ladder, n, k, local, era):
-    return np.asarray(ladder, dtype=np.int64)[tilesets.default_tile_index(ladder, n, k, local, era, ops=NP)]
-
-
-def model_ctas(n, k, experts, tile, era):
-    return geometry.ctas_function(era)(n, k, experts, tile, ops=NP)
-
-
-def as_set(mask, ladder) -> frozenset:
-    return frozenset(t for j, t in enumerate(ladder) if (int(mask) >> j) & 1)
-
-
-def ladders(era):
-    return sorted(set(era.tiles.values()))
-
+# --- the model over numpy arrays: boundcheck.drift.compare ------------------------------------
 
 # --- comparison -----------------------------------------------------------------------------
 
@@ -217,19 +149,6 @@ def compare_ctas(ref, version, era, n, k, experts, tile):
 
 
 # --- the domains ----------------------------------------------------------------------------
-
-
-def small_domain(era):
-    """experts 1..64 x top_k 1..8 x tokens 0..4096, flattened; EP variants for global eras."""
-    local, k, n = np.meshgrid(np.arange(1, SMALL_EXPERTS + 1), np.arange(1, SMALL_TOP_K + 1),
-                              np.arange(0, SMALL_TOKENS + 1), indexing="ij")
-    n, k, local = n.ravel(), k.ravel(), local.ravel()
-    experts = local.copy()
-    if era.global_tile:
-        # num_experts > num_local_experts, spread deterministically over (local, local + 256].
-        ep = local + 1 + (n * 7 + k * 13 + local * 3) % 256
-        n, k, local, experts = (np.concatenate(p) for p in ((n, n), (k, k), (local, local), (experts, ep)))
-    return n, k, local, experts
 
 
 def _rng(version, salt):

@@ -38,10 +38,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
 
 from boundcheck.releases import GRID_ARTIFACTS  # noqa: E402
-from compiled_reference import ExtractionError, compiler, find_definitions, parameters, strip_comments  # noqa: E402
+from boundcheck.drift.compiled import (  # noqa: E402
+    ExtractionError, compiler, find_definitions, parameters, strip_comments,
+)
 
 CACHE_VARIABLE = "BOUNDCHECK_GRID_CACHE"
 HEADER = "BatchedGemmInterface.h"

@@ -34,6 +34,12 @@ def add_parser(sub):
                       "--flashinfer-root sources identify as, if exactly one; else the installed release "
                       f"if modeled, else the newest modeled, {releases.NEWEST})")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--execute", action="store_true",
+                   help="also compile and run the folder's own geometry code (CTA count, tile choice, tuning buckets) "
+                        "and compare its answers with the model's, in a child process with a timeout (default: off; "
+                        "nothing from the folder runs without it)")
+    p.add_argument("--execute-timeout", type=float, default=300.0,
+                   help="seconds the executed comparison may take (default: 300)")
     p.set_defaults(run=run)
 
 
@@ -55,13 +61,21 @@ def run(args) -> int:
     era, version, chosen = _era_asked(args, identified)
     table = compare(extracted, era)
     failures = sum(r.status != MATCH for r in table)
+    executed = []
+    if args.execute:
+        from .execute import ABSENT, run as run_executed
+
+        if not (args.execute_timeout > 0 and args.execute_timeout < float("inf")):
+            raise BoundcheckInputError("execute_timeout", f"must be a positive number of seconds, got {args.execute_timeout}")
+        executed = run_executed(root, era, args.execute_timeout)
+        failures += sum(r.status not in (MATCH, ABSENT) for r in executed)
     line = identification_line(identified)
     if args.json:
         print(json.dumps({
             "flashinfer_root": root, "flashinfer": version, "era": era.name, "era_releases": list(era.versions),
             "era_from": chosen, "failures": failures, "facts": [r.__dict__ for r in table],
             "identified": [{"era": e.name, "releases": list(e.versions)} for e in identified],
-            "identification": line,
+            "identification": line, "executed": [r.__dict__ for r in executed],
         }, indent=2))
     else:
         release = f"flashinfer {version}" if version else f"flashinfer {era.span}"
@@ -70,6 +84,8 @@ def run(args) -> int:
             print(f"  {r.status:<8} {r.fact:<24} {r.where}")
             if r.status != MATCH:
                 print(f"           model:  {r.model}\n           source: {r.source}")
-        print(f"{len(table) - failures}/{len(table)} facts match")
+        print(f"{sum(r.status == MATCH for r in table)}/{len(table)} facts match")
+        for r in executed:
+            print(f"  {r.status:<8} executed {r.function:<33} {r.points:,} points: {r.detail}")
         print(line)
     return min(failures, MAX_EXIT)

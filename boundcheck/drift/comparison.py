@@ -12,7 +12,7 @@ from ..releases import FP4_PRECISIONS
 from .buckets import MODEL_PHASES, SAME_MAPPING, Buckets, _describe_buckets, _era_bucket_builder
 from .extraction import Extracted, extract
 from .found import Found, Missing
-from .launcher import CandidateRule, _describe_default, _describe_rule
+from .launcher import CandidateRule, _describe_default, _describe_rule, tuned_tile_kind_of
 from .routing import _describe_caller_routing, _describe_routing, _describe_tiers, _expected_routing
 from .runner import _describe_shared
 
@@ -49,10 +49,6 @@ def _tiles_source_key(precision: str) -> str:
     if precision in FP4_PRECISIONS:
         return "tiles_fp4"
     return "tiles_mxfp8" if precision == "mxfp8" else "tiles"
-
-
-def _describe_checked(value) -> str:
-    return "checked" if value is True else ("unchecked" if value is False else str(value))
 
 
 def _describe_metadata(value) -> str:
@@ -94,8 +90,8 @@ def _facts_of(era, extracted: Extracted) -> list[_Fact]:
               found("candidate_rule")),
         _Fact("default_tile", _where(era, "default_tile", f"{LAUNCHER}: selectDefaultTileN"),
               ("smallest candidate", 1, True), _describe_default, found("default_tile")),
-        _Fact("tuned_tile", _where(era, "tuned_tile", f"{LAUNCHER}: launchers_map"), era.tuned_tile_checked,
-              _describe_checked, found("tuned_tile")),
+        _Fact("tuned_tile", _where(era, "tuned_tile", f"{LAUNCHER}: launchers_map"), tuned_tile_kind_of(era),
+              str, found("tuned_tile")),
         _Fact("precisions", f"{LAUNCHER}: launcher classes / entry functions, FP4 dtype deduction",
               tuple(era.tiles), ", ".join, found("precisions")),
     ]

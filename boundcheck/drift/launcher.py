@@ -132,6 +132,18 @@ def _lookup_throws(after_loop: str) -> bool:
                 and re.search(r"!=\s*launchers_map\s*\.\s*end\s*\(\s*\)", after_loop))
 
 
+# How an entry function treats a tuned tile (Era.tuned_tile_checked, Era.tuned_tile_launchers).
+TUNED_CHECKED = "checked"
+TUNED_CANDIDATES = "unchecked (runners for the candidates only, looked up without a check)"
+TUNED_ALL = "unchecked (launchers for every supported tile)"
+
+
+def tuned_tile_kind_of(era) -> str:
+    if era.tuned_tile_checked:
+        return TUNED_CHECKED
+    return TUNED_ALL if era.tuned_tile_launchers == "all" else TUNED_CANDIDATES
+
+
 def _tuned_tile_kind(entry_body: str) -> str | None:
     """How one entry function treats a tuned tile: 'checked' (launchers only for the
     runtime candidates, a lookup that throws on any other), or why it is unchecked; None
@@ -145,10 +157,8 @@ def _tuned_tile_kind(entry_body: str) -> str | None:
             continue  # a loop that builds no launchers (e.g. over configs)
         candidates = _iterates_candidates(entry_body, m.start(), entry_body[m.end():header_close])
         if candidates and _lookup_throws(entry_body[body_close:]):
-            return "checked"
-        if candidates:
-            return "unchecked (runners for the candidates only, looked up without a check)"
-        return "unchecked (launchers for every supported tile)"
+            return TUNED_CHECKED
+        return TUNED_CANDIDATES if candidates else TUNED_ALL
     return None
 
 
@@ -162,6 +172,6 @@ def _tuned_tile(folder: _Folder) -> Found:
         raise Missing("no entry function builds launchers or runners per tile")
     distinct = sorted(set(kinds.values()))
     if len(distinct) == 1:
-        return Found(distinct[0] == "checked", distinct[0])
+        return Found(distinct[0], distinct[0])
     text = "; ".join(f"{name}: {kind}" for name, kind in sorted(kinds.items()))
     return Found("mixed", f"mixed: {text}")

@@ -1,0 +1,499 @@
+"""flashinfer's own tile-choice and CTA-count host code, compiled with g++ and called by ctypes.
+
+For one release folder (`<cache>/<VERSION>/flashinfer/`, as tools/fetch_flashinfer_sources.py
+unpacks it) this extracts BY NAME, from the release's shipped text, and never from a copy
+kept in this repository:
+
+- from `data/csrc/trtllm_fused_moe_kernel_launcher.cu`: `nextPowerOfTwo` (0.5.0 -
+  0.7.0.post1, defined in the launcher itself), `computeSelectedTileN` (every signature:
+  (tiles, num_tokens, top_k, num_local_experts) up to 0.7.2.post1; 0.7.4 adds num_experts
+  and num_smaller_tile_candidates = 2) and `selectDefaultTileN` (0.6.7+);
+- from `data/include/flashinfer/trtllm/fused_moe/runner.h`: `getMaxNumCtasInBatchDim` (and
+  up to 0.4.0 the `getMaxPermutedPaddedCount` it calls). Releases before 0.5.0 have no
+  computeSelectedTileN (the caller passes the tile): their library has `bc_ctas` only.
+
+Comments are stripped, functions are found by brace matching on the text (string and char
+literals blanked while matching), and the extracted text is compiled (g++ -O2 -std=c++17
+-shared -fPIC) behind a small shim header (TVM_FFI_ICHECK* and FLASHINFER_CHECK throw)
+together with `extern "C"` wrappers that evaluate whole arrays of points per call. The
+shared library is cached under `$BOUNDCHECK_COMPILED_CACHE` (else
+`<tmp>/boundcheck-compiled-reference`) by a hash of the generated source, so releases whose
+extracted text is identical share one library.
+
+The wrappers (all arrays are C-contiguous):
+
+- `bc_tiles(tiles[int32, T], T, n, tokens[int64, n], top_k[int64, n], local[int64, n],
+  experts[int64, n], mask[uint64, n], default_tile[int64, n], status[int32, n])`:
+  mask bit j set when tiles[j] is in the tuner's candidate set (0.7.4: computeSelectedTileN
+  with num_experts and its default of 2 smaller candidates, as the tuner calls it; before:
+  computeSelectedTileN(tiles, n, k, local)); default_tile: selectDefaultTileN where it
+  exists, else `*computeSelectedTileN(...).begin()` (the inline `tile_N == -1` code of
+  0.5.0 - 0.6.6). status: 0 ok, 1 the candidate set threw, 2 the default threw, 3 a
+  returned tile is not in the ladder. Returns how many points failed.
+- `bc_ctas(n, tokens[int32], top_k[int32], experts[int32], tile[int32], out[int32],
+  status[int32])`: getMaxNumCtasInBatchDim. Returns how many points failed.
+- `bc_last_error()`: the message of the last exception caught.
+
+Usage: `python tools/compiled_reference.py [VERSION ...]` builds and prints a summary; `boundcheck
+drift --execute` runs the comparison on any folder (boundcheck.drift.execute).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CACHE_VARIABLE = "BOUNDCHECK_FLASHINFER_CACHE"
+BUILD_VARIABLE = "BOUNDCHECK_COMPILED_CACHE"
+LAUNCHER = "data/csrc/trtllm_fused_moe_kernel_launcher.cu"
+RUNNER_H = "data/include/flashinfer/trtllm/fused_moe/runner.h"
+
+STATUS_OK, STATUS_SET_THREW, STATUS_DEFAULT_THREW, STATUS_NOT_IN_LADDER = 0, 1, 2, 3
+
+
+class ExtractionError(RuntimeError):
+    pass
+
+
+def sources_root() -> Path:
+    return Path(os.environ.get(CACHE_VARIABLE, "~/.cache/boundcheck/flashinfer-src")).expanduser()
+
+
+def release_folder(version: str, root: Path | None = None) -> Path:
+    return (root or sources_root()) / version / "flashinfer"
+
+
+def build_root() -> Path:
+    default = Path(tempfile.gettempdir()) / "boundcheck-compiled-reference"
+    return Path(os.environ.get(BUILD_VARIABLE, default)).expanduser()
+
+
+def compiler() -> str | None:
+    return shutil.which(os.environ.get("CXX", "g++")) or shutil.which("g++")
+
+
+# --- text extraction ------------------------------------------------------------------------
+
+_LEXEMES = re.compile(r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
+
+
+def _blank(text: str) -> str:
+    return re.sub(r"[^\n]", " ", text)
+
+
+def strip_comments(raw: str) -> str:
+    """Comments replaced by blanks of the same length (offsets and newlines kept)."""
+    return _LEXEMES.sub(lambda m: _blank(m.group()) if m.group()[0] == "/" else m.group(), raw)
+
+
+def _blank_literals(text: str) -> str:
+    return _LEXEMES.sub(lambda m: m.group()[0] + " " * (len(m.group()) - 2) + m.group()[-1]
+                        if m.group()[0] in "\"'" else m.group(), text)
+
+
+def _closing(code: str, start: int) -> int:
+    opening = code[start]
+    closing = {"(": ")", "{": "}"}[opening]
+    depth = 0
+    for i in range(start, len(code)):
+        c = code[i]
+        if c == opening:
+            depth += 1
+        elif c == closing:
+            depth -= 1
+            if depth == 0:
+                return i
+    raise ExtractionError(f"unbalanced {opening!r} at offset {start}")
+
+
+def find_definitions(raw: str, name: str) -> list[str]:
+    """Every definition of the free function `name` in the text (comments stripped): from
+    the start of its declaration (after the previous `;`, `{` or `}`, preprocessor lines
+    dropped) to its closing brace. Calls (followed by anything but a body) are skipped."""
+    text = strip_comments(raw)
+    code = _blank_literals(text)
+    found = []
+    for m in re.finditer(r"(?<![\w.>:])" + re.escape(name) + r"\s*\(", code):
+        open_paren = m.end() - 1
+        close_paren = _closing(code, open_paren)
+        after = re.match(r"\s*(?:const\s*|noexcept\s*)*\{", code[close_paren + 1:])
+        if after is None:
+            continue
+        open_brace = close_paren + after.end()
+        close_brace = _closing(code, open_brace)
+        start = max(code.rfind(c, 0, m.start()) for c in ";{}") + 1
+        head = "\n".join(
+            line for line in text[start:m.start()].split("\n") if not line.lstrip().startswith("#")
+        )
+        definition = head + text[m.start():close_brace + 1]
+        lines = [line.rstrip() for line in definition.strip("\n").split("\n")]
+        found.append("\n".join(line for line in lines if line.strip()))
+    return found
+
+
+def find_definition(raw: str, name: str, where: str, required: bool = True) -> str | None:
+    found = find_definitions(raw, name)
+    if not found:
+        if required:
+            raise ExtractionError(f"{name} is not defined in {where}")
+        return None
+    if len(set(found)) > 1:
+        raise ExtractionError(f"{name} is defined {len(found)} times in {where}")
+    return found[0]
+
+
+def parameters(definition: str, name: str) -> list[str]:
+    """The parameter declarations of a definition (split at top-level commas)."""
+    code = _blank_literals(definition)
+    open_paren = code.index(name + "(") + len(name)
+    inside = definition[open_paren + 1:_closing(code, open_paren)]
+    out, depth, current = [], 0, ""
+    for c in inside:
+        if c in "(<[{":
+            depth += 1
+        elif c in ")>]}":
+            depth -= 1
+        if c == "," and depth == 0:
+            out.append(current.strip())
+            current = ""
+        else:
+            current += c
+    if current.strip():
+        out.append(current.strip())
+    return out
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """The functions of one release (or of a mutated launcher text)."""
+
+    next_power_of_two: str | None
+    compute_selected_tile_n: str | None  # None before 0.5.0: the caller's tile
+    select_default_tile_n: str | None
+    get_max_num_ctas: str
+    get_max_permuted_padded_count: str | None  # called by 0.2.8 - 0.4.0's formula
+
+    @property
+    def takes_num_experts(self) -> bool:
+        """0.7.4's signature: (tiles, num_tokens, top_k, num_local_experts, num_experts,
+        num_smaller_tile_candidates = 2)."""
+        if self.compute_selected_tile_n is None:
+            return False
+        params = parameters(self.compute_selected_tile_n, "computeSelectedTileN")
+        if len(params) == 4:
+            return False
+        if len(params) == 6 and "num_experts" in params[4] and "= 2" in params[5]:
+            return True
+        raise ExtractionError(f"unknown computeSelectedTileN signature: {params}")
+
+    def functions(self) -> dict[str, str | None]:
+        return {
+            "nextPowerOfTwo": self.next_power_of_two,
+            "computeSelectedTileN": self.compute_selected_tile_n,
+            "selectDefaultTileN": self.select_default_tile_n,
+            "getMaxPermutedPaddedCount": self.get_max_permuted_padded_count,
+            "getMaxNumCtasInBatchDim": self.get_max_num_ctas,
+        }
+
+
+def extract_texts(launcher_text: str, runner_text: str, where: str = "launcher") -> Extracted:
+    ctas = find_definition(runner_text, "getMaxNumCtasInBatchDim", "runner.h")
+    padded = "getMaxPermutedPaddedCount" in strip_comments(ctas)
+    return Extracted(
+        next_power_of_two=find_definition(launcher_text, "nextPowerOfTwo", where, required=False),
+        compute_selected_tile_n=find_definition(launcher_text, "computeSelectedTileN", where, required=False),
+        select_default_tile_n=find_definition(launcher_text, "selectDefaultTileN", where, required=False),
+        get_max_num_ctas=ctas,
+        get_max_permuted_padded_count=find_definition(runner_text, "getMaxPermutedPaddedCount", "runner.h")
+        if padded else None,
+    )
+
+
+def read_sources(folder: Path) -> tuple[str, str]:
+    return (folder / LAUNCHER).read_text(), (folder / RUNNER_H).read_text()
+
+
+def extract(folder: Path) -> Extracted:
+    launcher, runner = read_sources(folder)
+    return extract_texts(launcher, runner, str(folder / LAUNCHER))
+
+
+# --- the shim and the wrappers ----------------------------------------------------------------
+
+SHIM_HEADER = r"""// boundcheck compiled reference: what flashinfer's host functions use, minimally.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bc_shim {
+class Fail {
+ public:
+  explicit Fail(const char* what) { os_ << "check failed: " << what << ": "; }
+  Fail(const Fail&) = delete;
+  ~Fail() noexcept(false) { throw std::runtime_error(os_.str()); }
+  std::ostream& stream() { return os_; }
+ private:
+  std::ostringstream os_;
+};
+struct Voidify {
+  void operator&(std::ostream&) {}
+};
+template <typename... A>
+[[noreturn]] inline void fail_concat(const char* what, A const&... a) {
+  std::ostringstream os;
+  os << "check failed: " << what << ": ";
+  (void)(os << ... << a);
+  throw std::runtime_error(os.str());
+}
+template <typename T>
+inline T ceilDiv(T a, T b) { return (a + b - 1) / b; }
+// trtllm/common/cudaUtils.h (0.2.8 - 0.4.0): roundUp(a, b) = divUp(a, b) * b on int.
+inline int roundUp(int a, int b) { return (a + b - 1) / b * b; }
+}  // namespace bc_shim
+
+#define TVM_FFI_ICHECK(cond) \
+  (cond) ? (void)0 : ::bc_shim::Voidify() & ::bc_shim::Fail(#cond).stream()
+#define TVM_FFI_ICHECK_EQ(a, b) TVM_FFI_ICHECK((a) == (b))
+#define TVM_FFI_ICHECK_NE(a, b) TVM_FFI_ICHECK((a) != (b))
+#define TVM_FFI_ICHECK_GE(a, b) TVM_FFI_ICHECK((a) >= (b))
+#define TVM_FFI_ICHECK_GT(a, b) TVM_FFI_ICHECK((a) > (b))
+#define TVM_FFI_ICHECK_LE(a, b) TVM_FFI_ICHECK((a) <= (b))
+#define TVM_FFI_ICHECK_LT(a, b) TVM_FFI_ICHECK((a) < (b))
+#define FLASHINFER_CHECK(cond, ...) \
+  do { if (!(cond)) ::bc_shim::fail_concat(#cond, ##__VA_ARGS__); } while (0)
+namespace common { using ::bc_shim::ceilDiv; using ::bc_shim::roundUp; }
+"""
+
+_WRAPPERS = r"""
+static std::string bc_error;
+
+extern "C" const char* bc_last_error() { return bc_error.c_str(); }
+
+#if BC_HAS_TILE_RULE
+extern "C" int64_t bc_tiles(const int32_t* tiles, int64_t ntiles, int64_t n,
+                            const int64_t* tokens, const int64_t* top_k, const int64_t* local,
+                            const int64_t* experts, uint64_t* mask, int64_t* default_tile,
+                            int32_t* status) {
+  std::vector<int32_t> ladder(tiles, tiles + ntiles);
+  int64_t failed = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    status[i] = 0;
+    mask[i] = 0;
+    default_tile[i] = -1;
+    (void)experts;
+    try {
+#if BC_TAKES_NUM_EXPERTS
+      std::set<int32_t> selected =
+          bc_ref::computeSelectedTileN(ladder, tokens[i], top_k[i], local[i], experts[i]);
+#else
+      std::set<int32_t> selected = bc_ref::computeSelectedTileN(ladder, tokens[i], top_k[i], local[i]);
+#endif
+      for (int32_t t : selected) {
+        auto it = std::find(ladder.begin(), ladder.end(), t);
+        if (it == ladder.end()) {
+          status[i] = 3;
+        } else {
+          mask[i] |= uint64_t(1) << (it - ladder.begin());
+        }
+      }
+    } catch (std::exception const& e) {
+      status[i] = 1;
+      bc_error = e.what();
+    }
+    try {
+#if BC_HAS_SELECT_DEFAULT
+      default_tile[i] = bc_ref::selectDefaultTileN(ladder, tokens[i], top_k[i], local[i]);
+#else
+      default_tile[i] = *bc_ref::computeSelectedTileN(ladder, tokens[i], top_k[i], local[i]).begin();
+#endif
+    } catch (std::exception const& e) {
+      if (status[i] == 0) status[i] = 2;
+      bc_error = e.what();
+    }
+    if (status[i] != 0) ++failed;
+  }
+  return failed;
+}
+#endif
+
+extern "C" int64_t bc_ctas(int64_t n, const int32_t* tokens, const int32_t* top_k,
+                           const int32_t* experts, const int32_t* tile, int32_t* out,
+                           int32_t* status) {
+  int64_t failed = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    status[i] = 0;
+    try {
+      out[i] = bc_ref::getMaxNumCtasInBatchDim(tokens[i], top_k[i], experts[i], tile[i]);
+    } catch (std::exception const& e) {
+      status[i] = 1;
+      out[i] = -1;
+      bc_error = e.what();
+      ++failed;
+    }
+  }
+  return failed;
+}
+"""
+
+
+def generated_source(ex: Extracted) -> str:
+    parts = [
+        '#include "bc_shim.h"',
+        f"#define BC_TAKES_NUM_EXPERTS {int(ex.takes_num_experts)}",
+        f"#define BC_HAS_SELECT_DEFAULT {int(ex.select_default_tile_n is not None)}",
+        f"#define BC_HAS_TILE_RULE {int(ex.compute_selected_tile_n is not None)}",
+        "namespace bc_ref {",
+    ]
+    for name, text in ex.functions().items():
+        if text is not None:
+            parts.append(f"// ---- {name} (extracted) ----\n{text}")
+    parts.append("}  // namespace bc_ref")
+    parts.append(_WRAPPERS)
+    return "\n".join(parts) + "\n"
+
+
+def source_hash(ex: Extracted) -> str:
+    return hashlib.sha256((SHIM_HEADER + "\0" + generated_source(ex)).encode()).hexdigest()[:16]
+
+
+class CompileError(RuntimeError):
+    pass
+
+
+def build(ex: Extracted, label: str = "") -> Path:
+    """The shared library for these functions (compiled once per distinct source)."""
+    cxx = compiler()
+    if cxx is None:
+        raise CompileError("g++ not found")
+    digest = source_hash(ex)
+    root = build_root()
+    root.mkdir(parents=True, exist_ok=True)
+    lib = root / f"bc_ref_{digest}.so"
+    if lib.exists():
+        return lib
+    work = Path(tempfile.mkdtemp(prefix=f"bc_{digest}_", dir=root))
+    try:
+        (work / "bc_shim.h").write_text(SHIM_HEADER)
+        (work / "bc_ref.cpp").write_text(f"// {label}\n" + generated_source(ex))
+        tmp_lib = work / "bc_ref.so"
+        result = subprocess.run(
+            [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-o", str(tmp_lib), str(work / "bc_ref.cpp")],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise CompileError(f"g++ failed for {label or digest}:\n{result.stderr[-4000:]}")
+        os.replace(tmp_lib, lib)
+        (root / f"bc_ref_{digest}.cpp").write_text((work / "bc_ref.cpp").read_text())
+        (root / "bc_shim.h").write_text(SHIM_HEADER)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return lib
+
+
+_I64 = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")
+_I32 = np.ctypeslib.ndpointer(dtype=np.int32, flags="C_CONTIGUOUS")
+_U64 = np.ctypeslib.ndpointer(dtype=np.uint64, flags="C_CONTIGUOUS")
+
+
+class Reference:
+    """A loaded library: the release's own functions over arrays of points."""
+
+    def __init__(self, ex: Extracted, label: str = ""):
+        self.extracted = ex
+        self.label = label
+        self.digest = source_hash(ex)
+        self.path = build(ex, label)
+        self._lib = ctypes.CDLL(str(self.path))
+        if ex.compute_selected_tile_n is not None:
+            self._lib.bc_tiles.restype = ctypes.c_int64
+            self._lib.bc_tiles.argtypes = [_I32, ctypes.c_int64, ctypes.c_int64, _I64, _I64, _I64, _I64,
+                                           _U64, _I64, _I32]
+        self._lib.bc_ctas.restype = ctypes.c_int64
+        self._lib.bc_ctas.argtypes = [ctypes.c_int64, _I32, _I32, _I32, _I32, _I32, _I32]
+        self._lib.bc_last_error.restype = ctypes.c_char_p
+
+    @property
+    def last_error(self) -> str:
+        return self._lib.bc_last_error().decode(errors="replace")
+
+    def tiles(self, ladder, tokens, top_k, local, experts=None):
+        """(mask, default_tile, status) arrays for the points (broadcast to one length)."""
+        if self.extracted.compute_selected_tile_n is None:
+            raise ExtractionError(f"{self.label}: no computeSelectedTileN (the caller picks the tile)")
+        experts = local if experts is None else experts
+        tokens, top_k, local, experts = (np.ascontiguousarray(a, dtype=np.int64)
+                                         for a in np.broadcast_arrays(tokens, top_k, local, experts))
+        n = tokens.size
+        ladder = np.ascontiguousarray(ladder, dtype=np.int32)
+        if ladder.size > 64:
+            raise ValueError("ladders of more than 64 tiles do not fit the mask")
+        mask = np.zeros(n, dtype=np.uint64)
+        default = np.zeros(n, dtype=np.int64)
+        status = np.zeros(n, dtype=np.int32)
+        self._lib.bc_tiles(ladder, ladder.size, n, tokens.ravel(), top_k.ravel(), local.ravel(),
+                           experts.ravel(), mask, default, status)
+        return mask, default, status
+
+    def ctas(self, tokens, top_k, experts, tile):
+        """(getMaxNumCtasInBatchDim, status) arrays; inputs must fit int32 (and their
+        product tokens * top_k too: the C++ multiplies in int32)."""
+        arrays = np.broadcast_arrays(tokens, top_k, experts, tile)
+        for a in arrays:
+            if a.size and (np.min(a) < -(2**31) or np.max(a) > 2**31 - 1):
+                raise ValueError("getMaxNumCtasInBatchDim takes int32 arguments")
+        tokens, top_k, experts, tile = (np.ascontiguousarray(a, dtype=np.int32).ravel() for a in arrays)
+        out = np.zeros(tokens.size, dtype=np.int32)
+        status = np.zeros(tokens.size, dtype=np.int32)
+        self._lib.bc_ctas(tokens.size, tokens, top_k, experts, tile, out, status)
+        return out, status
+
+
+_LOADED: dict[str, Reference] = {}
+
+
+def reference_for_texts(launcher_text: str, runner_text: str, label: str = "") -> Reference:
+    ex = extract_texts(launcher_text, runner_text, label or "launcher")
+    digest = source_hash(ex)
+    if digest not in _LOADED:
+        _LOADED[digest] = Reference(ex, label)
+    return _LOADED[digest]
+
+
+def reference_for(version: str, root: Path | None = None) -> Reference:
+    folder = release_folder(version, root)
+    launcher, runner = read_sources(folder)
+    return reference_for_texts(launcher, runner, f"flashinfer {version}")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    root = sources_root()
+    versions = argv or sorted(p.name for p in root.iterdir() if (p / "flashinfer" / LAUNCHER).exists())
+    for v in versions:
+        ref = reference_for(v, root)
+        present = [k for k, t in ref.extracted.functions().items() if t is not None]
+        print(f"{v}: {ref.digest} num_experts={ref.extracted.takes_num_experts} {', '.join(present)}")
+    print(f"{len(_LOADED)} distinct compiled variants under {build_root()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""`drift --execute`: run a flashinfer folder's own geometry code and compare its answers with
+the model's, so that a change of meaning shows even where the text still reads the same.
+
+Only with the flag, and only in a child process with a timeout (the parent never loads
+or runs anything from the folder). The child (`python -m boundcheck.drift.execute ROOT
+ERA`) extracts by name and compiles with g++ (boundcheck.drift.compiled): runner.h's
+getMaxNumCtasInBatchDim and, where the launcher picks the tile, computeSelectedTileN and
+the default tile; it executes the folder's Python tuning-bucket map (map_to_hybrid_bucket,
+or last_positive_power_of_2 for the round-down map) from its own source; and it compares
+each with the model's function for the era on an exhaustive small domain and random points
+of the full one. It prints one JSON object per function: its status ("match", "differs",
+"error", "absent"), the points compared and, where they differ, one input with both
+answers."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+MATCH, DIFFERS, ERROR, ABSENT, TIMEOUT = "match", "differs", "error", "absent", "timeout"
+DEFAULT_TIMEOUT_S = 300.0
+RANDOM_POINTS = 20_000
+
+
+@dataclass(frozen=True)
+class Executed:
+    function: str
+    status: str
+    points: int
+    detail: str  # where it differs: one input and both answers; else what was compared
+
+
+def run(root: str, era, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Executed]:
+    """The child's verdicts for `root` against `era` (one TIMEOUT or ERROR row if it fails)."""
+    command = [sys.executable, "-m", "boundcheck.drift.execute", str(root), era.name]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return [Executed("(all)", TIMEOUT, 0, f"the executed comparison ran past {timeout_s:g} s and was killed")]
+    rows = []
+    for line in result.stdout.splitlines():
+        try:
+            rows.append(Executed(**json.loads(line)))
+        except (ValueError, TypeError):
+            continue
+    if result.returncode != 0 or not rows:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        rows.append(Executed("(all)", ERROR, 0, f"the child exited {result.returncode}: {tail[0][:300]}"))
+    return rows
+
+
+# --- in the child -----------------------------------------------------------------------------
+
+def _first(bad, describe) -> str:
+    return f"{len(bad)} points differ; first: {describe(int(bad[0]))}"
+
+
+def _ctas(ref, era, rng, np) -> Executed:
+    from .compare import ctas_mismatches, small_domain
+
+    tiles = sorted({t for ladder in era.tiles.values() for t in ladder})
+    n, k, local, _ = small_domain(era, 64, 8, 2048)
+    n, k, local, tile = (a.ravel() for a in np.broadcast_arrays(n[:, None], k[:, None], local[:, None], np.array(tiles)[None, :]))
+    rn = np.where(rng.random(RANDOM_POINTS) < 0.5, rng.integers(1, 2**24, RANDOM_POINTS),
+                  np.exp(rng.uniform(0, np.log(2**24), RANDOM_POINTS)).astype(np.int64))
+    rk, re_ = rng.integers(1, 35, RANDOM_POINTS), rng.integers(1, 2051, RANDOM_POINTS)
+    rt = rng.choice(np.array(tiles), RANDOM_POINTS)
+    points, bad, out, want, (pn, pk, pe, pt), status = ctas_mismatches(
+        ref, era, np.concatenate([n, rn]), np.concatenate([k, rk]), np.concatenate([local, re_]), np.concatenate([tile, rt]))
+    if bad.size:
+        return Executed("getMaxNumCtasInBatchDim", DIFFERS, points, _first(bad, lambda i: (
+            f"numTokens={pn[i]} topK={pk[i]} numExperts={pe[i]} tileTokensDim={pt[i]}: flashinfer "
+            f"{out[i] if not status[i] else 'threw'}, model {want[i]}")))
+    return Executed("getMaxNumCtasInBatchDim", MATCH, points, f"tiles {tiles}")
+
+
+def _tile_choice(ref, era, rng, np) -> list[Executed]:
+    from .compare import as_set, ladders, small_domain, tiles_mismatches
+
+    if ref.extracted.compute_selected_tile_n is None:
+        return [Executed("computeSelectedTileN", ABSENT, 0, "the caller's tile_tokens_dim (no C++ tile choice)")]
+    set_bad, default_bad, total = [], [], 0
+    for ladder in ladders(era):
+        n, k, local, experts = small_domain(era)
+        rn = rng.integers(0, 2**24, RANDOM_POINTS)
+        rk, rl = rng.integers(1, 35, RANDOM_POINTS), rng.integers(1, 2051, RANDOM_POINTS)
+        re_ = np.maximum(rl, rng.integers(1, 2051, RANDOM_POINTS)) if era.global_tile else rl
+        points, bad_set, bad_default, (mask, default, status), (m_mask, m_default), (pn, pk, pl, pe) = tiles_mismatches(
+            ref, era, ladder, np.concatenate([n, rn]), np.concatenate([k, rk]), np.concatenate([local, rl]),
+            np.concatenate([experts, re_]))
+        total += points
+        where = lambda i: f"tokens={pn[i]} top_k={pk[i]} num_local_experts={pl[i]} num_experts={pe[i]} (ladder {ladder})"  # noqa: E731
+        if bad_set.size and not set_bad:
+            i = int(bad_set[0])
+            set_bad.append(f"{bad_set.size} points differ; first: {where(i)}: flashinfer "
+                           f"{sorted(as_set(mask[i], ladder)) if status[i] in (0, 2) else 'threw'}, "
+                           f"model {sorted(as_set(m_mask[i], ladder))}")
+        if bad_default.size and not default_bad:
+            i = int(bad_default[0])
+            default_bad.append(f"{bad_default.size} points differ; first: {where(i)}: flashinfer "
+                               f"{default[i] if status[i] != 2 else 'threw'}, model {m_default[i]}")
+    default_name = "selectDefaultTileN" if ref.extracted.select_default_tile_n else "default tile (*selected.begin())"
+    return [
+        Executed("computeSelectedTileN", DIFFERS if set_bad else MATCH, total, set_bad[0] if set_bad else "candidate sets"),
+        Executed(default_name, DIFFERS if default_bad else MATCH, total, default_bad[0] if default_bad else "default tiles"),
+    ]
+
+
+def _python_functions(root: Path) -> tuple[dict, dict]:
+    """Top-level functions and integer constants of the folder's utils.py and fused_moe/utils.py."""
+    functions, constants = {}, {}
+    for relative in ("utils.py", "fused_moe/utils.py"):
+        path = root / relative
+        if not path.is_file():
+            continue
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                functions[node.name] = node
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, int):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        constants[target.id] = node.value.value
+    return functions, constants
+
+
+def _executable(name, functions, constants):
+    """`name` and the module functions it calls, executed from their source (decorators
+    dropped) with the modules' integer constants and math in scope."""
+    import math
+
+    needed, queue = {}, [name]
+    while queue:
+        current = queue.pop()
+        if current in needed or current not in functions:
+            continue
+        node = functions[current]
+        needed[current] = node
+        queue.extend(n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
+    module = ast.Module(body=[ast.FunctionDef(**{**{f: getattr(n, f) for f in n._fields}, "decorator_list": []})
+                              for n in needed.values()], type_ignores=[])
+    namespace = {"math": math, **constants}
+    exec(compile(ast.fix_missing_locations(module), "<flashinfer buckets>", "exec"), namespace)  # noqa: S102 (the --execute flag)
+    return namespace[name]
+
+
+def _buckets(root: Path, era, rng, np) -> Executed:
+    from ..tiles import last_positive_power_of_2, map_to_hybrid_bucket
+
+    if era.tile_source == "caller":
+        return Executed("tuning buckets", ABSENT, 0, "the caller's tile_tokens_dim: no bucket chooses the tile")
+    functions, constants = _python_functions(root)
+    xs = np.unique(np.concatenate([np.arange(0, 9000), rng.integers(0, 2**22, 5000)]))
+    tunes = [1, 256, 1024, 4096, 8192, 16384, 3000, 1 << 20]
+    if era.buckets == "hybrid":
+        name, model = "map_to_hybrid_bucket", map_to_hybrid_bucket
+        if name not in functions:
+            return Executed(name, DIFFERS, 0, f"{name} not found in utils.py / fused_moe/utils.py")
+        theirs = _executable(name, functions, constants)
+        pairs = [(int(x), t) for t in tunes for x in xs]
+        ours_of, theirs_of = (lambda x, t: model(x, t)), (lambda x, t: theirs(x, t))
+    else:
+        name, model = "last_positive_power_of_2", last_positive_power_of_2
+        if name not in functions:
+            return Executed(name, DIFFERS, 0, f"{name} not found in utils.py")
+        theirs = _executable(name, functions, constants)
+        pairs = [(int(x), None) for x in xs if x >= 1]
+        ours_of, theirs_of = (lambda x, t: model(x)), (lambda x, t: theirs(x))
+    for x, t in pairs:
+        a, b = theirs_of(x, t), ours_of(x, t)
+        if a != b:
+            args = f"x={x}" + (f", max_num_tokens={t}" if t is not None else "")
+            return Executed(name, DIFFERS, len(pairs), f"first difference: {name}({args}): flashinfer {a}, model {b}")
+    return Executed(name, MATCH, len(pairs), "executed from the folder's source")
+
+
+def check(root: str, era_name: str) -> list[Executed]:
+    import numpy as np
+
+    from ..releases import ERAS
+    from . import compiled
+
+    era = next(e for e in ERAS if e.name == era_name)
+    folder = Path(root)
+    rng = np.random.default_rng(20261128)
+    rows = []
+    try:
+        ref = compiled.Reference(compiled.extract(folder), label=str(folder))
+    except Exception as error:  # noqa: BLE001 (reported as the row's verdict)
+        rows.append(Executed("(compiled functions)", ERROR, 0, f"{type(error).__name__}: {str(error)[:300]}"))
+    else:
+        rows.append(_ctas(ref, era, rng, np))
+        rows.extend(_tile_choice(ref, era, rng, np))
+    try:
+        rows.append(_buckets(folder, era, rng, np))
+    except Exception as error:  # noqa: BLE001
+        rows.append(Executed("(tuning buckets)", ERROR, 0, f"{type(error).__name__}: {str(error)[:300]}"))
+    return rows
+
+
+if __name__ == "__main__":
+    for row in check(sys.argv[1], sys.argv[2]):
+        print(json.dumps(row.__dict__), flush=True)

@@ -1,0 +1,124 @@
+"""`boundcheck drift --execute`: a folder's own geometry code, compiled and run in a child
+process, against the model. Unmodified releases match; edited copies whose text still
+reads alike are flagged, naming the function and one input where the answers differ;
+nothing from the folder runs without the flag; a hanging folder is cut off. (Launchers
+built only for the candidates is not host arithmetic: the text fact tuned_tile catches it,
+tests/test_drift.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from boundcheck.drift.compiled import LAUNCHER, RUNNER_H, compiler, sources_root
+from boundcheck.releases import ERAS, PINNED, era_for
+
+ROOT = sources_root()
+UTILS = "fused_moe/utils.py"
+
+
+def _folder(version) -> Path:
+    folder = ROOT / version / "flashinfer"
+    if not (folder / LAUNCHER).is_file():
+        pytest.skip(f"flashinfer {version} sources not fetched: python tools/fetch_flashinfer_sources.py")
+    if compiler() is None:
+        pytest.skip("no C++ compiler")
+    return folder
+
+
+def _drift(folder, *extra, execute=True, timeout=600):
+    argv = [sys.executable, "-m", "boundcheck", "drift", "--flashinfer-root", str(folder), "--json", *extra]
+    if execute:
+        argv.append("--execute")
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    report = json.loads(result.stdout)
+    return result.returncode, report, {r["function"]: r for r in report["executed"]}
+
+
+@pytest.mark.parametrize("version", sorted({era.last for era in ERAS} | set(PINNED), key=str))
+def test_unmodified_releases_match_when_executed(version):
+    code, report, executed = _drift(_folder(version), "--flashinfer", version)
+    assert code == 0 and report["failures"] == 0, report["executed"]
+    assert executed["getMaxNumCtasInBatchDim"]["status"] == "match"
+    assert executed["getMaxNumCtasInBatchDim"]["points"] > 1_000_000
+    buckets = [executed.get(name, {}).get("status") for name in ("map_to_hybrid_bucket", "last_positive_power_of_2")]
+    if era_for(version).tile_source == "launcher":
+        assert "match" in buckets  # the folder's own bucket map, executed
+    assert all(r["status"] in ("match", "absent") for r in executed.values())
+
+
+@pytest.fixture
+def copy_of_0_7_2(tmp_path):
+    source = _folder("0.7.2.post1")
+    target = tmp_path / "flashinfer"
+    shutil.copytree(source, target)
+    return target
+
+
+def _edit(folder, relative, pattern, replacement, count=1):
+    path = folder / relative
+    text, made = re.subn(pattern, replacement, path.read_text())
+    assert made == count, f"{relative}: {pattern!r} matched {made} times"
+    path.write_text(text)
+
+
+_TWO_SMALLER = """auto down = it;
+  for (int i = 0; i < 2 && down != supported_tile_nums.begin(); ++i) {
+    down = std::prev(down);
+    selected_tile_nums.insert(*down);
+  }"""
+
+EDITS = {
+    # 0.7.4's extra tuner candidate in 0.7.2.post1's computeSelectedTileN
+    "two smaller candidates": (LAUNCHER, r"if \(it != supported_tile_nums\.begin\(\)\) \{\s*selected_tile_nums\.insert\(\*std::prev\(it\)\);\s*\}",
+                               _TWO_SMALLER, ("computeSelectedTileN", "selectDefaultTileN")),
+    # the default tile returned early: the largest candidate instead of the smallest
+    "default returns early": (LAUNCHER, r"return \*selected\.begin\(\);", "return *selected.rbegin();", ("selectDefaultTileN",)),
+    # one CTA more in runner.h's count
+    "a term added to the CTA count": (RUNNER_H, r"maxNumCtasInBatchDim \+= \(numRemainingTokens / tileTokensDim\);",
+                                      "maxNumCtasInBatchDim += (numRemainingTokens / tileTokensDim) + 1;",
+                                      ("getMaxNumCtasInBatchDim",)),
+    # phase 2 of the hybrid buckets rounding one token further, the constants unchanged
+    "bucket rounding": (UTILS, r"return min\(_ceil_to_step\(x, _PHASE2_STEP\), max_num_tokens\)",
+                        "return min(_ceil_to_step(x + 1, _PHASE2_STEP), max_num_tokens)", ("map_to_hybrid_bucket",)),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_an_edited_meaning_is_flagged_by_function_with_an_input(copy_of_0_7_2, edit):
+    relative, pattern, replacement, functions = EDITS[edit]
+    _edit(copy_of_0_7_2, relative, pattern, replacement)
+    code, report, executed = _drift(copy_of_0_7_2, "--flashinfer", "0.7.2.post1")
+    assert code != 0
+    for function in functions:  # the edited one, and what is computed from it
+        assert executed[function]["status"] == "differs", report["executed"]
+        detail = executed[function]["detail"]
+        assert "first" in detail and "flashinfer" in detail and "model" in detail
+    others = [r for name, r in executed.items() if name not in functions]
+    assert others and all(r["status"] == "match" for r in others), others
+
+
+def test_nothing_runs_without_the_flag_and_a_hang_is_cut_off(copy_of_0_7_2, tmp_path):
+    marker = tmp_path / "ran"
+    _edit(copy_of_0_7_2, UTILS, r"(def map_to_hybrid_bucket\(x: int, max_num_tokens: int\) -> int:\n)",
+          rf"\1    open({str(marker)!r}, 'w').close()\n")
+    code, report, executed = _drift(copy_of_0_7_2, "--flashinfer", "0.7.2.post1", execute=False)
+    assert not marker.exists() and executed == {}
+    _drift(copy_of_0_7_2, "--flashinfer", "0.7.2.post1")
+    assert marker.exists()  # executed, in the child, because it was asked for
+    _edit(copy_of_0_7_2, UTILS, r"(def map_to_hybrid_bucket\(x: int, max_num_tokens: int\) -> int:\n)",
+          r"\1    while True:\n        pass\n")
+    code, report, executed = _drift(copy_of_0_7_2, "--flashinfer", "0.7.2.post1", "--execute-timeout", "20", timeout=120)
+    assert code != 0 and executed["(all)"]["status"] == "timeout"
+
+
+def test_bad_timeout_is_an_input_error(copy_of_0_7_2):
+    result = subprocess.run([sys.executable, "-m", "boundcheck", "drift", "--flashinfer-root", str(copy_of_0_7_2),
+                             "--execute", "--execute-timeout", "nan"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--execute-timeout" in result.stderr
