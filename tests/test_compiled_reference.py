@@ -44,7 +44,10 @@ from boundcheck.drift.compare import NP, as_set, ladders, model_ctas, model_defa
 
 ROOT = cref.sources_root()
 SMALL_EXPERTS, SMALL_TOP_K, SMALL_TOKENS = 64, 8, 4096
-RANDOM_POINTS = 20_000  # per ladder, uniform/log-uniform over the full domain
+RANDOM_POINTS = 20_000  # per ladder at least, uniform/log-uniform over the full domain
+# Comparisons per release on the full domain, at least (the ladders share them out; the CTA
+# count drops points whose int32 values would wrap, hence the margin in the sizes).
+FULL_DOMAIN_COMPARISONS = 1_000_000
 TIE_POINTS = 6_000  # per ladder
 CHUNK_CONFIGS = 60  # per release
 SCALAR_SAMPLE = 300  # per ladder and domain, through the scalar API
@@ -155,8 +158,16 @@ def _rng(version, salt):
     return np.random.default_rng(zlib.crc32(f"{version}/{salt}".encode()))
 
 
+def random_size(era) -> int:
+    """Random points per ladder so that the release gets FULL_DOMAIN_COMPARISONS: each point
+    is compared 3 times (tile choice, CTAs local and global), twice up to 0.4.1."""
+    per_point = 3 if era.tile_source == "launcher" else 2
+    wanted = int(FULL_DOMAIN_COMPARISONS * 1.3) // (per_point * len(ladders(era))) + 1
+    return max(RANDOM_POINTS, wanted - TIE_POINTS)
+
+
 def random_domain(era, ladder, rng):
-    size = RANDOM_POINTS
+    size = random_size(era)
     log_n = np.exp(rng.uniform(0, np.log(2**24), size)).astype(np.int64)
     uni_n = rng.integers(0, 2**24 + 1, size)
     n = np.where(rng.random(size) < 0.5, log_n, uni_n)
@@ -280,6 +291,7 @@ def test_full_domain_random_ties_and_bounds(version):
             total += compare_ctas(ref, version, era, n, k, local, tile)
             total += compare_ctas(ref, version, era, n, k, experts, tile)
     print(f"{version}: full domain: {total} points compared (library {ref.digest}, era {era.name})")
+    assert total >= FULL_DOMAIN_COMPARISONS
 
 
 @pytest.mark.parametrize("version", MODELED_VERSIONS)
