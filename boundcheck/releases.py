@@ -105,6 +105,9 @@ class Era:
     # cached tactic always finds its tile). With tuned_tile_checked False and "candidates"
     # (0.5.0 - 0.5.2) a tuned tile outside the set is undefined behaviour, counted as launched.
     tuned_tile_launchers: str = "candidates"
+    # resolveMoeTileAndConfig keeps a tactic's tile whose config is -1 (0.7.4); before, such
+    # a tactic falls back to the default tile, as one without a tile does
+    keeps_explicit_tile: bool = False
 
     def __repr__(self) -> str:
         return f"Era({self.name}: flashinfer {self.span})"
@@ -402,7 +405,7 @@ E23 = _next(
     sources={"candidate_rule": Source(LAUNCHER, "computeSelectedTileN: lower_bound(double avg); {it, +1, +2, -1}")},
 )
 E24 = _next(
-    E23, "E24", ("0.7.4",), tuner_smaller=2, global_tile=True, routing_metadata_tile=True,
+    E23, "E24", ("0.7.4",), tuner_smaller=2, global_tile=True, routing_metadata_tile=True, keeps_explicit_tile=True,
     sources={
         "candidate_rule": Source(LAUNCHER, "computeSelectedTileN(..., num_experts, num_smaller_tile_candidates = 2): "
                                  "lower_bound; +1, +2; two smaller; EP global tile"),

@@ -97,6 +97,15 @@ def default_tile(tiles, num_tokens, top_k, num_local_experts, era) -> int:
     return tiles[default_tile_index(tiles, num_tokens, top_k, num_local_experts, era)]
 
 
+def resolved_tactic(tile, config, default, era, ops=INT):
+    """(tile, config) launched for the tuner's tactic [tile, config] (resolveMoeTileAndConfig,
+    0.6.7+): the default tile with config -1 when the tactic has no tile, and up to
+    0.7.2.post1 also when it has no config; else the tactic's own tile. Either way the
+    launch runs the default tile or the tuner's tile: the two the `flashinfer` policy allows."""
+    fallback = ops.or_(tile == -1, config == -1) if not era.keeps_explicit_tile else (tile == -1)
+    return ops.ite(fallback, default, tile), ops.ite(fallback, -1, config)
+
+
 # --- 0.4.1: the caller passes no tile, Python picks one ------------------------------------
 
 def caller_heuristic_tile(num_tokens, top_k, num_experts, max_tile) -> int:

@@ -424,3 +424,44 @@ def test_0_4_1s_own_python_tile_choice_equals_the_model():
             assert ladder[tilesets.caller_heuristic_index(ladder, int(n), int(k), int(e))] == want, (n, k, e)
             points += 1
     print(f"0.4.1: calculate_tile_tokens_dim: {points} points compared")
+
+
+RESOLVE_POINTS = 50_000  # tactics per ladder
+
+
+@pytest.mark.parametrize("version", [v for v in MODELED_VERSIONS if era_for(v).tuned_tile_launchers == "all"])
+def test_resolve_moe_tile_and_config_equals_the_model(version):
+    """resolveMoeTileAndConfig (0.6.7+), compiled, on tuner tactics [tile, config] with and
+    without a tile or a config: the launched (tile, config) equals tiles.resolved_tactic with
+    the model's default tile (0.7.4 keeps a tile whose config is -1; before, it falls back)."""
+    ref = _reference(version)
+    assert ref.extracted.resolve_moe_tile_and_config is not None, f"{version}: resolveMoeTileAndConfig not found"
+    era = era_for(version)
+    rng = _rng(version, "resolve")
+    total = 0
+    for ladder in ladders(era):
+        n = rng.integers(0, 2**24, RESOLVE_POINTS)
+        k, local = rng.integers(1, 35, RESOLVE_POINTS), rng.integers(1, 2051, RESOLVE_POINTS)
+        tile = np.where(rng.random(RESOLVE_POINTS) < 0.3, -1, rng.choice(np.array(ladder), RESOLVE_POINTS))
+        config = np.where(rng.random(RESOLVE_POINTS) < 0.3, -1, rng.integers(0, 64, RESOLVE_POINTS))
+        got_tile, got_config, status = ref.resolve(ladder, n, k, local, tile, config)
+        assert not status.any(), f"flashinfer {version}: resolveMoeTileAndConfig threw: {ref.last_error}"
+        default = model_default(ladder, n, k, local, era)
+        want_tile, want_config = tilesets.resolved_tactic(tile, config, default, era, ops=NP)
+        bad = np.flatnonzero((got_tile != want_tile) | (got_config != want_config))
+        assert bad.size == 0, _fail_lines(
+            version, f"resolveMoeTileAndConfig (ladder {ladder})", bad,
+            lambda i: (f"tactic=[{tile[i]}, {config[i]}] tokens={n[i]} top_k={k[i]} local={local[i]}: flashinfer "
+                       f"({got_tile[i]}, {got_config[i]}), model ({want_tile[i]}, {want_config[i]})"))
+        # the launched tile is the default or the tactic's: what the flashinfer policy allows
+        assert np.all((got_tile == default) | (got_tile == tile))
+        total += n.size
+    print(f"{version}: resolveMoeTileAndConfig: {total} tactics compared")
+
+
+def test_resolve_before_0_7_4_differs_from_0_7_4_on_a_tile_without_config():
+    """The one change: tactic [64, -1] runs 64 on 0.7.4 and the default tile before."""
+    old, new = _reference("0.7.2.post1"), _reference("0.7.4")
+    ladder = (8, 16, 32, 64, 128)
+    assert old.resolve(ladder, [1000], [8], [256], [64], [-1])[0].tolist() == [16]
+    assert new.resolve(ladder, [1000], [8], [256], [64], [-1])[0].tolist() == [64]

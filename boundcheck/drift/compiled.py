@@ -182,6 +182,7 @@ class Extracted:
     select_default_tile_n: str | None
     get_max_num_ctas: str
     get_max_permuted_padded_count: str | None  # called by 0.2.8 - 0.4.0's formula
+    resolve_moe_tile_and_config: str | None = None  # 0.6.7+: the tactic [tile_N, config] -> the tile run
 
     @property
     def takes_num_experts(self) -> bool:
@@ -203,6 +204,7 @@ class Extracted:
             "selectDefaultTileN": self.select_default_tile_n,
             "getMaxPermutedPaddedCount": self.get_max_permuted_padded_count,
             "getMaxNumCtasInBatchDim": self.get_max_num_ctas,
+            "resolveMoeTileAndConfig": self.resolve_moe_tile_and_config,
         }
 
 
@@ -216,6 +218,7 @@ def extract_texts(launcher_text: str, runner_text: str, where: str = "launcher")
         get_max_num_ctas=ctas,
         get_max_permuted_padded_count=find_definition(runner_text, "getMaxPermutedPaddedCount", "runner.h")
         if padded else None,
+        resolve_moe_tile_and_config=find_definition(launcher_text, "resolveMoeTileAndConfig", where, required=False),
     )
 
 
@@ -280,6 +283,13 @@ inline int roundUp(int a, int b) { return (a + b - 1) / b * b; }
 #define FLASHINFER_CHECK(cond, ...) \
   do { if (!(cond)) ::bc_shim::fail_concat(#cond, ##__VA_ARGS__); } while (0)
 namespace common { using ::bc_shim::ceilDiv; using ::bc_shim::roundUp; }
+// tvm::ffi::Array<int64_t> as resolveMoeTileAndConfig reads it: size() and operator[].
+template <typename T>
+struct Array {
+  std::vector<T> items;
+  size_t size() const { return items.size(); }
+  T operator[](size_t i) const { return items.at(i); }
+};
 """
 
 _WRAPPERS = r"""
@@ -334,6 +344,31 @@ extern "C" int64_t bc_tiles(const int32_t* tiles, int64_t ntiles, int64_t n,
 }
 #endif
 
+#if BC_HAS_RESOLVE
+// resolveMoeTileAndConfig(tactic = [tile_in[i], config_in[i]]): the tile and config it returns.
+extern "C" int64_t bc_resolve(const int32_t* tiles, int64_t ntiles, int64_t n, const int64_t* tokens,
+                              const int64_t* top_k, const int64_t* local, const int64_t* tile_in,
+                              const int64_t* config_in, int64_t* tile_out, int64_t* config_out,
+                              int32_t* status) {
+  std::vector<int32_t> ladder(tiles, tiles + ntiles);
+  int64_t failed = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    status[i] = 0;
+    try {
+      Array<int64_t> tactic{{tile_in[i], config_in[i]}};
+      auto resolved = bc_ref::resolveMoeTileAndConfig(tactic, ladder, tokens[i], top_k[i], local[i]);
+      tile_out[i] = resolved.first;
+      config_out[i] = resolved.second;
+    } catch (std::exception const& e) {
+      status[i] = 1;
+      bc_error = e.what();
+      ++failed;
+    }
+  }
+  return failed;
+}
+#endif
+
 extern "C" int64_t bc_ctas(int64_t n, const int32_t* tokens, const int32_t* top_k,
                            const int32_t* experts, const int32_t* tile, int32_t* out,
                            int32_t* status) {
@@ -360,6 +395,7 @@ def generated_source(ex: Extracted) -> str:
         f"#define BC_TAKES_NUM_EXPERTS {int(ex.takes_num_experts)}",
         f"#define BC_HAS_SELECT_DEFAULT {int(ex.select_default_tile_n is not None)}",
         f"#define BC_HAS_TILE_RULE {int(ex.compute_selected_tile_n is not None)}",
+        f"#define BC_HAS_RESOLVE {int(ex.resolve_moe_tile_and_config is not None)}",
         "namespace bc_ref {",
     ]
     for name, text in ex.functions().items():
@@ -426,6 +462,10 @@ class Reference:
             self._lib.bc_tiles.restype = ctypes.c_int64
             self._lib.bc_tiles.argtypes = [_I32, ctypes.c_int64, ctypes.c_int64, _I64, _I64, _I64, _I64,
                                            _U64, _I64, _I32]
+        if ex.resolve_moe_tile_and_config is not None:
+            self._lib.bc_resolve.restype = ctypes.c_int64
+            self._lib.bc_resolve.argtypes = [_I32, ctypes.c_int64, ctypes.c_int64, _I64, _I64, _I64, _I64, _I64,
+                                             _I64, _I64, _I32]
         self._lib.bc_ctas.restype = ctypes.c_int64
         self._lib.bc_ctas.argtypes = [ctypes.c_int64, _I32, _I32, _I32, _I32, _I32, _I32]
         self._lib.bc_last_error.restype = ctypes.c_char_p
@@ -451,6 +491,20 @@ class Reference:
         self._lib.bc_tiles(ladder, ladder.size, n, tokens.ravel(), top_k.ravel(), local.ravel(),
                            experts.ravel(), mask, default, status)
         return mask, default, status
+
+    def resolve(self, ladder, tokens, top_k, local, tile, config):
+        """(tile, config, status) arrays: resolveMoeTileAndConfig of the tactic [tile, config]."""
+        if self.extracted.resolve_moe_tile_and_config is None:
+            raise ExtractionError(f"{self.label}: no resolveMoeTileAndConfig (before 0.6.7)")
+        arrays = (np.ascontiguousarray(a, dtype=np.int64).ravel()
+                  for a in np.broadcast_arrays(tokens, top_k, local, tile, config))
+        tokens, top_k, local, tile, config = arrays
+        ladder = np.ascontiguousarray(ladder, dtype=np.int32)
+        tile_out, config_out = np.zeros(tokens.size, dtype=np.int64), np.zeros(tokens.size, dtype=np.int64)
+        status = np.zeros(tokens.size, dtype=np.int32)
+        self._lib.bc_resolve(ladder, ladder.size, tokens.size, tokens, top_k, local, tile, config,
+                             tile_out, config_out, status)
+        return tile_out, config_out, status
 
     def ctas(self, tokens, top_k, experts, tile):
         """(getMaxNumCtasInBatchDim, status) arrays; inputs must fit int32 (and their
