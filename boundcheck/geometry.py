@@ -8,7 +8,7 @@ Everything is written against `ops` so that the proofs lift these same functions
 
 from __future__ import annotations
 
-from .facts import GRID_DIM_Y_MAX, INT32_MAX
+from .facts import INT32_MAX
 from .ops import INT
 
 
@@ -66,7 +66,7 @@ def max_permuted_padded_count(num_tokens, top_k, num_experts, tile_tokens_dim, o
 GRID_CLUSTER_RULES = ("ignored", "round_up", "multiply")
 
 
-def launched_grid_y(num_ctas, cluster_y, ops=INT, rule="round_up"):
+def launched_grid_y(num_ctas, cluster_y, ops=INT, *, rule):
     """grid.y as launched for `num_ctas` token CTAs (the MoE path is BatchN: tokens on Y).
 
     "ignored": the count itself (0.4.0 and before); "round_up": divUpMul(count, y)
@@ -79,7 +79,7 @@ def launched_grid_y(num_ctas, cluster_y, ops=INT, rule="round_up"):
     return ops.div(num_ctas + (cluster_y - 1), cluster_y) * cluster_y
 
 
-def cta_budget(grid_limit, cluster_y, rule="round_up"):
+def cta_budget(grid_limit, cluster_y, rule):
     """The most token CTAs whose launched grid.y still fits the limit."""
     if rule == "ignored":
         return grid_limit
@@ -93,8 +93,8 @@ def release_cta_budget(grid_limit, cluster_y, era):
     return cta_budget(grid_limit, cluster_y, era.grid_cluster)
 
 
-def launch_fits(num_ctas, cluster_y=1, grid_limit=GRID_DIM_Y_MAX, ops=INT, rule="round_up"):
-    return launched_grid_y(num_ctas, cluster_y, ops, rule) <= grid_limit
+def launch_fits(num_ctas, cluster_y, grid_limit, ops, rule):
+    return launched_grid_y(num_ctas, cluster_y, ops, rule=rule) <= grid_limit
 
 
 def int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, ops=INT, formula="filled"):

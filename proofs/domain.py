@@ -4,8 +4,8 @@ Trust: boundcheck.domain (the same ranges the CLI and the guard accept).
 
 Everything is symbolic: num_experts E, top_k K, shared experts S, local experts L,
 tune_max_num_tokens T, tokens n, and the CTA budget B, which ranges over
-cta_budget(65535, y) for each proven Y cluster size y (lemma cluster_rounding turns
-"grid.y <= 65535 after rounding to y" into "CTAs <= B"). Queries about the
+cta_budget(65535, y, rule) for each proven Y cluster size y under the release's grid rule
+(lemma cluster_rounding turns "grid.y <= 65535 for cluster y" into "CTAs <= B"). Queries about the
 `flashinfer` policy are split by the effective top_k K' = K + S (1..34): with K' a
 number the model's products and divisions by K' are linear and each query takes
 milliseconds instead of seconds; the 34 values of K' together cover the domain.
@@ -33,7 +33,7 @@ DOMAIN_TEXT = (
 )
 
 
-def budgets_for(grid_limit=facts.GRID_DIM_Y_MAX, rule="round_up"):
+def budgets_for(grid_limit, rule):
     """{cta_budget(limit, y, rule) -> y} for the proven cluster sizes (the first y of a
     shared budget: with "ignored" every size has the whole limit)."""
     budgets = {}

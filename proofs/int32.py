@@ -24,7 +24,7 @@ from __future__ import annotations
 import z3
 
 from boundcheck.geometry import int32_expressions
-from boundcheck.policy import Policy, parse_policy
+from boundcheck.policy import Policy
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.solver.tracked import CHECKED_INT32, Checked

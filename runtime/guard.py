@@ -20,6 +20,7 @@ import functools
 import inspect
 
 from boundcheck.caps import DEFAULT
+from boundcheck.facts import INT32_MAX
 from boundcheck.errors import BoundcheckInputError
 from boundcheck.plan import equal_chunks
 
@@ -327,12 +328,12 @@ class Guard:
                 f"split by tokens; {num_tokens} tokens exceed that tile's verified bound {limit}",
             )
         slicers = self._slicers(arguments, num_tokens)
+
+        def call(start, stop):  # the caller's call, on rows [start, stop) of every token-major argument
+            return self._call_with(args, kwargs or {}, {name: slicer(start, stop) for name, slicer in slicers.items()})
+
         if not arguments.get("do_finalize", True):
-            parts = [
-                self._call_with(args, kwargs or {}, {name: slicer(start, stop) for name, slicer in slicers.items()})
-                for start, stop in equal_chunks(num_tokens, limit)
-            ]
-            return _concatenate_unfinalized(parts)
+            return _concatenate_unfinalized([call(start, stop) for start, stop in equal_chunks(num_tokens, limit)])
         output = arguments.get("output") if self.entry.has_output else None
         if output is None:
             output = self._new_output(arguments, num_tokens)
@@ -340,7 +341,7 @@ class Guard:
                 slicers["output"] = lambda s, e, v=output: v[s:e]
         extras = []
         for start, stop in equal_chunks(num_tokens, limit):
-            result = self._call_with(args, kwargs or {}, {name: slicer(start, stop) for name, slicer in slicers.items()})
+            result = call(start, stop)
             rows = result if not isinstance(result, (list, tuple)) else result[0]
             if not self.entry.has_output:
                 output[start:stop].copy_(rows)  # FP8 per-channel allocates its own output
@@ -463,14 +464,10 @@ def _concatenate_unfinalized(parts):
     return result
 
 
-# expanded_idx_to_permuted_idx is int32.
-_INT32_MAX = 2**31 - 1
-
-
 def _shifted_indices(indices, rows):
     import torch
 
-    if sum(rows) - 1 > _INT32_MAX:
+    if sum(rows) - 1 > INT32_MAX:  # expanded_idx_to_permuted_idx is int32
         raise GuardError("hidden_states", f"the chunks' {sum(rows)} permuted rows exceed the int32 index of their map")
     shifted, offset = [], 0
     for index, count in zip(indices, rows):

@@ -31,7 +31,6 @@ from .release import guarded_release
 _LOCK = threading.RLock()
 # "module.attribute" -> (module, attribute, flashinfer's function, its guard)
 _PATCHED: dict = {}
-_OPTIONS: dict = {}
 _TARGET = "flashinfer.fused_moe"
 
 
@@ -68,8 +67,6 @@ def install(**guard_options) -> dict:
                         patched[f"{module.__name__}.{attribute}"] = (module, attribute, original, guarded)
         _PATCHED.clear()
         _PATCHED.update(patched)
-        _OPTIONS.clear()
-        _OPTIONS.update(guard_options)
     return installed()
 
 
@@ -78,7 +75,6 @@ def uninstall() -> dict:
     left as it is) and stop any pending install_on_import(). Returns installed() (empty)."""
     with _LOCK:
         _restore()
-        _OPTIONS.clear()
         sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _InstallOnImport)]
     return installed()
 

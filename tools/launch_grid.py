@@ -243,8 +243,7 @@ def _build_folder() -> Path:
 class GridFunction:
     """The compiled getLaunchGrid (or getGridDim) of one header."""
 
-    def __init__(self, library: Path, has_launch_grid: bool):
-        self.has_launch_grid = has_launch_grid
+    def __init__(self, library: Path):
         self._lib = ctypes.CDLL(str(library))
         self._lib.bg_grid.restype = ctypes.c_int
         self._lib.bg_last_error.restype = ctypes.c_char_p
@@ -282,7 +281,7 @@ def grid_function(header_text: str) -> GridFunction:
             if result.returncode != 0:
                 raise RuntimeError(f"g++ failed on the extracted grid code:\n{result.stderr[-3000:]}")
             shutil.move(str(built), library)
-    return GridFunction(library, "getLaunchGrid(" in source.split("struct Interface", 1)[1].split("static std::string", 1)[0])
+    return GridFunction(library)
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from ..facts import LAUNCHER, MOE_RUNNER, RUNNER_H
-from .cxx import _squash, _squash_tight
+from .cxx import _squash_tight
 from .folder import _Folder
 from .found import Found, Missing
 from .launcher import _entry_definitions

@@ -7,7 +7,7 @@ import math
 
 from ..errors import BoundcheckInputError
 from ..releases import ERAS, MODELED_VERSIONS
-from .data import EXPERTS, TOP_KS, Heatmap, Series
+from .data import EXPERTS, TOP_KS, Heatmap
 
 _MARKERS = "osD^v"
 
