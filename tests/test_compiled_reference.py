@@ -465,3 +465,69 @@ def test_resolve_before_0_7_4_differs_from_0_7_4_on_a_tile_without_config():
     ladder = (8, 16, 32, 64, 128)
     assert old.resolve(ladder, [1000], [8], [256], [64], [-1])[0].tolist() == [16]
     assert new.resolve(ladder, [1000], [8], [256], [64], [-1])[0].tolist() == [64]
+
+
+# --- the launchers' tile sets, compiled ---------------------------------------------------------
+
+@pytest.mark.parametrize("version", [v for v in MODELED_VERSIONS if era_for(v).tile_source == "launcher"])
+def test_compiled_tile_sets_equal_the_model(version):
+    """Each launcher's tile-set code (class arrays and getSupportedTileNums from 0.5.3, the
+    entry's inline vector before), compiled from the release's text, equals the era's tiles
+    for every precision it serves, and the FP4 set equals the model's FP4 rule for every
+    (act, weights, per-token) over the five FP4-path dtypes (50 inputs)."""
+    from boundcheck.drift.compiled_tile_sets import FP4_DTYPES, compare_tile_sets, compiled_tile_sets
+
+    if _missing_reason(version):
+        pytest.skip(_missing_reason(version))
+    era = era_for(version)
+    ref = compiled_tile_sets(cref.release_folder(version, ROOT), f"flashinfer {version}")
+    results = compare_tile_sets(ref, era)
+    fp4 = [name for name in results if "FP4" in name or "fp4" in name]
+    assert len(fp4) == 1 and results[fp4[0]][0] == 2 * len(FP4_DTYPES) ** 2, results
+    # every precision the era runs is served by a compiled set (mxfp8 by the block-scale one)
+    plain = {"bf16", "fp8_per_tensor", "fp8_per_channel", "fp8_block", "mxint4"} & set(era.tiles)
+    assert sum(count for name, (count, _) in results.items() if name not in fp4) == len(plain) + ("mxfp8" in era.tiles)
+    differences = [d for _, diffs in results.values() for d in diffs]
+    assert not differences, "\n".join(f"flashinfer {version}: {d.function}({d.inputs}): flashinfer {d.flashinfer}, "
+                                      f"model {d.model}" for d in differences)
+    print(f"{version}: {sum(c for c, _ in results.values())} tile-set inputs compared over {len(results)} functions")
+
+
+def test_compiled_tile_sets_follow_the_preprocessor_and_the_per_token_condition():
+    """g++, not boundcheck, decides `#ifndef TLLM_RUBIN_FEATURES`, and 0.6.18 drops 192 for
+    per-token NVFP4 while 0.7.0 keeps it: the compiled sets themselves say so."""
+    from boundcheck.drift.compiled_tile_sets import compiled_tile_sets
+    from boundcheck.releases import E2M1
+
+    if _missing_reason("0.6.18") or _missing_reason("0.7.0"):
+        pytest.skip(_missing_reason("0.6.18") or _missing_reason("0.7.0"))
+    old = compiled_tile_sets(cref.release_folder("0.6.18", ROOT))
+    new = compiled_tile_sets(cref.release_folder("0.7.0", ROOT))
+    name = "FP4BlockScaleLauncher::getSupportedTileNums"
+    assert old.tiles(name, act=E2M1, weights=E2M1, per_token=False) == (8, 16, 32, 64, 128, 192, 256)
+    assert old.tiles(name, act=E2M1, weights=E2M1, per_token=True) == (8, 16, 32, 64, 128, 256)
+    assert new.tiles(name, act=E2M1, weights=E2M1, per_token=True) == (8, 16, 32, 64, 128, 192, 256)
+    assert old.code(name).roles == ("act", "weights", "per_token") and new.code(name).roles == ("act", "weights")
+
+
+@pytest.mark.parametrize("edit", ["192 for any MxE2m1 weights", "an inline 256 for every FP4 pair"])
+def test_an_edited_tile_set_is_caught(edit):
+    from boundcheck.drift.compiled_tile_sets import CompiledTileSets, compare_tile_sets, extract_tile_sets
+
+    version, pattern, replacement = {
+        "192 for any MxE2m1 weights": ("0.7.2.post1", r"\(dtype_weights == btg::Dtype::MxE2m1 && dtype_act == btg::Dtype::MxE4m3\)",
+                                       "(dtype_weights == btg::Dtype::MxE2m1)"),
+        "an inline 256 for every FP4 pair": ("0.5.2", r"\(\(mDtypeAct == btg::Dtype::MxE4m3 && mDtypeWeights == btg::Dtype::MxE2m1\) \|\|",
+                                             "(true || (mDtypeAct == btg::Dtype::MxE4m3 && mDtypeWeights == btg::Dtype::MxE2m1) ||"),
+    }[edit]
+    if _missing_reason(version):
+        pytest.skip(_missing_reason(version))
+    text = (cref.release_folder(version, ROOT) / cref.LAUNCHER).read_text()
+    edited, made = re.subn(pattern, replacement, text)
+    assert made >= 1, f"{pattern!r} not found in {version}"
+    results = compare_tile_sets(CompiledTileSets(extract_tile_sets(edited), f"edited {version}"), era_for(version))
+    differing = {name: diffs for name, (_, diffs) in results.items() if diffs}
+    assert len(differing) == 1, differing
+    (name, diffs), = differing.items()
+    assert "FP4" in name or "fp4" in name
+    assert all(256 in d.flashinfer or 192 in d.flashinfer for d in diffs)

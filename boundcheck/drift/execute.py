@@ -4,8 +4,9 @@ the model's, so that a change of meaning shows even where the text still reads t
 Only with the flag, and only in a child process with a timeout (the parent never loads
 or runs anything from the folder). The child (`python -m boundcheck.drift.execute ROOT
 ERA`) extracts by name and compiles with g++ (boundcheck.drift.compiled): runner.h's
-getMaxNumCtasInBatchDim and, where the launcher picks the tile, computeSelectedTileN and
-the default tile; it executes the folder's Python tuning-bucket map (map_to_hybrid_bucket,
+getMaxNumCtasInBatchDim and, where the launcher picks the tile, computeSelectedTileN, the
+default tile and each launcher's tile set with its dtype conditions
+(boundcheck.drift.compiled_tile_sets); it executes the folder's Python tuning-bucket map (map_to_hybrid_bucket,
 or last_positive_power_of_2 for the round-down map) from its own source; and it compares
 each with the model's function for the era on an exhaustive small domain and random points
 of the full one. It prints one JSON object per function: its status ("match", "differs",
@@ -110,6 +111,23 @@ def _tile_choice(ref, era, rng, np) -> list[Executed]:
     ]
 
 
+def _tile_sets(folder: Path, era) -> list[Executed]:
+    from .compiled_tile_sets import compare_tile_sets, compiled_tile_sets, describe_inputs
+
+    if era.tile_source == "caller":
+        return [Executed("tile sets", ABSENT, 0, "the caller's tile_tokens_dim: no C++ tile set (the kernel list's "
+                                                 "tiles are checked as text)")]
+    rows = []
+    for name, (compared, differences) in compare_tile_sets(compiled_tile_sets(folder), era).items():
+        if differences:
+            d = differences[0]
+            rows.append(Executed(name, DIFFERS, compared, f"{len(differences)} inputs differ; first: {d.inputs}: "
+                                                          f"flashinfer {list(d.flashinfer)}, model {list(d.model)}"))
+        else:
+            rows.append(Executed(name, MATCH, compared, "the tile set for " + describe_inputs(name, compared)))
+    return rows
+
+
 def _python_functions(root: Path) -> tuple[dict, dict]:
     """Top-level functions and integer constants of the folder's utils.py and fused_moe/utils.py."""
     functions, constants = {}, {}
@@ -195,6 +213,10 @@ def check(root: str, era_name: str) -> list[Executed]:
     else:
         rows.append(_ctas(ref, era, rng, np))
         rows.extend(_tile_choice(ref, era, rng, np))
+    try:
+        rows.extend(_tile_sets(folder, era))
+    except Exception as error:  # noqa: BLE001
+        rows.append(Executed("(tile sets)", ERROR, 0, f"{type(error).__name__}: {str(error)[:300]}"))
     try:
         rows.append(_buckets(folder, era, rng, np))
     except Exception as error:  # noqa: BLE001
