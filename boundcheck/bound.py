@@ -91,8 +91,9 @@ def _center_at_most(tiles, num_tokens, top_k, local_experts, m, era, ops):
     return below == 0
 
 
-def smallest_allowed_at_most(num_tokens, counts, tiles, tune_max_num_tokens, r, era, ops=INT):
-    """The `flashinfer` policy allows at num_tokens some tile of index <= r.
+def smallest_allowed_at_most(num_tokens, counts, tiles, tune_max_num_tokens, r, era, ops=INT, policy=None):
+    """The `flashinfer` policy (or `default`, the untuned tile alone) allows at num_tokens
+    some tile of index <= r.
 
     The same sets as policy.allowed_tiles_mask, read at their smallest member: the default
     tile max(c(n) - 1, 0); the tuner's lowest window tile max(c(b) - w, 0) for the bucket
@@ -101,13 +102,16 @@ def smallest_allowed_at_most(num_tokens, counts, tiles, tune_max_num_tokens, r, 
     T above it, so with w = 1 the default and the tuner's window meet in c(min(n, T)).
     """
     k, local, experts = counts.top_k, counts.local_experts, counts.global_experts
+    if callable(tune_max_num_tokens):  # an engine's tune tied to the call's tokens (audit)
+        tune_max_num_tokens = tune_max_num_tokens(num_tokens)
     if era.tile_source == "caller":
         # 0.4.1's calculate_tile_tokens_dim, the one tile that runs (caller_heuristic).
         if r >= len(tiles) - 1:
             return True
         return tilesets.caller_heuristic_at_most(tiles[r], num_tokens, k, experts, ops)
     w = era.tuner_smaller
-    if era.tuned_tile_checked:
+    if era.tuned_tile_checked or (policy is not None and policy.kind == "default"):
+        # the default tile max(c(n) - 1, 0) is at index <= r exactly when c(n) <= r + 1
         return _center_at_most(tiles, num_tokens, k, local, r + 1, era, ops)
     if era.buckets == "hybrid" and w == 1 and not era.global_tile:
         floor = ops.min(num_tokens, tune_max_num_tokens)
@@ -126,7 +130,7 @@ def smallest_allowed_at_most(num_tokens, counts, tiles, tune_max_num_tokens, r, 
 
 
 def _first_failure_bound(counts, tiles, policy, tune_max_num_tokens, budget, era, ops):
-    """C and the tile whose bound it is, under the `flashinfer` policy, for any era.
+    """C and the tile whose bound it is, under the `flashinfer` or `default` policy, for any era.
 
     With S_r the largest n that tile r alone launches and R(n) the index of the smallest
     tile the policy allows at n (nondecreasing in n in every era: the centre, the bucket
@@ -140,7 +144,7 @@ def _first_failure_bound(counts, tiles, policy, tune_max_num_tokens, budget, era
     per_tile = [largest_safe_tokens_at_tile(k, local, t, budget, ops, era.cta_formula) for t in tiles]
     bound, binding = per_tile[-1], tiles[-1]
     for r in reversed(range(len(tiles) - 1)):
-        fails = smallest_allowed_at_most(per_tile[r] + 1, counts, tiles, tune_max_num_tokens, r, era, ops)
+        fails = smallest_allowed_at_most(per_tile[r] + 1, counts, tiles, tune_max_num_tokens, r, era, ops, policy)
         bound = ops.ite(fails, per_tile[r], bound)
         binding = ops.ite(fails, tiles[r], binding)
     return bound, binding

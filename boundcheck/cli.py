@@ -83,8 +83,9 @@ def _add_counts(p):
     p.add_argument("--top-k", type=_int_arg("--top-k"), required=True)
     p.add_argument("--precision", default="nvfp4", help=f"one of: {', '.join(PRECISIONS)}")
     p.add_argument("--policy", default="flashinfer",
-                   help="flashinfer | any | fixed:T (T a tile of the precision; up to 0.4.1 the caller's tile_tokens_dim, "
-                        "flashinfer being the tile the release runs when the caller passes none)")
+                   help="flashinfer | default (autotuning off: the untuned default tile) | any | fixed:T (T a tile of "
+                        "the precision; up to 0.4.1 the caller's tile_tokens_dim, flashinfer and default being the "
+                        "tile the release runs when the caller passes none)")
     p.add_argument("--local-experts", type=_int_arg("--local-experts"), default=None)
     p.add_argument("--shared-experts", type=_int_arg("--shared-experts"), default=0,
                    help="fused shared experts (num_fused_shared_experts)")

@@ -6,6 +6,9 @@
   as the release's era decides (boundcheck.releases).
 - `any`: every supported tile. Sound even with a foreign autotuner cache or
   FLASHINFER_DIST_AWARE_AUTOTUNE, whose plans may name any tile.
+- `default`: autotuning off: only the untuned default tile at n (selectDefaultTileN, the
+  inline `tile_N == -1` default before 0.6.7), as when no tactic is cached or the engine
+  runs without the autotuner.
 - `fixed:T`: the kernel always runs tile T (`fixed:128` is vLLM's assumption).
 """
 
@@ -20,7 +23,7 @@ from .ops import INT
 
 @dataclass(frozen=True)
 class Policy:
-    kind: str  # "flashinfer" | "any" | "fixed"
+    kind: str  # "flashinfer" | "default" | "any" | "fixed"
     tile: int | None = None
 
     def __str__(self) -> str:
@@ -28,17 +31,21 @@ class Policy:
 
 
 FLASHINFER = Policy("flashinfer")
+DEFAULT = Policy("default")
 ANY = Policy("any")
 # Internal: what `flashinfer` means for 0.4.1's FP4 when the caller passes no tile.
 CALLER_HEURISTIC = Policy("caller_heuristic")
-POLICY_KINDS = ("flashinfer", "any", "fixed:T")
+POLICY_KINDS = ("flashinfer", "default", "any", "fixed:T")
+# The policies whose tile depends on n: their bound is the first failure (bound.py).
+TILE_CHOOSING = ("flashinfer", "default", "caller_heuristic")
 
 
 def for_release(policy: Policy, era, precision: str) -> Policy:
     """What a policy runs in `era` for `precision`. Up to 0.4.1 the caller picks the tile:
     `flashinfer` (the caller passes none) is the default tile_tokens_dim (8), or, for
-    0.4.1's FP4, the tile calculate_tile_tokens_dim picks at n."""
-    if policy.kind != "flashinfer" or era.tile_source != "caller":
+    0.4.1's FP4, the tile calculate_tile_tokens_dim picks at n; `default` (no autotuning)
+    is the same there, as the tuner never chose the tile in those releases."""
+    if policy.kind not in ("flashinfer", "default") or era.tile_source != "caller":
         return policy
     if era.uses_caller_heuristic(precision):
         return CALLER_HEURISTIC
@@ -51,6 +58,8 @@ def parse_policy(text, tiles=None) -> Policy:
         policy = text
     elif text == "flashinfer":
         policy = FLASHINFER
+    elif text == "default":
+        policy = DEFAULT
     elif text == "any":
         policy = ANY
     elif isinstance(text, str) and text.startswith("fixed:"):
@@ -93,6 +102,8 @@ def allowed_tiles_mask(policy, tiles, num_tokens, counts, tune_max_num_tokens, e
     if era.tile_source == "caller":
         raise ValueError(f"policy {policy} must be resolved with policy.for_release in {era!r}")
     untuned = tilesets.default_tile_index(tiles, num_tokens, k, local, era, ops)
+    if policy.kind == "default":
+        return [untuned == index for index in range(len(tiles))]
     bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops)
     mask = []
     for index in range(len(tiles)):

@@ -10,7 +10,7 @@ powers of two, where both centres agree) does not split the work.
 
 from __future__ import annotations
 
-from boundcheck.policy import ANY, FLASHINFER, Policy, for_release, parse_policy
+from boundcheck.policy import ANY, DEFAULT, FLASHINFER, Policy, for_release, parse_policy
 from boundcheck.releases import ERAS, Era
 from boundcheck.solver.obligation import Case
 
@@ -53,7 +53,7 @@ def geometry(era: Era, tiles) -> tuple:
 
 
 def policies_for(tiles):
-    return [FLASHINFER, ANY] + [Policy("fixed", t) for t in tiles]
+    return [FLASHINFER, DEFAULT, ANY] + [Policy("fixed", t) for t in tiles]
 
 
 def _key(era, precision, tiles, policy):

@@ -19,7 +19,7 @@ from boundcheck import domain as D
 from boundcheck import facts
 from boundcheck.bound import Counts, bound_for_budget, within_budget
 from boundcheck.geometry import cta_budget, ctas_function, int32_expressions, launched_grid_y
-from boundcheck.policy import allowed_tiles_mask
+from boundcheck.policy import TILE_CHOOSING, allowed_tiles_mask
 from boundcheck.solver.backends import Z3_INT
 
 EFFECTIVE_TOP_KS = range(1, D.MAX_TOP_K + D.MAX_SHARED_EXPERTS + 1)
@@ -180,7 +180,7 @@ def slices(policy=None, era=None, precision=None):
     The tile-picking policies compare n*K' with tile * experts, and 0.2.8 - 0.4.0's CTA
     formula multiplies min(n*K', E) by ceil(n/t): linear only with K' a number."""
     permuted = era is not None and era.cta_formula == "permuted_min"
-    if not permuted and policy is not None and policy.kind not in ("flashinfer", "caller_heuristic"):
+    if not permuted and policy is not None and policy.kind not in TILE_CHOOSING:
         return [None]
     _, max_top_k, max_shared = proof_limits(era, precision)
     return list(range(1, max_top_k + max_shared + 1))

@@ -120,10 +120,10 @@ def test_prove_json_proves_everything(proved):
     from boundcheck.releases import era_for
 
     eras = {era_for(v).name: era_for(v) for v in PINNED}.values()
-    assert safety["cases"] == sum(2 + len(t) for era in eras for t in era.tiles.values())
+    assert safety["cases"] == sum(3 + len(t) for era in eras for t in era.tiles.values())  # flashinfer, default, any
     labels = {c["case"] for c in safety["cases_detail"]}
     assert "nvfp4_per_token / flashinfer @ 0.6.18 - 0.6.18.post1" in labels
-    assert "bf16 / flashinfer @ 0.7.4" in labels
+    assert "bf16 / flashinfer @ 0.7.4" in labels and "bf16 / default @ 0.7.4" in labels
     assert document["closed_form_derivation"]
 
 

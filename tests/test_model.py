@@ -280,3 +280,25 @@ def test_the_older_cta_formula_needs_more_ctas_with_a_larger_tile():
     # Why ctas_antitone_tile is stated for 0.4.1+ only (twin ctas_antitone[permuted_min]).
     assert max_num_ctas_in_batch_dim_permuted_min(17, 1, 25, 8) == 24
     assert max_num_ctas_in_batch_dim_permuted_min(17, 1, 25, 16) == 25
+
+
+@settings(max_examples=300, deadline=None)
+@given(era=st.sampled_from([e for e in ERAS if e.tile_source == "launcher"]), data=st.data())
+def test_default_policy_is_the_untuned_tile_alone(era, data):
+    """`default` (autotuning off) allows only the default tile, so its bound is at least the
+    `flashinfer` bound; C is safe under the literal definition and C + 1 is not."""
+    precision = data.draw(st.sampled_from(sorted(era.tiles)))
+    tiles = era.tiles[precision]
+    e = data.draw(st.integers(1, era.routing.max_experts))
+    k = data.draw(st.integers(1, min(8, e)))
+    tune = data.draw(st.sampled_from([1, 1024, 8192, 1 << 20]))
+    version = era.last
+    c_flashinfer = max_chunk_tokens(e, k, flashinfer=version, precision=precision, tune_max_num_tokens=tune)
+    grid = chunk_bound(e, k, flashinfer=version, precision=precision, policy="default", tune_max_num_tokens=tune)
+    bound = grid.max_chunk_tokens
+    assert bound >= c_flashinfer
+    counts = effective_counts(e, k)
+    policy = for_release(parse_policy("default", tiles), era, precision)
+    assert is_safe(bound, counts, tiles, policy, tune, era)
+    assert not is_safe(bound + 1, counts, tiles, policy, tune, era)
+    assert grid.binding_tile == default_tile(tiles, bound + 1, k, e, era)
