@@ -32,7 +32,8 @@ MAX_EXIT = 100
 
 EXIT_CODES_HELP = ("exit codes: 0 as expected; 2 bad arguments (one line naming the argument); "
                    "prove/drift: the number of failed obligations or facts (at most 100); "
-                   "audit: 1 refuted, 3 unknown (a solver timeout)")
+                   "audit: 1 refuted, 3 unknown (a solver timeout), 4 proved for the grid but above the "
+                   "precision's empirical cap")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -64,6 +64,9 @@ def _key(era, precision, tiles, policy):
         return launch + ("fixed", policy.tile)
     if policy.kind == "any":
         return launch + ("any", min(tiles))
+    if policy.kind == "default":
+        # the untuned tile depends on the centre rule and the ladder alone (no tuner)
+        return launch + ("default", geometry(era, tiles)[0], tiles)
     return launch + (policy.kind, geometry(era, tiles), tiles)
 
 

@@ -1,0 +1,1 @@
+"""Engine MoE paths transcribed for `boundcheck audit --target` (see README, "Engines")."""
