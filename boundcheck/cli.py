@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     chunk = sub.add_parser("chunk", help="the verified chunk bound of one configuration, and why")
     _add_counts(chunk)
     chunk.add_argument("--cap", default=None, help="override the empirical cap: N or 'none'")
+    chunk.add_argument("--hidden-size", type=_int_arg("--hidden-size"), default=None,
+                       help="the model's hidden size (the MoE's, e.g. Nemotron 3 Super's latent 1024): with "
+                            "--intermediate-size, also bound the token count by the other kernels' int32 "
+                            "offsets and token grids (boundcheck/kernel_limits.py)")
+    chunk.add_argument("--intermediate-size", type=_int_arg("--intermediate-size"), default=None,
+                       help="the experts' intermediate size (unpadded)")
     chunk.add_argument("--json", action="store_true")
 
     from . import audit, drift, exec_command
@@ -158,6 +164,8 @@ def chunk_report(args) -> dict:
     cap, why = cap_for(args.precision, DEFAULT if args.cap is None else args.cap)
     counts = effective_counts(args.num_experts, args.top_k, args.local_experts, args.shared_experts)
     bound = result.max_chunk_tokens
+    kernels = _kernel_limits(args, result, counts, era)
+    safe = bound if kernels is None else min(bound, kernels["bound"])
     return {
         "flashinfer": result.flashinfer,
         "era": result.era,
@@ -179,10 +187,46 @@ def chunk_report(args) -> dict:
         "binding_tile": result.binding_tile,
         "ctas_at_bound": result.ctas_at_bound,
         "ctas_past_bound": result.ctas_past_bound,
+        "kernel_limits": kernels,
         "cap": cap,
         "cap_provenance": why,
-        "max_chunk_tokens": bound if cap is None else min(bound, cap),
+        "max_chunk_tokens": safe if cap is None else min(safe, cap),
     }
+
+
+def _kernel_limits(args, result, counts, era):
+    """The other kernels' limits at this shape (None without both sizes)."""
+    from .errors import BoundcheckInputError
+    from .kernel_limits import kernel_bound
+
+    sizes = (args.hidden_size, args.intermediate_size)
+    if sizes == (None, None):
+        return None
+    for name, value in (("--hidden-size", args.hidden_size), ("--intermediate-size", args.intermediate_size)):
+        if value is None:
+            raise BoundcheckInputError(name, "is needed with the other size (both or neither)")
+        if not 1 <= value <= 1 << 20:
+            raise BoundcheckInputError(name, f"must be in [1, {1 << 20:,}], got {value:,}")
+    found = kernel_bound(result.flashinfer, args.precision, era.tiles[args.precision], counts.top_k,
+                         counts.global_experts, args.hidden_size, args.intermediate_size, era.cta_formula)
+    entry = found.binding
+    return {
+        "hidden_size": args.hidden_size, "intermediate_size": args.intermediate_size,
+        "bound": found.tokens,
+        "binding": None if entry is None else {
+            "name": entry.name, "code": entry.code, "where": entry.where, "kind": entry.kind,
+            "limit": entry.limit, "runs": entry.runs, "tile": found.tile,
+            "value_at_bound": entry.value(found.tokens, _shape(counts, found.tile, args, era)),
+            "value_past_bound": entry.value(found.tokens + 1, _shape(counts, found.tile, args, era)),
+        },
+    }
+
+
+def _shape(counts, tile, args, era):
+    from .kernel_limits import Shape
+
+    return Shape(counts.top_k, counts.global_experts, tile or 8, args.hidden_size, args.intermediate_size,
+                 era.cta_formula)
 
 
 def _chunk(args) -> int:
@@ -192,8 +236,12 @@ def _chunk(args) -> int:
         return 0
     capped = report["cap"] is not None and report["cap"] < report["grid_bound"]
     print(f"flashinfer {report['flashinfer']} (era {report['era']}: {', '.join(report['era_releases'])})")
+    kernels = report["kernel_limits"]
+    kernel_binds = kernels is not None and kernels["bound"] < report["grid_bound"] and (
+        report["cap"] is None or kernels["bound"] < report["cap"])
     print(f"max_chunk_tokens = {report['max_chunk_tokens']:,}"
-          + (f"  (empirical cap; the grid bound is {report['grid_bound']:,})" if capped else ""))
+          + (f"  (other kernels' limit; the grid bound is {report['grid_bound']:,})" if kernel_binds
+             else f"  (empirical cap; the grid bound is {report['grid_bound']:,})" if capped else ""))
     print(f"grid bound {report['grid_bound']:,}: every n in [1, {report['grid_bound']:,}] launches with "
           f"grid.y <= {facts.GRID_DIM_Y_MAX:,} under policy {report['policy']}")
     print(f"  binds at n = {report['grid_bound'] + 1:,} with tile {report['binding_tile']}: "
@@ -202,6 +250,20 @@ def _chunk(args) -> int:
     print(f"  counts: top_k' = {report['effective_top_k']}, local experts' = {report['effective_local_experts']}, "
           f"tiles {report['tiles']}, tune_max_num_tokens {report['tune_max_num_tokens']}, "
           f"cluster_y {report['cluster_y']}")
+    kernels = report["kernel_limits"]
+    if kernels is not None:
+        entry = kernels["binding"]
+        if entry is None:
+            print(f"other kernels (hidden {kernels['hidden_size']:,}, intermediate {kernels['intermediate_size']:,}): "
+                  "no 32-bit offset or token grid of this release binds below 2^31 tokens")
+        else:
+            print(f"other kernels (hidden {kernels['hidden_size']:,}, intermediate {kernels['intermediate_size']:,}): "
+                  f"{kernels['bound']:,} tokens; binds at n = {kernels['bound'] + 1:,}: {entry['name']} "
+                  f"({entry['kind']}{'' if entry['tile'] is None else ', tile ' + str(entry['tile'])}): "
+                  f"{entry['value_past_bound']:,} > {entry['limit']:,}")
+            print(f"  {entry['code']}  [{entry['where']}; {entry['runs']}]")
+    else:
+        print("other kernels: not checked (give --hidden-size and --intermediate-size)")
     print(f"  cap: {report['cap'] if report['cap'] is not None else 'none'} ({report['cap_provenance']})")
     return 0
 

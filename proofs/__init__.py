@@ -14,7 +14,7 @@ import z3
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 
-from . import bound, closed_form, int32, monotonicity, partition, tile_choice
+from . import bound, closed_form, int32, kernel_limits, monotonicity, partition, tile_choice
 
 FALSE_IS_REFUTED = Obligation(
     name="control[False]",
@@ -32,6 +32,7 @@ THEOREMS = (
     + closed_form.THEOREMS
     + bound.THEOREMS
     + int32.THEOREMS
+    + kernel_limits.THEOREMS
     + partition.THEOREMS
 )
 TWINS = (
@@ -40,6 +41,7 @@ TWINS = (
     + closed_form.TWINS
     + bound.TWINS
     + int32.TWINS
+    + kernel_limits.TWINS
     + partition.TWINS
 )
 

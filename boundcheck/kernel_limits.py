@@ -1,0 +1,219 @@
+"""The limits of the MoE path's other kernels that grow with the token count: 32-bit
+index and size expressions with the hidden and intermediate sizes, and grids sized by the
+token count (issue "the int32 offsets behind the 300,000 cap").
+
+Trust: the release sources, read (line numbers of the release named in `where`; the
+verbatim code in `code`); boundcheck.geometry for the padded count. Each entry says in
+which releases the expression is computed in 32 bits on a path that runs, for which
+precisions, and when. The value is the largest the expression reaches at n tokens (an
+upper bound: permuted rows are counted with getMaxPermutedPaddedCount over the GLOBAL
+expert count and the precision's largest tile, which no real routing exceeds).
+
+What is not here, and why (README, "int32"): the GEMMs' own address arithmetic (closed
+cubins); the permute, convertsf and non-DeepSeek activation kernels and the DeepSeek
+finalize (no caller in any modeled release); finalizeKernelVecLoad and the scale-factor
+layout helpers (64-bit in every release that has them); n*K and the padded counts (in the
+launcher's int32 obligation, proofs/int32.py: they fit up to about 10^8 tokens).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import facts
+from .geometry import max_permuted_padded_count
+from .ops import INT
+
+UINT32_MAX = 2**32 - 1
+LIMITS = {"int32": facts.INT32_MAX, "uint32": UINT32_MAX, "grid": facts.GRID_DIM_Y_MAX}
+DEEPSEEK_FP8 = frozenset({"fp8_block"})
+FP4_WITH_SCALE = frozenset({"nvfp4", "nvfp4_per_token", "mxfp4_mxfp8"})
+# bf16 output: finalizeKernelVecLoad needs rows of whole 16-byte vectors (8 elements).
+FINALIZE_ELEMS_PER_VECTOR = 8
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the kernels' limits depend on besides n: the counts the launcher uses (fused
+    shared experts included), the tile, the model's sizes, and runner.h's formula."""
+
+    top_k: object
+    experts: object  # global (routing buffers and the padded count's upper bound)
+    tile: int
+    hidden: int
+    intermediate: int
+    formula: str = "filled"  # "permuted_min" up to 0.4.0
+
+
+@dataclass(frozen=True)
+class KernelLimit:
+    """count(n) * multiplier + offset <= limit, with count the tokens n or the padded
+    permuted rows P(n) (getMaxPermutedPaddedCount: every permuted index is below it)."""
+
+    name: str
+    code: str  # verbatim
+    where: str  # file:function (line), in the release named
+    first: str  # first modeled release where it is 32-bit on a running path
+    last: str  # last one ("" for every later modeled release)
+    precisions: frozenset | None  # None: every precision
+    runs: str  # when it runs, in words
+    kind: str  # "int32" | "uint32" | "grid" (a grid dimension of n, at most 65535)
+    count: str  # "tokens" | "rows"
+    multiplier: Callable  # shape -> int (from the hidden and intermediate sizes)
+    offset: int = 0
+    applies: Callable = lambda shape: True  # noqa: E731 (shape-dependent dispatch)
+
+    @property
+    def limit(self) -> int:
+        return LIMITS[self.kind]
+
+    def value(self, n, shape: Shape, ops=INT):
+        """The largest value the expression reaches at n tokens."""
+        counted = n if self.count == "tokens" else padded_rows(n, shape, ops)
+        return counted * self.multiplier(shape) + self.offset
+
+    def largest_tokens(self, shape: Shape, ops=INT):
+        """The largest n whose value fits (closed form; proofs/kernel_limits.py checks it
+        against `value` for every n): count(n) <= M = (limit - offset) // multiplier."""
+        most = (self.limit - self.offset) // self.multiplier(shape)
+        if self.count == "tokens":
+            return most
+        if shape.formula == "permuted_min":
+            # roundUp(n*K + (t-1)*E, t) <= M  <=>  n*K + (t-1)*E <= t * (M // t)
+            t = shape.tile
+            return ops.max(ops.div(t * (most // t) - (t - 1) * shape.experts, shape.top_k), 0)
+        # t * getMaxNumCtasInBatchDim(n) <= M  <=>  CTAs <= M // t: the grid's closed form
+        from .bound import largest_safe_tokens_at_tile
+
+        return largest_safe_tokens_at_tile(shape.top_k, shape.experts, shape.tile, most // shape.tile, ops)
+
+
+def padded_rows(n, shape: Shape, ops=INT):
+    """runner.h getMaxPermutedPaddedCount of the release's formula."""
+    if shape.formula == "permuted_min":
+        t = shape.tile
+        return ops.div(n * shape.top_k + (t - 1) * shape.experts + t - 1, t) * t
+    return max_permuted_padded_count(n, shape.top_k, shape.experts, shape.tile, ops)
+
+
+def _unaligned(shape: Shape) -> bool:
+    return shape.hidden % FINALIZE_ELEMS_PER_VECTOR != 0
+
+
+def _hidden(shape):
+    return shape.hidden
+
+
+LIMITS_TABLE = (
+    KernelLimit(
+        "deepseek_activation_index",
+        "int const baseIdx = permutedIdx * params.innerDim + hiddenIdx;",
+        "trtllm_fused_moe_dev_kernel.cu: activation::activationDeepSeekKernel (0.6.5 line 34); "
+        "runner.cu: activationData.innerDim = args.intermediate_size * 2",
+        "0.2.8", "0.6.5", DEEPSEEK_FP8,
+        "DeepSeek FP8 block scale: the unfused activation runs on every call (int64 from 0.6.6)",
+        "int32", "rows", lambda s: 2 * s.intermediate, -1,
+    ),
+    KernelLimit(
+        "deepseek_activation_grid_z",
+        "const dim3 grid(data.innerDim / 128, data.topK, data.numTokens); "
+        "LAUNCH(data, activationDeepSeekKernel, grid, numThreads, 0, stream);",
+        "trtllm_fused_moe_dev_kernel.cu: activation::run (0.5.2 line 132)",
+        "0.2.8", "0.5.2", DEEPSEEK_FP8,
+        "DeepSeek FP8 block scale: grid.z = num_tokens (at most 65535); from 0.5.3 a capped grid",
+        "grid", "tokens", lambda s: 1,
+    ),
+    KernelLimit(
+        "finalize_grid_y_0_2_8",
+        "int const numBlocksY = data.numTokens; dim3 numBlocks(numBlocksX, numBlocksY); "
+        "LAUNCH_EXPW(data, finalizeKernel, numBlocks, numThreads, 0, stream);",
+        "trtllm_fused_moe_dev_kernel.cu: finalize::run (0.2.8 line 121)",
+        "0.2.8", "0.2.9", None,
+        "every call: the scalar finalize with grid.y = num_tokens, uncapped (capped at 8192 from 0.2.10)",
+        "grid", "tokens", lambda s: 1,
+    ),
+    KernelLimit(
+        "finalize_scalar_index_0_2_8",
+        "params.inPtr[permutedIdx * params.hiddenDim + hiddenIdx]",
+        "trtllm_fused_moe_dev_kernel.cu: finalize::finalizeKernel (0.2.8 line 39)",
+        "0.2.8", "0.2.9", None,
+        "every call: the only finalize kernel up to 0.2.9 (finalizeKernelVecLoad, 64-bit, from 0.2.10)",
+        "int32", "rows", _hidden, -1,
+    ),
+    KernelLimit(
+        "workspace_bytes_0_2_8",
+        "max_num_padded_tokens * hidden_size * sizeof(uint16_t)",
+        "trtllm_fused_moe_kernel_launcher.cu: trtllm_fp8_*_moe workspace (0.2.8 line 218)",
+        "0.2.8", "0.2.8", None,
+        "every call: int32 max_num_padded_tokens * int32 hidden_size (the sizeof after, in size_t)",
+        "int32", "rows", _hidden,
+    ),
+    KernelLimit(
+        "hidden_states_scale_vec_size",
+        "(num_tokens * hidden_size) /",
+        "trtllm_fused_moe_kernel_launcher.cu: trtllm_fp4_block_scale_moe, hidden_states_scale_vec_size = "
+        "(num_tokens * hidden_size) / hidden_states_scale.value().numel() (0.6.7 line 1991)",
+        "0.2.10", "0.6.7.post3", FP4_WITH_SCALE,
+        "FP4 entry with a hidden-state scale: beyond, a host error (unsupported scale shape); int64 from 0.6.8",
+        "int32", "tokens", _hidden,
+    ),
+    KernelLimit(
+        "finalize_scalar_index_unaligned",
+        "params.inPtr[permutedIdx * params.hiddenDimPadded + hiddenIdx]",
+        "trtllm_fused_moe_dev_kernel.cu: finalize::finalizeKernel, run: `|| !vectorWidthAligned` (0.7.2.post1 1179)",
+        "0.7.2.post1", "", None,
+        "do_finalize with an output width that is not a multiple of 8 bf16 elements: the scalar kernel at any n",
+        "int32", "rows", _hidden, -1, _unaligned,
+    ),
+    KernelLimit(
+        "per_token_quant_vec_offset",
+        "uint32_t vecOffset = rowIdx * num_vecs_per_row + vecIdx;",
+        "nv_internal/cpp/kernels/quantization.cu: invokeNvfp4QuantAndPerTokenScale (0.6.13+; 0.6.11-0.6.12 unread, "
+        "assumed the same)",
+        "0.6.11", "", frozenset({"nvfp4_per_token"}),
+        "per-token NVFP4: FC2 input quantized per row of the padded buffer",
+        "uint32", "rows", lambda s: (s.intermediate + 15) // 16, -1,
+    ),
+)
+
+
+def _version_key(version: str):
+    from packaging.version import Version
+
+    return Version(version)
+
+
+def limits_for(version: str, precision: str, shape: Shape | None = None) -> list[KernelLimit]:
+    """The entries that hold in `version` for `precision` (and, given, the shape)."""
+    v = _version_key(version)
+    out = []
+    for entry in LIMITS_TABLE:
+        if v < _version_key(entry.first) or (entry.last and v > _version_key(entry.last)):
+            continue
+        if entry.precisions is not None and precision not in entry.precisions:
+            continue
+        if shape is not None and not entry.applies(shape):
+            continue
+        out.append(entry)
+    return out
+
+
+@dataclass(frozen=True)
+class KernelBound:
+    tokens: int  # every n <= tokens keeps every entry within its limit
+    binding: KernelLimit | None  # None: no entry binds below 2^31 - 1 tokens
+    tile: int | None  # the tile of a padded-rows entry that binds (None for a token count)
+
+
+def kernel_bound(version: str, precision: str, tiles, top_k: int, experts: int, hidden: int, intermediate: int,
+                 formula: str = "filled") -> KernelBound:
+    """min over the entries and the precision's tiles of the largest n that fits."""
+    best = KernelBound(facts.INT32_MAX, None, None)
+    for tile in tiles:
+        shape = Shape(top_k, experts, tile, hidden, intermediate, formula)
+        for entry in limits_for(version, precision, shape):
+            fits = entry.largest_tokens(shape)
+            if fits < best.tokens:
+                best = KernelBound(fits, entry, tile if entry.count == "rows" else None)
+    return best

@@ -1,0 +1,174 @@
+"""kernel_limits: the other kernels' 32-bit offsets and token grids (boundcheck.kernel_limits).
+
+Trust: boundcheck.kernel_limits (the entries read from the sources, and the closed form
+`largest_tokens` the chunk command and the report use), Z3.
+
+- kernel_limits       for each entry, each release formula in scope where it holds, each
+                      model size below and each tile: with B = largest_tokens (symbolic in
+                      the expert count), every n in [1, B] keeps the entry's value within its
+                      limit (int32, uint32 or a grid dimension of 65535), and n = B + 1 does not.
+- kernel_limits_bv    the 32-bit evaluation of `row * c + i` (0 <= i < c, the row a permuted
+                      index, c the multiplier of an entry at a model size) equals the exact
+                      value whenever that value is within the limit (bit-vectors): so below B
+                      the C++ computes what the model says.
+
+Broken twins:
+- kernel_limits[int64 as int32]  0.7.2.post1's finalizeKernelVecLoad, whose row offset is
+                                 64-bit, read as the scalar kernel's int32 element index: the
+                                 grid bound is claimed safe for it at Nemotron 3 Super (refuted);
+- kernel_limits[int32 as int64]  0.6.0's DeepSeek FP8 activation index, int32, read as 64-bit:
+                                 the grid bound is claimed safe at DeepSeek-V3 (refuted).
+"""
+
+from __future__ import annotations
+
+import z3
+
+from boundcheck import domain as D
+from boundcheck.bound import chunk_bound
+from boundcheck.kernel_limits import LIMITS_TABLE, KernelLimit, Shape, _version_key
+from boundcheck.ops import INT
+from boundcheck.solver.backends import Z3_INT
+from boundcheck.solver.core import REFUTED
+from boundcheck.solver.obligation import Case, Obligation, Query
+
+from .cases import scope
+
+# (name, effective top_k, hidden, intermediate): the models the README lists, with the sizes
+# the routed experts run at, and one output width that is not 16-byte aligned.
+MODEL_SIZES = (
+    ("Nemotron 3 Super", 22, 1024, 2688),
+    ("DeepSeek-V3 +1 shared", 9, 7168, 2048),
+    ("Qwen3-235B", 8, 4096, 1536),
+    ("gpt-oss-120b", 4, 2880, 2880),
+    ("width 1020 (unaligned)", 22, 1020, 2688),
+)
+EXPERTS = (1, D.MAX_EXPERTS + D.MAX_SHARED_EXPERTS)
+
+
+def _in_scope(entry: KernelLimit) -> list:
+    """The eras in scope with a release where the entry holds."""
+    def holds(version):
+        v = _version_key(version)
+        return v >= _version_key(entry.first) and (not entry.last or v <= _version_key(entry.last))
+
+    return [era for era in scope() if any(holds(v) for v in era.versions)]
+
+
+def _tiles(entry: KernelLimit, eras) -> tuple:
+    if entry.count == "tokens":
+        return (8,)  # the value does not depend on the tile
+    return tuple(sorted({t for era in eras for p, tiles in era.tiles.items()
+                         if entry.precisions is None or p in entry.precisions for t in tiles}))
+
+
+def _cases():
+    cases = []
+    for entry in LIMITS_TABLE:
+        eras = _in_scope(entry)
+        for formula in sorted({era.cta_formula for era in eras}):
+            tiles = _tiles(entry, [e for e in eras if e.cta_formula == formula])
+            for name, top_k, hidden, intermediate in MODEL_SIZES:
+                if not entry.applies(Shape(top_k, 1, 8, hidden, intermediate, formula)) or not tiles:
+                    continue
+                cases.append(Case("kernel_limits", f"{entry.name} @ {name} ({formula})",
+                                  (entry.name, formula, top_k, hidden, intermediate, tiles),
+                                  key=("kernel_limits", entry.name, formula, top_k, hidden, intermediate, tiles)))
+    return cases
+
+
+def _entry(name) -> KernelLimit:
+    return next(e for e in LIMITS_TABLE if e.name == name)
+
+
+def _queries(case):
+    name, formula, top_k, hidden, intermediate, tiles = case.params
+    entry = _entry(name)
+    experts, n = z3.Ints("num_experts tokens")
+    domain = [EXPERTS[0] <= experts, experts <= EXPERTS[1]]
+    for tile in tiles:
+        shape = Shape(top_k, experts, tile, hidden, intermediate, formula)
+        bound = entry.largest_tokens(shape, Z3_INT)
+        value = entry.value(n, shape, Z3_INT)
+        past = entry.value(bound + 1, shape, Z3_INT)
+        yield Query(f"safety_t{tile}", domain + [1 <= n, n <= bound, value > entry.limit], [experts, n])
+        yield Query(f"tight_t{tile}", domain + [bound < 2**31 - 1, past <= entry.limit], [experts])
+
+
+KERNEL_LIMITS = Obligation(
+    name="kernel_limits",
+    statement="every n <= B (kernel_limits.largest_tokens) keeps each other-kernel int32/uint32 offset and "
+              "token grid within its limit, and n = B + 1 does not",
+    domain=f"each entry of boundcheck/kernel_limits.py in the releases in scope; num_experts "
+           f"{EXPERTS[0]}..{EXPERTS[1]}; every tile; model sizes "
+           + "; ".join(f"{m} (top_k' {k}, hidden {h}, intermediate {i})" for m, k, h, i in MODEL_SIZES),
+    cases=_cases,
+    build=_queries,
+)
+
+
+def _bv_queries(case):
+    multipliers = sorted({(entry.kind, entry.multiplier(Shape(k, 1, 8, h, i)))
+                          for entry in LIMITS_TABLE if entry.kind != "grid"
+                          for _, k, h, i in MODEL_SIZES})
+    row, index = z3.BitVecs("row index", 32)
+    for kind, c in multipliers:
+        extend = z3.SignExt if kind == "int32" else z3.ZeroExt
+        limit = 2**31 - 1 if kind == "int32" else 2**32 - 1
+        wide = z3.ZeroExt(32, row) * c + z3.ZeroExt(32, index)
+        narrow = row * c + index
+        yield Query(f"{kind}_x{c}", [z3.ULE(index, c - 1), z3.ULE(wide, limit), z3.ULE(row, limit),
+                                     extend(32, narrow) != wide], arithmetic=False)
+
+
+KERNEL_LIMITS_BV = Obligation(
+    name="kernel_limits_bv",
+    statement="row * c + i (0 <= i < c) evaluated in 32 bits equals the exact value when that value is within "
+              "int32 (uint32 for the unsigned entry)",
+    domain="all 32-bit rows and indices; c each multiplier of an entry at a model size",
+    cases=lambda: [Case("kernel_limits_bv", "bv32")],
+    build=_bv_queries,
+)
+
+
+def _misread_queries(entry_name, version, precision, experts, top_k, shared, hidden, intermediate):
+    """An offset read with the wrong width, so that the grid bound is claimed to suffice;
+    the entry's real int32 value overflows at some n <= the grid bound."""
+    def build(case):
+        grid = chunk_bound(experts, top_k, flashinfer=version, precision=precision, shared_experts=shared)
+        n = z3.Int("tokens")
+        entry = _entry(entry_name)
+        shape = Shape(top_k + shared, experts + shared, grid.binding_tile, hidden, intermediate)
+        value = entry.value(n, shape, Z3_INT)
+        yield Query("grid_bound", [1 <= n, n <= grid.max_chunk_tokens, value > entry.limit], [n],
+                    explain=lambda v: {"tokens": v.get("tokens"), "grid_bound": grid.max_chunk_tokens,
+                                       "int32": entry.code, "value": entry.value(v.get("tokens", 0), shape, INT),
+                                       "limit": entry.limit, "flashinfer": version})
+
+    return build
+
+
+VECLOAD_AS_INT32 = Obligation(
+    name="kernel_limits[int64 as int32]",
+    statement="finalizeKernelVecLoad's 64-bit row offset read as the scalar kernel's int32 index: the grid bound "
+              "is safe at Nemotron 3 Super (NVFP4, 0.7.2.post1, hidden 1024)",
+    domain="tokens 1..the grid bound",
+    cases=lambda: [Case("kernel_limits[int64 as int32]", "nvfp4 @ 0.7.2.post1")],
+    build=_misread_queries("finalize_scalar_index_unaligned", "0.7.2.post1", "nvfp4", 512, 22, 0, 1024, 2688),
+    expect=REFUTED,
+    twin_of="kernel_limits",
+)
+
+ACTIVATION_AS_INT64 = Obligation(
+    name="kernel_limits[int32 as int64]",
+    statement="0.6.0's int32 DeepSeek FP8 activation index read as 64-bit: the grid bound is safe at DeepSeek-V3 "
+              "(fp8_block, hidden 7168, intermediate 2048)",
+    domain="tokens 1..the grid bound",
+    cases=lambda: [Case("kernel_limits[int32 as int64]", "fp8_block @ 0.6.0")],
+    build=_misread_queries("deepseek_activation_index", "0.6.0", "fp8_block", 256, 8, 0, 7168, 2048),
+    expect=REFUTED,
+    twin_of="kernel_limits",
+)
+
+THEOREMS = [KERNEL_LIMITS, KERNEL_LIMITS_BV]
+TWINS = [VECLOAD_AS_INT32, ACTIVATION_AS_INT64]
