@@ -24,6 +24,7 @@ from typing import Callable
 from . import facts
 from .geometry import max_permuted_padded_count
 from .ops import INT
+from .releases import _version_key
 
 UINT32_MAX = 2**32 - 1
 LIMITS = {"int32": facts.INT32_MAX, "uint32": UINT32_MAX, "grid": facts.GRID_DIM_Y_MAX}
@@ -176,12 +177,6 @@ LIMITS_TABLE = (
         "uint32", "rows", lambda s: (s.intermediate + 15) // 16, -1,
     ),
 )
-
-
-def _version_key(version: str):
-    from packaging.version import Version
-
-    return Version(version)
 
 
 def limits_for(version: str, precision: str, shape: Shape | None = None) -> list[KernelLimit]:

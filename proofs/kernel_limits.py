@@ -26,7 +26,8 @@ import z3
 
 from boundcheck import domain as D
 from boundcheck.bound import chunk_bound
-from boundcheck.kernel_limits import LIMITS_TABLE, KernelLimit, Shape, _version_key
+from boundcheck.kernel_limits import LIMITS_TABLE, KernelLimit, Shape
+from boundcheck.releases import _version_key
 from boundcheck.ops import INT
 from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED

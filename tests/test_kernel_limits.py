@@ -31,10 +31,9 @@ def _source_text(version: str, where: str) -> str | None:
 
 
 def _versions(entry):
-    from packaging.version import Version
+    from boundcheck.releases import _version_key as key
 
-    return [v for v in MODELED_VERSIONS if Version(v) >= Version(entry.first)
-            and (not entry.last or Version(v) <= Version(entry.last))]
+    return [v for v in MODELED_VERSIONS if key(v) >= key(entry.first) and (not entry.last or key(v) <= key(entry.last))]
 
 
 @pytest.mark.parametrize("entry", [e for e in LIMITS_TABLE if "quantization.cu" not in e.where], ids=lambda e: e.name)
