@@ -43,7 +43,11 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message):  # one line, exit 2, as for our own input errors
+        _LAST_PARSE_ERROR[0] = message
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+_LAST_PARSE_ERROR = [""]
 
 
 def check_timeout(seconds, flag="--timeout"):
@@ -281,7 +285,13 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parser.parse_args(words)
+    except SystemExit as stop:
+        if stop.code == EXIT_BAD_INPUT and "--json" in words:
+            print(json.dumps({"error": _LAST_PARSE_ERROR[0], "argument": None, "exit_code": EXIT_BAD_INPUT}))
+        raise
     try:
         if args.command == "prove":
             return _prove(args)
@@ -294,6 +304,10 @@ def _main(argv=None) -> int:
         known = any(flag in action.option_strings for action in _all_actions(parser))
         message = str(error).replace(error.argument, flag, 1) if known else str(error)
         print(f"boundcheck: error: {message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            # Machines read stdout: the error is a JSON object there too.
+            argument = flag if known else error.argument
+            print(json.dumps({"error": message, "argument": argument, "exit_code": EXIT_BAD_INPUT}))
         return EXIT_BAD_INPUT
 
 

@@ -3,6 +3,7 @@ traceback, a hang or a silent acceptance; unknown has its own exit code."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -87,3 +88,17 @@ def test_audit_formula_and_domain_input_errors(argv, needle):
 def test_negative_or_undefined_formulas_are_refuted_where_the_domain_is_not_empty():
     assert main(["audit", "--formula", "-5", "--num-experts", "4", "--top-k", "2"]) == 1
     assert main(["audit", "--formula", "E // 0", "--num-experts", "4", "--top-k", "2"]) == 1
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["audit", "--formula", "1000", "--num-experts", "4", "--top-k", "8", "--json"], "--num-experts"),
+    (["chunk", "--num-experts", "4000", "--top-k", "8", "--json"], "--num-experts"),
+    (["audit", "--formula", "100", "--timeout", "abc", "--json"], None),
+])
+def test_with_json_an_input_error_is_a_json_object_on_stdout(argv, flag):
+    result = subprocess.run([sys.executable, "-m", "boundcheck", *argv], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "error" in result.stderr
+    document = json.loads(result.stdout)
+    assert document["exit_code"] == 2 and document["error"]
+    if flag is not None:
+        assert document["argument"] == flag and flag in document["error"]
