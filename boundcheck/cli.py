@@ -254,6 +254,7 @@ def _chunk(args) -> int:
     print(f"  counts: top_k' = {report['effective_top_k']}, local experts' = {report['effective_local_experts']}, "
           f"tiles {report['tiles']}, tune_max_num_tokens {report['tune_max_num_tokens']}, "
           f"cluster_y {report['cluster_y']}")
+    print(f"  cap: {report['cap'] if report['cap'] is not None else 'none'} ({report['cap_provenance']})")
     kernels = report["kernel_limits"]
     if kernels is not None:
         entry = kernels["binding"]
@@ -268,7 +269,6 @@ def _chunk(args) -> int:
             print(f"  {entry['code']}  [{entry['where']}; {entry['runs']}]")
     else:
         print("other kernels: not checked (give --hidden-size and --intermediate-size)")
-    print(f"  cap: {report['cap'] if report['cap'] is not None else 'none'} ({report['cap_provenance']})")
     return 0
 
 
