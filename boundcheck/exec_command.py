@@ -30,7 +30,7 @@ def add_parser(sub):
         description=__doc__.split("\n\n")[1],
     )
     p.add_argument("--policy", default=None,
-                   help="the guards' tile policy: flashinfer | any | fixed:T (default: flashinfer, or any while "
+                   help="the guards' tile policy: flashinfer | default (autotuning off) | any | fixed:T (default: flashinfer, or any while "
                         "FLASHINFER_DIST_AWARE_AUTOTUNE is on)")
     p.add_argument("--cap", default=None, help="the guards' cap: N or 'none' (default: the environment, then the table)")
     p.add_argument("--cluster-y", type=_int_arg("--cluster-y"), default=None, help="Y cluster size (default: 1)")
