@@ -149,26 +149,23 @@ def _misread_queries(entry_name, version, precision, experts, top_k, shared, hid
     return build
 
 
-VECLOAD_AS_INT32 = Obligation(
-    name="kernel_limits[int64 as int32]",
-    statement="finalizeKernelVecLoad's 64-bit row offset read as the scalar kernel's int32 index: the grid bound "
-              "is safe at Nemotron 3 Super (NVFP4, 0.7.2.post1, hidden 1024)",
-    domain="tokens 1..the grid bound",
-    cases=lambda: [Case("kernel_limits[int64 as int32]", "nvfp4 @ 0.7.2.post1")],
-    build=_misread_queries("finalize_scalar_index_unaligned", "0.7.2.post1", "nvfp4", 512, 22, 0, 1024, 2688),
-    expect=REFUTED,
-    twin_of="kernel_limits",
-)
+def _misread_twin(name, statement, case_label, *arguments):
+    return Obligation(name=name, statement=statement, domain="tokens 1..the grid bound",
+                      cases=lambda: [Case(name, case_label)], build=_misread_queries(*arguments),
+                      expect=REFUTED, twin_of="kernel_limits")
 
-ACTIVATION_AS_INT64 = Obligation(
-    name="kernel_limits[int32 as int64]",
-    statement="0.6.0's int32 DeepSeek FP8 activation index read as 64-bit: the grid bound is safe at DeepSeek-V3 "
-              "(fp8_block, hidden 7168, intermediate 2048)",
-    domain="tokens 1..the grid bound",
-    cases=lambda: [Case("kernel_limits[int32 as int64]", "fp8_block @ 0.6.0")],
-    build=_misread_queries("deepseek_activation_index", "0.6.0", "fp8_block", 256, 8, 0, 7168, 2048),
-    expect=REFUTED,
-    twin_of="kernel_limits",
+
+VECLOAD_AS_INT32 = _misread_twin(
+    "kernel_limits[int64 as int32]",
+    "finalizeKernelVecLoad's 64-bit row offset read as the scalar kernel's int32 index: the grid bound is safe at "
+    "Nemotron 3 Super (NVFP4, 0.7.2.post1, hidden 1024)",
+    "nvfp4 @ 0.7.2.post1", "finalize_scalar_index_unaligned", "0.7.2.post1", "nvfp4", 512, 22, 0, 1024, 2688,
+)
+ACTIVATION_AS_INT64 = _misread_twin(
+    "kernel_limits[int32 as int64]",
+    "0.6.0's int32 DeepSeek FP8 activation index read as 64-bit: the grid bound is safe at DeepSeek-V3 (fp8_block, "
+    "hidden 7168, intermediate 2048)",
+    "fp8_block @ 0.6.0", "deepseek_activation_index", "0.6.0", "fp8_block", 256, 8, 0, 7168, 2048,
 )
 
 THEOREMS = [KERNEL_LIMITS, KERNEL_LIMITS_BV]

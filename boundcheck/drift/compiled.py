@@ -407,41 +407,54 @@ def generated_source(ex: Extracted) -> str:
 
 
 def source_hash(ex: Extracted) -> str:
-    return hashlib.sha256((SHIM_HEADER + "\0" + generated_source(ex)).encode()).hexdigest()[:16]
+    """The digest its library is cached under (compile_library)."""
+    return library_digest(generated_source(ex), {"bc_shim.h": SHIM_HEADER})
 
 
 class CompileError(RuntimeError):
     pass
 
 
-def build(ex: Extracted, label: str = "") -> Path:
-    """The shared library for these functions (compiled once per distinct source)."""
+def library_digest(source: str, headers: dict | None = None) -> str:
+    return hashlib.sha256("\0".join([source, *(headers or {}).values()]).encode()).hexdigest()[:16]
+
+
+def compile_library(prefix: str, source: str, label: str = "", headers: dict | None = None, opt: str = "-O2") -> Path:
+    """g++ -shared of `source` (with `headers` beside it), cached under build_root() by a hash
+    of everything compiled: `<prefix>_<digest>.so`, and the source kept beside it."""
     cxx = compiler()
     if cxx is None:
         raise CompileError("g++ not found")
-    digest = source_hash(ex)
+    headers = headers or {}
+    digest = library_digest(source, headers)
     root = build_root()
     root.mkdir(parents=True, exist_ok=True)
-    lib = root / f"bc_ref_{digest}.so"
+    lib = root / f"{prefix}_{digest}.so"
     if lib.exists():
         return lib
-    work = Path(tempfile.mkdtemp(prefix=f"bc_{digest}_", dir=root))
+    work = Path(tempfile.mkdtemp(prefix=f"{prefix}_{digest}_", dir=root))
     try:
-        (work / "bc_shim.h").write_text(SHIM_HEADER)
-        (work / "bc_ref.cpp").write_text(f"// {label}\n" + generated_source(ex))
-        tmp_lib = work / "bc_ref.so"
+        for name, text in headers.items():
+            (work / name).write_text(text)
+        (work / f"{prefix}.cpp").write_text(f"// {label}\n" + source)
         result = subprocess.run(
-            [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-o", str(tmp_lib), str(work / "bc_ref.cpp")],
+            [cxx, opt, "-std=c++17", "-shared", "-fPIC", "-o", str(work / "lib.so"), str(work / f"{prefix}.cpp")],
             capture_output=True, text=True,
         )
         if result.returncode != 0:
             raise CompileError(f"g++ failed for {label or digest}:\n{result.stderr[-4000:]}")
-        os.replace(tmp_lib, lib)
-        (root / f"bc_ref_{digest}.cpp").write_text((work / "bc_ref.cpp").read_text())
-        (root / "bc_shim.h").write_text(SHIM_HEADER)
+        os.replace(work / "lib.so", lib)
+        (root / f"{prefix}_{digest}.cpp").write_text(source)
+        for name, text in headers.items():
+            (root / name).write_text(text)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return lib
+
+
+def build(ex: Extracted, label: str = "") -> Path:
+    """The shared library for these functions (compiled once per distinct source)."""
+    return compile_library("bc_ref", generated_source(ex), label, {"bc_shim.h": SHIM_HEADER})
 
 
 _I64 = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")

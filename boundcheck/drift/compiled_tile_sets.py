@@ -26,18 +26,13 @@ come from the kernel list and Python, checked as text).
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import itertools
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..releases import BFLOAT16, E2M1, E4M3, FP4_PRECISIONS, MX_E2M1, MX_E4M3, fp4_launcher_tiles
-from .compiled import LAUNCHER, CompileError, ExtractionError, build_root, compiler, find_definitions, strip_comments
+from .compiled import LAUNCHER, ExtractionError, compile_library, find_definitions, strip_comments
 from .cxx import _Cpp
 from .launcher import _entry_definitions
 from .tile_sets import _FP4_ENTRY, _PLAIN_LAUNCHERS
@@ -231,28 +226,7 @@ def generated_source(ex: ExtractedTileSets) -> str:
 
 
 def _build(ex: ExtractedTileSets, label: str) -> Path:
-    cxx = compiler()
-    if cxx is None:
-        raise CompileError("g++ not found")
-    source = generated_source(ex)
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    root = build_root()
-    root.mkdir(parents=True, exist_ok=True)
-    lib = root / f"bc_tiles_{digest}.so"
-    if lib.exists():
-        return lib
-    work = Path(tempfile.mkdtemp(prefix=f"bc_tiles_{digest}_", dir=root))
-    try:
-        (work / "bc_tiles.cpp").write_text(f"// {label}\n" + source)
-        result = subprocess.run([cxx, "-O1", "-std=c++17", "-shared", "-fPIC", "-o", str(work / "lib.so"),
-                                 str(work / "bc_tiles.cpp")], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise CompileError(f"g++ failed for the tile sets of {label or digest}:\n{result.stderr[-3000:]}")
-        os.replace(work / "lib.so", lib)
-        (root / f"bc_tiles_{digest}.cpp").write_text(source)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return lib
+    return compile_library("bc_tiles", generated_source(ex), f"the tile sets of {label}", opt="-O1")
 
 
 class CompiledTileSets:
