@@ -42,9 +42,10 @@ class Shape:
     top_k: object
     experts: object  # global (routing buffers and the padded count's upper bound)
     tile: int
-    hidden: int
+    hidden: int  # the GEMM2 row stride (finalize's hiddenDimPadded)
     intermediate: int
     formula: str = "filled"  # "permuted_min" up to 0.4.0
+    output_width: int | None = None  # finalize's hiddenDim when narrower (a narrow `output`)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,9 @@ def padded_rows(n, shape: Shape, ops=INT):
 
 
 def _unaligned(shape: Shape) -> bool:
-    return shape.hidden % FINALIZE_ELEMS_PER_VECTOR != 0
+    """dev_kernel.cu: vectorWidthAligned = hiddenDim % 8 == 0 && hiddenDimPadded % 8 == 0."""
+    width = shape.hidden if shape.output_width is None else shape.output_width
+    return width % FINALIZE_ELEMS_PER_VECTOR != 0 or shape.hidden % FINALIZE_ELEMS_PER_VECTOR != 0
 
 
 def _hidden(shape):
@@ -202,11 +205,11 @@ class KernelBound:
 
 
 def kernel_bound(version: str, precision: str, tiles, top_k: int, experts: int, hidden: int, intermediate: int,
-                 formula: str = "filled") -> KernelBound:
+                 formula: str = "filled", output_width: int | None = None) -> KernelBound:
     """min over the entries and the precision's tiles of the largest n that fits."""
     best = KernelBound(facts.INT32_MAX, None, None)
     for tile in tiles:
-        shape = Shape(top_k, experts, tile, hidden, intermediate, formula)
+        shape = Shape(top_k, experts, tile, hidden, intermediate, formula, output_width)
         for entry in limits_for(version, precision, shape):
             fits = entry.largest_tokens(shape)
             if fits < best.tokens:

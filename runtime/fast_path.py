@@ -51,13 +51,26 @@ def _forwarded_call(positional, keywords) -> str:
     return source
 
 
-def build(name, parameters, fn, hidden_error, fast, call_cap, guard_cap, slow):
+def sizes_source(names) -> str:
+    """The call's sizes as the guard's fast_key builds them: hidden_states' stored width,
+    intermediate_size, and where the entry point has them, output's width and
+    valid_hidden_size (the other kernels' limits depend on these)."""
+    parts = ["hidden_states.shape[-1]", "intermediate_size"]
+    if "output" in names:
+        parts.append("None if output is None else output.shape[-1]")
+    if "valid_hidden_size" in names:
+        parts.append("valid_hidden_size")
+    return "(" + ", ".join(parts) + ")"
+
+
+def build(name, parameters, fn, hidden_error, fast, call_cap, guard_cap, slow, fast_sizes):
     """A function named `name` with `parameters`: calls `fn` directly when
-    0 < M <= fast[0] (M: hidden_states' first dimension), no chunk_cap is in force and M
-    is within the guard's own cap; otherwise slow(positional, keyword_only, M)."""
+    0 < M <= fast[0] (M: hidden_states' first dimension), no chunk_cap is in force, M is
+    within the guard's own cap and the call's sizes are the ones the guard last found safe
+    for the fast path (fast_sizes[0]); otherwise slow(positional, keyword_only, M)."""
     namespace = {
         "_fn": fn, "_hidden_error": hidden_error, "_fast": fast, "_call_cap": call_cap,
-        "_guard_cap": guard_cap, "_slow": slow,
+        "_guard_cap": guard_cap, "_slow": slow, "_fast_sizes": fast_sizes,
     }
     declared, positional, keywords, star = [], [], [], False
     for i, p in enumerate(parameters):
@@ -78,7 +91,8 @@ def build(name, parameters, fn, hidden_error, fast, call_cap, guard_cap, slow):
         f"        _tokens = hidden_states.shape[0]\n"
         f"    except (AttributeError, IndexError, TypeError):\n"
         f"        raise _hidden_error(hidden_states) from None\n"
-        f"    if 0 < _tokens <= _fast[0] and _call_cap() is None and _tokens <= _guard_cap:\n"
+        f"    if 0 < _tokens <= _fast[0] and _call_cap() is None and _tokens <= _guard_cap \\\n"
+        f"            and {sizes_source([p.name for p in parameters])} == _fast_sizes[0]:\n"
         f"        return _fn({forwarded})\n"
         f"    return _slow(({', '.join(positional)}{',' if positional else ''}), {rest}, _tokens)\n"
     )

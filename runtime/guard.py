@@ -116,7 +116,9 @@ class Guard:
             self.defaults |= {
                 name: p.default for name, p in self.signature.parameters.items() if p.default is not p.empty
             }
-        self._bounds: dict = {}  # (precision, counts...) -> proven bound, checked once
+        self._bounds: dict = {}  # (precision, counts..., sizes) -> proven bound, checked once
+        # The sizes (fast_key) last found safe for the fast path: one tuple, replaced whole.
+        self.fast_sizes = [None]
 
     # -- the slow path: everything past the fast threshold -------------------------------
 
@@ -146,18 +148,44 @@ class Guard:
         elif self.release.era.tile_source == "caller" and arguments.get("tile_tokens_dim") is not None:
             # Up to 0.4.1 the launch runs the caller's tile_tokens_dim.
             policy = f"fixed:{_caller_tile(arguments['tile_tokens_dim'], self.release.era.tiles[precision])}"
-        key = (precision, policy, *values.values())
+        sizes = self.call_sizes(arguments)
+        key = (precision, policy, *values.values(), sizes)
         try:
             bound = self._bounds.get(key)
         except TypeError:  # an unhashable count (a list, say): name it
             _check_counts(values)
             raise
         if bound is None:
-            bound = self._bounds[key] = self._checked_bound(values, precision, policy)
+            bound = self._bounds[key] = self._checked_bound(values, precision, policy, arguments)
+        if limits.fast_path_safe(*sizes, self.release):
+            # these sizes may take the fast path from now on (see fast_path.build)
+            self.fast_sizes[0] = self.fast_key(arguments)
         cap = limits.effective_cap(precision, self.cap)
         return bound if cap is None else min(bound, cap)
 
-    def _checked_bound(self, values, precision, policy) -> int:
+    def call_sizes(self, arguments) -> tuple:
+        """(stored hidden width, intermediate_size, finalize's output width or None): what the
+        other kernels' limits read from a call (boundcheck.kernel_limits)."""
+        hidden = arguments.get("hidden_states")
+        intermediate = arguments.get("intermediate_size")
+        if isinstance(intermediate, bool) or not isinstance(intermediate, int) or intermediate < 1:
+            raise GuardError("intermediate_size", f"must be a positive int, got {intermediate!r}")
+        valid = arguments.get("valid_hidden_size")
+        output = arguments.get("output")
+        width = valid if valid is not None else (None if output is None else output.shape[-1])
+        return hidden.shape[-1], intermediate, width
+
+    def fast_key(self, arguments) -> tuple:
+        """The sizes as the fast path compares them (fast_path.sizes_source, same order)."""
+        output = arguments.get("output") if "output" in self._positions else None
+        key = (arguments.get("hidden_states").shape[-1], arguments.get("intermediate_size"))
+        if "output" in self._positions:
+            key += (None if output is None else output.shape[-1],)
+        if "valid_hidden_size" in self._positions:
+            key += (arguments.get("valid_hidden_size"),)
+        return key
+
+    def _checked_bound(self, values, precision, policy, arguments) -> int:
         _check_counts(values)
         experts, top_k, local, shared = _counts(values)
         try:
@@ -165,6 +193,10 @@ class Guard:
                 precision, experts, top_k, local, shared, values["tune_max_num_tokens"], policy, self.cluster_y,
                 self.release,
             )
+            hidden = arguments.get("hidden_states")
+            _, intermediate, width = self.call_sizes(arguments)
+            bound = min(bound, limits.kernel_bound(precision, top_k + shared, experts + shared, hidden_size(hidden),
+                                                   intermediate, width, self.release))
             limits.check_routing(values, self.entry.routed, self.release.era)
         except GuardError:
             raise
@@ -519,7 +551,7 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
     parameters = None if state.variadic else fast_path.generated_parameters(state.signature)
     if parameters is not None:
         guarded = fast_path.build(entry.name, parameters, fn, _not_a_tensor, fast, call_cap,
-                                  _UNCAPPED if guard_cap is None else guard_cap, slow)
+                                  _UNCAPPED if guard_cap is None else guard_cap, slow, state.fast_sizes)
         functools.update_wrapper(guarded, fn)
         guarded.__signature__ = state.signature
         guarded.boundcheck_guard = state
@@ -533,7 +565,8 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
             num_tokens = hidden_states.shape[0]
         except (KeyError, AttributeError, IndexError, TypeError):
             raise _hidden_states_error(entry.name, args, kwargs, position) from None
-        if 0 < num_tokens <= fast[0] and call_cap() is None and (guard_cap is None or num_tokens <= guard_cap):
+        if 0 < num_tokens <= fast[0] and call_cap() is None and (guard_cap is None or num_tokens <= guard_cap) \
+                and state.fast_sizes[0] is not None and state.fast_key(_Arguments(state, args, kwargs)) == state.fast_sizes[0]:
             return fn(*args, **kwargs)
         return slow(args, kwargs, num_tokens)
 

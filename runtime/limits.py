@@ -101,6 +101,44 @@ def grid_bound(precision, num_experts, top_k, local_experts, shared_experts, tun
     return bound
 
 
+def kernel_bound(precision, top_k, experts, hidden, intermediate, output_width=None,
+                 release: GuardedRelease | None = None) -> int:
+    """The other kernels' bound (boundcheck.kernel_limits, proven by proofs/kernel_limits.py)
+    for the counts the launcher uses (fused shared experts included) and the call's sizes."""
+    from boundcheck.kernel_limits import kernel_bound as model_bound
+
+    release = release or guarded_release()
+    key = ("kernels", release.version, precision, top_k, experts, hidden, intermediate, output_width)
+    bound = _BOUNDS.get(key)
+    if bound is None:
+        era = release.era
+        bound = _BOUNDS[key] = model_bound(release.version, precision, era.tiles[precision], top_k, experts, hidden,
+                                           intermediate, era.cta_formula, output_width).tokens
+    return bound
+
+
+def fast_path_safe(stored_width, intermediate, output_width, release: GuardedRelease | None = None) -> bool:
+    """May a call with these sizes skip the lookup at up to SMALLEST_BOUND tokens? Only if,
+    for every precision of the release and the largest counts it accepts (the other
+    kernels' values grow with the counts), no other kernel binds below SMALLEST_BOUND; the
+    stored width is the hidden size or, for packed FP4 states, half of it: both are checked."""
+    from boundcheck.domain import limits as release_limits
+
+    release = release or guarded_release()
+    key = ("fast", release.version, stored_width, intermediate, output_width)
+    safe = _BOUNDS.get(key)
+    if safe is None:
+        safe = True
+        for precision in release.era.tiles:
+            experts, top_k, shared = release_limits(release.era, precision)
+            for hidden in (stored_width, 2 * stored_width):
+                if kernel_bound(precision, top_k + shared, experts + shared, hidden, intermediate, output_width,
+                                release) < SMALLEST_BOUND:
+                    safe = False
+        _BOUNDS[key] = safe
+    return safe
+
+
 def effective_cap(precision, cap=DEFAULT):
     """The cap in force: an explicit one, else chunk_cap(), else set_chunk_cap(), else the
     environment as last (re)loaded, else the table."""

@@ -1,0 +1,89 @@
+"""The guard and the other kernels' limits (boundcheck/kernel_limits.py): it reads the
+call's hidden width, intermediate_size and output width, chunks at the smaller of the
+grid bound and the kernels' bound, and takes the fast path only for sizes at which no
+other kernel can bind below its threshold, whatever the counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from boundcheck.kernel_limits import kernel_bound
+from boundcheck.releases import era_for
+from runtime import GuardError, guard, limits
+from runtime.release import guarded_release
+
+
+def _kernel(calls):
+    def kernel(*args, **kwargs):
+        rows = kwargs["hidden_states"].shape[0]
+        calls.append(rows)
+        return torch.zeros(rows, 1, dtype=torch.bfloat16)
+
+    return kernel
+
+
+def _fp8_block_call(g, tokens, intermediate, hidden=256):
+    return g(routing_logits=torch.zeros(1, 256).expand(tokens, 256), routing_bias=None,
+             hidden_states=torch.zeros(1, hidden, dtype=torch.float8_e4m3fn).expand(tokens, hidden),
+             hidden_states_scale=torch.zeros(hidden // 128, 1).expand(hidden // 128, tokens),
+             gemm1_weights=None, gemm1_weights_scale=None, gemm2_weights=None, gemm2_weights_scale=None,
+             num_experts=256, top_k=8, n_group=None, topk_group=None, intermediate_size=intermediate,
+             local_expert_offset=0, local_num_experts=256, routed_scaling_factor=None)
+
+
+def test_an_old_release_chunks_at_the_deepseek_activation_index():
+    """0.6.0's DeepSeek FP8 activation index is int32: with intermediate 16384 it binds near
+    4,000 tokens, far below the grid bound and below the fast path's threshold, so even a
+    call of 7,000 tokens is chunked, never launched whole."""
+    era = era_for("0.6.0")
+    expected = kernel_bound("0.6.0", "fp8_block", era.tiles["fp8_block"], 8, 256, 256, 16384).tokens
+    assert expected < limits.SMALLEST_BOUND
+    calls = []
+    g = guard(_kernel(calls), entry_point="trtllm_fp8_block_scale_moe", flashinfer="0.6.0")
+    _fp8_block_call(g, 7000, 16384)
+    assert sum(calls) == 7000 and max(calls) <= expected and len(calls) == -(-7000 // expected)
+    assert g.boundcheck_guard.fast_sizes[0] is None  # these sizes never take the fast path
+    calls.clear()
+    _fp8_block_call(g, 100, 16384)
+    assert calls == [100]
+    assert g.boundcheck_guard.fast_sizes[0] is None
+
+
+def test_safe_sizes_take_the_fast_path_after_one_lookup():
+    calls = []
+    g = guard(_kernel(calls), entry_point="trtllm_fp8_block_scale_moe", flashinfer="0.6.0")
+    state = g.boundcheck_guard
+    assert state.fast_sizes[0] is None
+    _fp8_block_call(g, 100, 512)
+    assert state.fast_sizes[0] == (256, 512)  # 0.6.0's entry has no output / valid_hidden_size
+    assert limits.fast_path_safe(256, 512, None, guarded_release("0.6.0"))
+    _fp8_block_call(g, 100, 16384)  # other sizes: the slow path again, and not recorded
+    assert state.fast_sizes[0] == (256, 512) and calls == [100, 100]
+
+
+def test_a_narrow_unaligned_output_chunks_at_the_scalar_finalize_on_0_7_4():
+    era = era_for("0.7.4")
+    expected = kernel_bound("0.7.4", "bf16", era.tiles["bf16"], 22, 512, 8192, 2688, output_width=8190).tokens
+    grid = limits.grid_bound("bf16", 512, 22, 512, 0, 8192, "flashinfer", 1, guarded_release("0.7.4"))
+    assert expected < grid
+    calls = []
+
+    def kernel(*args, **kwargs):
+        calls.append(kwargs["hidden_states"].shape[0])
+        return [kwargs["output"]]
+
+    g = guard(kernel, entry_point="trtllm_bf16_moe", flashinfer="0.7.4")
+    tokens = expected + 5
+    g(routing_logits=torch.zeros(1, 512).expand(tokens, 512), routing_bias=None,
+      hidden_states=torch.zeros(1, 8192, dtype=torch.bfloat16).expand(tokens, 8192), gemm1_weights=None,
+      gemm2_weights=None, num_experts=512, top_k=22, n_group=None, topk_group=None, intermediate_size=2688,
+      local_expert_offset=0, local_num_experts=512, routing_method_type=1,
+      output=torch.zeros(1, 8190, dtype=torch.bfloat16).expand(tokens, 8190))
+    assert max(calls) <= expected and sum(calls) == tokens and len(calls) == 2
+
+
+def test_a_bad_intermediate_size_is_named():
+    g = guard(_kernel([]), entry_point="trtllm_fp8_block_scale_moe", flashinfer="0.6.0")
+    with pytest.raises(GuardError, match="intermediate_size"):
+        _fp8_block_call(g, 100, -3)
