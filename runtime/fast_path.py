@@ -51,16 +51,17 @@ def _forwarded_call(positional, keywords) -> str:
     return source
 
 
-def sizes_source(names) -> str:
-    """The call's sizes as the guard's fast_key builds them: hidden_states' stored width,
-    intermediate_size, and where the entry point has them, output's width and
-    valid_hidden_size (the other kernels' limits depend on these)."""
-    parts = ["hidden_states.shape[-1]", "intermediate_size"]
+def size_terms(names) -> list[str]:
+    """The call's sizes as the guard's fast_key lists them, as source: hidden_states' stored
+    width (`_shape`, read once), intermediate_size, and where the entry point has them,
+    output's width (-1 without one) and valid_hidden_size (the other kernels' limits
+    depend on these)."""
+    terms = ["_shape[-1]", "intermediate_size"]
     if "output" in names:
-        parts.append("None if output is None else output.shape[-1]")
+        terms.append("(-1 if output is None else output.shape[-1])")
     if "valid_hidden_size" in names:
-        parts.append("valid_hidden_size")
-    return "(" + ", ".join(parts) + ")"
+        terms.append("valid_hidden_size")
+    return terms
 
 
 def build(name, parameters, fn, hidden_error, fast, call_cap, guard_cap, slow, fast_sizes):
@@ -85,15 +86,19 @@ def build(name, parameters, fn, hidden_error, fast, call_cap, guard_cap, slow, f
         (keywords if star else positional).append(p.name)
     forwarded = _forwarded_call(positional, keywords)
     rest = "{" + ", ".join(f"{k!r}: {k}" for k in keywords) + "}"
+    # Element by element against the verified sizes: no tuple is built on the fast path.
+    sizes = " and ".join(f"{term} == _sizes[{i}]" for i, term in enumerate(size_terms([p.name for p in parameters])))
     source = (
         f"def {name}({', '.join(declared)}):\n"
         f"    try:\n"
-        f"        _tokens = hidden_states.shape[0]\n"
+        f"        _shape = hidden_states.shape\n"
+        f"        _tokens = _shape[0]\n"
         f"    except (AttributeError, IndexError, TypeError):\n"
         f"        raise _hidden_error(hidden_states) from None\n"
-        f"    if 0 < _tokens <= _fast[0] and _call_cap() is None and _tokens <= _guard_cap \\\n"
-        f"            and {sizes_source([p.name for p in parameters])} == _fast_sizes[0]:\n"
-        f"        return _fn({forwarded})\n"
+        f"    if 0 < _tokens <= _fast[0] and _call_cap() is None and _tokens <= _guard_cap:\n"
+        f"        _sizes = _fast_sizes[0]\n"
+        f"        if _sizes is not None and {sizes}:\n"
+        f"            return _fn({forwarded})\n"
         f"    return _slow(({', '.join(positional)}{',' if positional else ''}), {rest}, _tokens)\n"
     )
     exec(compile(source, f"<boundcheck guard of {name}>", "exec"), namespace)  # noqa: S102 (names checked above)

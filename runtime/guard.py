@@ -176,11 +176,11 @@ class Guard:
         return hidden.shape[-1], intermediate, width
 
     def fast_key(self, arguments) -> tuple:
-        """The sizes as the fast path compares them (fast_path.sizes_source, same order)."""
-        output = arguments.get("output") if "output" in self._positions else None
+        """The sizes as the fast path compares them (fast_path.size_terms, same order)."""
         key = (arguments.get("hidden_states").shape[-1], arguments.get("intermediate_size"))
         if "output" in self._positions:
-            key += (None if output is None else output.shape[-1],)
+            output = arguments.get("output")
+            key += (-1 if output is None else output.shape[-1],)
         if "valid_hidden_size" in self._positions:
             key += (arguments.get("valid_hidden_size"),)
         return key
@@ -435,6 +435,33 @@ def _hidden_states_error(name, args, kwargs, position) -> Exception:
     return _not_a_tensor(args[position] if len(args) > position else kwargs["hidden_states"])
 
 
+def _sizes_reader(state: Guard):
+    """(hidden_states, args, kwargs) -> Guard.fast_key's tuple, read by position or keyword
+    (with the recorded defaults) without binding the signature: the generic wrapper's fast path."""
+    def reader(name):
+        index, default = state._positions.get(name), state.defaults.get(name)
+
+        def read(args, kwargs):
+            return args[index] if index is not None and len(args) > index else kwargs.get(name, default)
+
+        return read
+
+    intermediate = reader("intermediate_size")
+    output = reader("output") if "output" in state._positions else None
+    valid = reader("valid_hidden_size") if "valid_hidden_size" in state._positions else None
+
+    def sizes_of(hidden_states, args, kwargs):
+        key = (hidden_states.shape[-1], intermediate(args, kwargs))
+        if output is not None:
+            tensor = output(args, kwargs)
+            key += (-1 if tensor is None else tensor.shape[-1],)
+        if valid is not None:
+            key += (valid(args, kwargs),)
+        return key
+
+    return sizes_of
+
+
 def _not_a_tensor(value) -> GuardError:
     return GuardError("hidden_states", f"must be a tensor whose first dimension is the tokens, got {value!r}")
 
@@ -557,6 +584,7 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
         guarded.boundcheck_guard = state
         return guarded
     position = entry.index["hidden_states"]
+    sizes_of = _sizes_reader(state)
 
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
@@ -565,9 +593,10 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
             num_tokens = hidden_states.shape[0]
         except (KeyError, AttributeError, IndexError, TypeError):
             raise _hidden_states_error(entry.name, args, kwargs, position) from None
-        if 0 < num_tokens <= fast[0] and call_cap() is None and (guard_cap is None or num_tokens <= guard_cap) \
-                and state.fast_sizes[0] is not None and state.fast_key(_Arguments(state, args, kwargs)) == state.fast_sizes[0]:
-            return fn(*args, **kwargs)
+        if 0 < num_tokens <= fast[0] and call_cap() is None and (guard_cap is None or num_tokens <= guard_cap):
+            sizes = state.fast_sizes[0]
+            if sizes is not None and sizes_of(hidden_states, args, kwargs) == sizes:
+                return fn(*args, **kwargs)
         return slow(args, kwargs, num_tokens)
 
     guarded.__signature__ = state.signature
