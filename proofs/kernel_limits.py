@@ -27,7 +27,7 @@ import z3
 from boundcheck import domain as D
 from boundcheck.bound import chunk_bound
 from boundcheck.kernel_limits import LIMITS_TABLE, KernelLimit, Shape
-from boundcheck.releases import _version_key
+from boundcheck.releases import ERAS, _version_key
 from boundcheck.ops import INT
 from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
@@ -64,9 +64,17 @@ def _tiles(entry: KernelLimit, eras) -> tuple:
 
 
 def _cases():
+    """Each entry in each release formula of the scope. Where no entry holds in the scope
+    (0.6.8 - 0.6.10, say), every entry's closed form is checked in every release's formula:
+    the closed forms are the same arithmetic whichever releases select them."""
+    cases = _scoped_cases(_in_scope)
+    return cases or _scoped_cases(lambda entry: list(ERAS))
+
+
+def _scoped_cases(eras_of):
     cases = []
     for entry in LIMITS_TABLE:
-        eras = _in_scope(entry)
+        eras = eras_of(entry)
         for formula in sorted({era.cta_formula for era in eras}):
             tiles = _tiles(entry, [e for e in eras if e.cta_formula == formula])
             for name, top_k, hidden, intermediate in MODEL_SIZES:
