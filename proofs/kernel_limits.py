@@ -40,7 +40,9 @@ from .cases import scope
 MODEL_SIZES = (
     ("Nemotron 3 Super", 22, 1024, 2688),
     ("DeepSeek-V3 +1 shared", 9, 7168, 2048),
+    ("Kimi K2", 8, 7168, 2048),
     ("Qwen3-235B", 8, 4096, 1536),
+    ("Nemotron 3 Ultra (as INT32.md reads it)", 22, 2048, 5120),
     ("gpt-oss-120b", 4, 2880, 2880),
     ("width 1020 (unaligned)", 22, 1020, 2688),
 )
