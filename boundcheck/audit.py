@@ -296,7 +296,7 @@ def _extreme_ratio(kind, sym, domain, formula, bound, k_values, make_solver, tim
             if kind == "max":
                 witness = found
     model, k = witness
-    return (low if kind == "min" else low) / 1000, model, k
+    return low / 1000, model, k
 
 
 def _point(values, k, lifted, tiles, policy, tune, sym, era):

@@ -42,6 +42,12 @@ def _ceil_div(a, b, ops):
     return ops.div(a + (b - 1), b)
 
 
+def max_permuted_padded_count_permuted_min(num_tokens, top_k, num_experts, tile_tokens_dim, ops=INT):
+    """runner.h `getMaxPermutedPaddedCount` of 0.2.8 - 0.4.0: roundUp(n*K + (t-1)*E, t)."""
+    padded = num_tokens * top_k + (tile_tokens_dim - 1) * num_experts
+    return _ceil_div(padded, tile_tokens_dim, ops) * tile_tokens_dim
+
+
 # Era.cta_formula -> getMaxNumCtasInBatchDim of that era.
 CTA_FORMULAS = {
     "filled": max_num_ctas_in_batch_dim,
@@ -64,6 +70,11 @@ def max_permuted_padded_count(num_tokens, top_k, num_experts, tile_tokens_dim, o
 # BatchedGemmInterface.h getGridDim's handling of the Y cluster size y, per release
 # (Era.grid_cluster; boundcheck.releases.GRID_ARTIFACTS says where each was read).
 GRID_CLUSTER_RULES = ("ignored", "round_up", "multiply")
+
+
+def padded_count_function(formula: str):
+    """getMaxPermutedPaddedCount of runner.h's formula ("filled" 0.4.1+, "permuted_min" before)."""
+    return max_permuted_padded_count_permuted_min if formula == "permuted_min" else max_permuted_padded_count
 
 
 def launched_grid_y(num_ctas, cluster_y, ops=INT, *, rule):

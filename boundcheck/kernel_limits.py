@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import facts
-from .geometry import max_permuted_padded_count
+from .geometry import padded_count_function
 from .ops import INT
 from .releases import _version_key
 
@@ -92,11 +92,8 @@ class KernelLimit:
 
 
 def padded_rows(n, shape: Shape, ops=INT):
-    """runner.h getMaxPermutedPaddedCount of the release's formula."""
-    if shape.formula == "permuted_min":
-        t = shape.tile
-        return ops.div(n * shape.top_k + (t - 1) * shape.experts + t - 1, t) * t
-    return max_permuted_padded_count(n, shape.top_k, shape.experts, shape.tile, ops)
+    """runner.h getMaxPermutedPaddedCount of the release's formula (boundcheck.geometry)."""
+    return padded_count_function(shape.formula)(n, shape.top_k, shape.experts, shape.tile, ops)
 
 
 def _unaligned(shape: Shape) -> bool:

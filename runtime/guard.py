@@ -156,7 +156,8 @@ class Guard:
             _check_counts(values)
             raise
         if bound is None:
-            bound = self._bounds[key] = self._checked_bound(values, precision, policy, arguments)
+            hidden = hidden_size(arguments.get("hidden_states"))
+            bound = self._bounds[key] = self._checked_bound(values, precision, policy, hidden, sizes)
         if limits.fast_path_safe(*sizes, self.release):
             # these sizes may take the fast path from now on (see fast_path.build)
             self.fast_sizes[0] = self.fast_key(arguments)
@@ -185,7 +186,8 @@ class Guard:
             key += (arguments.get("valid_hidden_size"),)
         return key
 
-    def _checked_bound(self, values, precision, policy, arguments) -> int:
+    def _checked_bound(self, values, precision, policy, hidden, sizes) -> int:
+        """min(grid bound, the other kernels' bound at the call's sizes), the counts checked."""
         _check_counts(values)
         experts, top_k, local, shared = _counts(values)
         try:
@@ -193,10 +195,9 @@ class Guard:
                 precision, experts, top_k, local, shared, values["tune_max_num_tokens"], policy, self.cluster_y,
                 self.release,
             )
-            hidden = arguments.get("hidden_states")
-            _, intermediate, width = self.call_sizes(arguments)
-            bound = min(bound, limits.kernel_bound(precision, top_k + shared, experts + shared, hidden_size(hidden),
-                                                   intermediate, width, self.release))
+            _, intermediate, width = sizes
+            bound = min(bound, limits.kernel_bound(precision, top_k + shared, experts + shared, hidden, intermediate,
+                                                   width, self.release))
             limits.check_routing(values, self.entry.routed, self.release.era)
         except GuardError:
             raise

@@ -130,18 +130,14 @@ def _inline_code(cpp: _Cpp, entry: str) -> tuple[str, TileSetCode] | None:
     entries = _entry_definitions(cpp)
     if entry not in entries:
         return None
-    statements, name = _inline_span(cpp.text[_body_offset(cpp, entries[entry]):][:len(entries[entry].body)], entry)
+    body = entries[entry].body  # found in cpp.code (literals blanked); read the same span in cpp.text
+    start = cpp.code.find(body)
+    if start < 0:
+        raise ExtractionError(f"{entry}: its body could not be located")
+    statements, name = _inline_span(cpp.text[start:start + len(body)], entry)
     function = (f"std::vector<int32_t> inline_{entry}(btg::Dtype mDtypeAct, btg::Dtype mDtypeWeights) {{\n"
                 f"  (void)mDtypeAct; (void)mDtypeWeights;\n  {statements.strip()}\n  return {name};\n}}")
     return function, TileSetCode(f"{entry} (inline {name})", f"inline_{entry}", ("act", "weights"))
-
-
-def _body_offset(cpp: _Cpp, definition) -> int:
-    """Where a definition's body starts in the file (bodies are unique in these files)."""
-    offset = cpp.code.find(definition.body)
-    if offset < 0:
-        raise ExtractionError("a definition's body could not be located")
-    return offset
 
 
 def _quant_enum(text: str) -> tuple[str, tuple]:
