@@ -133,8 +133,11 @@ def _first_failure_bound(counts, tiles, policy, tune_max_num_tokens, budget, era
     """C and the tile whose bound it is, under the `flashinfer` or `default` policy, for any era.
 
     With S_r the largest n that tile r alone launches and R(n) the index of the smallest
-    tile the policy allows at n (nondecreasing in n in every era: the centre, the bucket
-    and the global tile all grow with n), n is unsafe exactly when n > S_R(n). The first
+    tile the policy allows at n, n is unsafe exactly when n > S_R(n). Above 256 tokens R
+    is nondecreasing in n in every era (the centre, the bucket and the global tile all
+    grow with n); below, the hybrid bucket map is not (its power of two is not clamped
+    to tune_max_num_tokens: with T = 248, n = 129 reuses bucket 256 and n = 256 bucket
+    248), but every tile launches there (each S_r >= smallest_bound() = 7,288). The first
     unsafe n is then S_r + 1 for r = R(n), and every r with R(S_r + 1) <= r has S_r + 1
     unsafe; so C is the smallest S_r with R(S_r + 1) <= r, the first such r since S grows
     with the tile. The largest tile always qualifies. The theorems safety and tightness

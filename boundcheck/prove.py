@@ -57,10 +57,12 @@ def version_note(versions=None) -> tuple[str, bool]:
 def run(timeout_s: float, smt_dir: str | None, jobs: int | None, flashinfer: str | None = None):
     from proofs import THEOREMS, TWINS  # the solver stack loads only for `prove`
     from proofs.cases import set_scope
+    from proofs.closed_form import derive
 
     eras, _ = scope_eras(flashinfer)
     set_scope(eras)
     start = time.perf_counter()
+    derive()  # once, before the workers fork: each of them uses it
     outcomes = run_obligations(THEOREMS + TWINS, timeout_s=timeout_s, smt_dir=smt_dir, jobs=jobs)
     return THEOREMS, TWINS, outcomes, time.perf_counter() - start
 

@@ -35,8 +35,8 @@ from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 
-from .cases import era_named, geometry, label, precision_policy_cases, resolve, scope
-from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, slices, symbols
+from .cases import era_named, geometry, label, precision_policy_cases, resolve, scope, slices
+from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, symbols
 
 
 def _slice_queries(case, claim, *, grid_limit=GRID_DIM_Y_MAX, slice_list=None):

@@ -14,7 +14,8 @@ from boundcheck.policy import ANY, DEFAULT, FLASHINFER, Policy, for_release, par
 from boundcheck.releases import ERAS, Era
 from boundcheck.solver.obligation import Case
 
-from .domain import proof_limits, slices
+from . import domain
+from .domain import proof_limits
 
 _SCOPE: list = [ERAS]
 _BY_NAME = {era.name: era for era in ERAS}
@@ -27,6 +28,12 @@ def set_scope(eras) -> None:
 
 def scope() -> tuple[Era, ...]:
     return tuple(_SCOPE[0])
+
+
+def slices(policy, era, precision):
+    """The effective top_k slices of a case of `era` in this run (domain.slices): up to
+    the largest K' a release in scope accepts."""
+    return domain.slices(policy, era, precision, eras=scope())
 
 
 def era_named(name: str) -> Era:

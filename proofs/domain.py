@@ -63,24 +63,37 @@ class Symbols:
     def constraints(self, era, precision=None):
         """The domain (proof_limits) in release `era`, whose getGridDim rule gives the CTA
         budgets of the proven cluster sizes (with "ignored", the whole limit for each)."""
-        e, s, k = self.num_experts, self.shared, self.top_k
-        max_experts, max_top_k, max_shared = proof_limits(era, precision)
+        limits = proof_limits(era, precision)
         budgets = budgets_for(self.grid_limit, era.grid_cluster)
-        budget = [z3.Or(*[self.budget == b for b in budgets])]
-        return [
-            1 <= e, e <= max_experts,
-            0 <= s, s <= max_shared,
-            1 <= k, k <= max_top_k, k <= e,
-            1 <= self.local, self.local <= e,
-            1 <= self.tune_max, self.tune_max <= D.MAX_TUNE_MAX_NUM_TOKENS,
-        ] + budget
+        key = ("constraints", limits, tuple(budgets))
+        if key not in self._memo:
+            e, s, k = self.num_experts, self.shared, self.top_k
+            max_experts, max_top_k, max_shared = limits
+            self._memo[key] = [
+                1 <= e, e <= max_experts,
+                0 <= s, s <= max_shared,
+                1 <= k, k <= max_top_k, k <= e,
+                1 <= self.local, self.local <= e,
+                1 <= self.tune_max, self.tune_max <= D.MAX_TUNE_MAX_NUM_TOKENS,
+                z3.Or(*[self.budget == b for b in budgets]),
+            ]
+        return list(self._memo[key])
 
     def at(self, top_k_effective, formulas):
-        """The formulas on the slice K' = top_k + shared = top_k_effective (None: all)."""
+        """The formulas on the slice K' = top_k + shared = top_k_effective (None: all).
+        Each formula's slice is made once per process: the domain and the bound C recur
+        in every obligation's queries."""
         if top_k_effective is None:
             return list(formulas)
         pair = (self.top_k, top_k_effective - self.shared)
-        return [z3.substitute(f, pair) for f in formulas]
+        sliced = []
+        for f in formulas:
+            key = ("at", top_k_effective, f.get_id())
+            if key not in self._memo:
+                # keep f alive with its slice, so that its id is not reused
+                self._memo[key] = (f, z3.substitute(f, pair))
+            sliced.append(self._memo[key][1])
+        return sliced
 
     def shrink_order(self):
         return [self.num_experts, self.top_k, self.local, self.tune_max, self.tokens, self.shared]
@@ -174,13 +187,28 @@ def proof_limits(era, precision):
     return D.limits(era, precision)
 
 
-def slices(policy=None, era=None, precision=None):
-    """The effective top_k values a policy's queries run over (None: one symbolic query),
-    1 .. the largest top_k + shared experts the release accepts for the precision.
+def accepted_top_k_limit(eras) -> int:
+    """The largest effective top_k K' = top_k + shared experts any of `eras` accepts for
+    any of its precisions (boundcheck.domain.limits)."""
+    return max(sum(D.limits(era, precision)[1:]) for era in eras for precision in era.tiles)
+
+
+def slices(policy=None, era=None, precision=None, eras=None):
+    """The effective top_k values a policy's queries run over (None: one symbolic query).
     The tile-picking policies compare n*K' with tile * experts, and 0.2.8 - 0.4.0's CTA
-    formula multiplies min(n*K', E) by ceil(n/t): linear only with K' a number."""
-    permuted = era is not None and era.cta_formula == "permuted_min"
-    if not permuted and policy is not None and policy.kind not in TILE_CHOOSING:
+    formula multiplies min(n*K', E) by ceil(n/t): linear only with K' a number.
+
+    K' runs from 1 to the largest value that `era` or any release of `eras` (the run's
+    scope) accepts, under the widest domain's constraints (proof_limits): every case of a
+    run gets the same slices, so cases that share their queries cover each other's
+    configurations, and a slice's query is the same text in every run. With 0.2.8 -
+    0.4.0's formula, up to what the release accepts for the precision."""
+    if era is not None and era.cta_formula == "permuted_min":
+        _, max_top_k, max_shared = proof_limits(era, precision)
+        return list(range(1, max_top_k + max_shared + 1))
+    if policy is not None and policy.kind not in TILE_CHOOSING:
         return [None]
-    _, max_top_k, max_shared = proof_limits(era, precision)
-    return list(range(1, max_top_k + max_shared + 1))
+    releases_in_scope = tuple(eras or ()) + ((era,) if era is not None else ())
+    if not releases_in_scope:
+        return list(EFFECTIVE_TOP_KS)
+    return list(range(1, accepted_top_k_limit(releases_in_scope) + 1))

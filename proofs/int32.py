@@ -31,8 +31,8 @@ from boundcheck.solver.tracked import CHECKED_INT32, Checked
 from boundcheck.releases import ERAS
 from boundcheck.tiles import POWER_OF_TWO_EXPONENTS
 
-from .cases import era_named, key_with_largest_tile, label, precision_policy_cases, resolve, scope
-from .domain import DOMAIN_TEXT, proof_limits, slices, symbols
+from .cases import era_named, key_with_largest_tile, label, precision_policy_cases, resolve, scope, slices
+from .domain import DOMAIN_TEXT, proof_limits, symbols
 
 ALL_TILES = tuple(sorted({t for era in ERAS for tiles in era.tiles.values() for t in tiles}))
 

@@ -25,9 +25,9 @@ from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 
-from .cases import era_named, label, precision_policy_cases, resolve
+from .cases import era_named, label, precision_policy_cases, resolve, slices
 from .int32 import ALL_TILES
-from .domain import DOMAIN_TEXT, slices, symbols
+from .domain import DOMAIN_TEXT, symbols
 
 MAX_EXPANDED = 2**31 - 1
 CTA_DOMAIN = ("runner.h's formula of 0.4.1 - 0.7.4; expanded tokens n*top_k' 0..2^31-1, experts 1..2050, "

@@ -174,3 +174,32 @@ def test_an_obligation_with_no_case_is_unknown():
     rows = summarize([empty], run_obligations([empty], timeout_s=1, jobs=1))
     assert rows[0]["status"] == core.UNKNOWN and not rows[0]["as_expected"]
     assert failures(rows) == 1
+
+
+def test_slices_cover_every_top_k_each_release_accepts():
+    """A run proves K' = top_k + shared up to the largest value a release in scope accepts
+    (0.5.x: 10, 0.6.3 - 0.6.6: 22, 0.7.x: 34), and every case of the run gets the same
+    slices, so cases that share their queries cover each other."""
+    from boundcheck import domain as D
+    from boundcheck.policy import FLASHINFER
+    from boundcheck.releases import ERAS
+    from proofs.cases import slices
+
+    previous = scope()
+    try:
+        for era in ERAS:
+            set_scope([era])
+            for precision in era.tiles:
+                accepted = sum(D.limits(era, precision)[1:])
+                got = slices(FLASHINFER, era, precision)
+                assert got == list(range(1, len(got) + 1))
+                assert len(got) >= accepted, (era.name, precision)
+        set_scope([era_for("0.5.1")])
+        assert slices(FLASHINFER, era_for("0.5.1"), "nvfp4") == list(range(1, 11))
+        # a case of a release outside the scope (a twin's fallback) gets that release's K'
+        assert len(slices(FLASHINFER, E24, "nvfp4")) == 34
+        set_scope([era_for("0.5.1"), E23])
+        assert len(slices(FLASHINFER, era_for("0.5.1"), "nvfp4")) == 34
+        assert slices(parse_policy("fixed:64"), E23, "nvfp4") == [None]
+    finally:
+        set_scope(previous)

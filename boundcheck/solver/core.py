@@ -20,14 +20,22 @@ PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
 
 # The preprocessing that turns the model's nested if-then-else terms into plain linear
 # constraints before search; measured 3-4x faster than z3's default on these queries.
-# Sums of monomials with the variables on the left (som, arith_lhs) and z3's older
-# simplex-based arithmetic solver (arith.solver=2) take another ~25% off the
-# `flashinfer`-policy queries (benchmarks/prove_time.py).
+# Sums of monomials with the variables on the left (som, arith_lhs) take another ~25% off
+# the `flashinfer`-policy queries. (z3's older arithmetic solver, smt.arith.solver=2,
+# measured 4x slower on them, with two queries unknown: the default stays.) Built once per
+# process: making the tactic costs about as much as a small query.
+_TACTIC: list = []
+
+
 def _tactic():
-    return z3.Then(
-        z3.With("simplify", som=True, arith_lhs=True), "propagate-values", "solve-eqs",
-        "elim-term-ite", "smt",
-    )
+    if not _TACTIC:
+        _TACTIC.append(
+            z3.Then(
+                z3.With("simplify", som=True, arith_lhs=True), "propagate-values", "solve-eqs",
+                "elim-term-ite", "smt",
+            )
+        )
+    return _TACTIC[0]
 
 
 def make_solver(timeout_s: float, arithmetic: bool = True) -> z3.Solver:
