@@ -143,13 +143,29 @@ def _first_failure_bound(counts, tiles, policy, tune_max_num_tokens, budget, era
     with the tile. The largest tile always qualifies. The theorems safety and tightness
     check the result against the literal definition for every n, not this argument.
     """
-    k, local = counts.top_k, counts.local_experts
-    per_tile = [largest_safe_tokens_at_tile(k, local, t, budget, ops, era.cta_formula) for t in tiles]
+    per_tile = per_tile_bounds(counts, tiles, budget, era, ops)
+    fails = [
+        smallest_allowed_at_most(per_tile[r] + 1, counts, tiles, tune_max_num_tokens, r, era, ops, policy)
+        for r in range(len(tiles) - 1)
+    ]
+    return first_failure_chain(per_tile, tiles, fails, ops)
+
+
+def per_tile_bounds(counts: Counts, tiles, budget, era, ops=INT):
+    """S_t for each tile: the largest n that tile alone launches within `budget` CTAs."""
+    return [largest_safe_tokens_at_tile(counts.top_k, counts.local_experts, t, budget, ops, era.cta_formula)
+            for t in tiles]
+
+
+def first_failure_chain(per_tile, tiles, fails, ops=INT):
+    """(S_r, tiles[r]) for the first r whose fails[r] holds, else the largest tile's: the
+    bound of a tile-choosing policy, given whether the policy allows a tile <= r at
+    S_r + 1. proofs/ also runs it with free conditions, for claims that hold whichever
+    tile binds (progress, bound_below_largest_tile)."""
     bound, binding = per_tile[-1], tiles[-1]
     for r in reversed(range(len(tiles) - 1)):
-        fails = smallest_allowed_at_most(per_tile[r] + 1, counts, tiles, tune_max_num_tokens, r, era, ops, policy)
-        bound = ops.ite(fails, per_tile[r], bound)
-        binding = ops.ite(fails, tiles[r], binding)
+        bound = ops.ite(fails[r], per_tile[r], bound)
+        binding = ops.ite(fails[r], tiles[r], binding)
     return bound, binding
 
 

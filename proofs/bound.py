@@ -29,7 +29,7 @@ import z3
 from boundcheck.bound import Counts, bound_for_budget, smallest_bound
 from boundcheck.facts import GRID_DIM_Y_MAX
 from boundcheck.geometry import GRID_CLUSTER_RULES, cta_budget, launch_fits
-from boundcheck.policy import parse_policy
+from boundcheck.policy import TILE_CHOOSING, parse_policy
 from boundcheck.releases import ERAS
 from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
@@ -39,17 +39,25 @@ from .cases import era_named, geometry, label, precision_policy_cases, resolve, 
 from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, symbols
 
 
-def _slice_queries(case, claim, *, grid_limit=GRID_DIM_Y_MAX, slice_list=None):
-    """One query per effective top_k K' (or one symbolic): the domain, the negated claim."""
+def _slice_queries(case, claim, *, grid_limit=GRID_DIM_Y_MAX, slice_list=None, whatever_binds=None):
+    """One query per effective top_k K' (or one symbolic): the domain, the negated claim.
+    `whatever_binds(C)`: the negated claim about a tile-choosing policy's C with the
+    chain's conditions free, tried first (Query.stronger)."""
     era, precision, tiles, policy = resolve(case)
     sym = symbols(grid_limit)
     negated, tokens_of = claim(sym, tiles, policy, era)
+    free = None
+    if whatever_binds is not None and policy.kind in TILE_CHOOSING:
+        free = whatever_binds(sym.bound_whatever_binds(tiles, era))
     for k in slice_list or slices(policy, era, precision):
+        name = f"k{'sym' if k is None else k}"
+        domain = sym.constraints(era, precision)
         yield Query(
-            name=f"k{'sym' if k is None else k}",
-            constraints=sym.at(k, sym.constraints(era, precision) + negated),
+            name=name,
+            constraints=sym.at(k, domain + negated),
             shrink_vars=sym.shrink_order(),
             explain=sym.explainer(tiles, policy, era, k, tokens_of),
+            stronger=None if free is None else Query(f"{name}.whatever_binds", sym.at(k, domain + free)),
         )
 
 
@@ -111,7 +119,7 @@ PROGRESS = Obligation(
     "below that count the guard calls the kernel with no lookup",
     domain=DOMAIN_TEXT,
     cases=lambda: precision_policy_cases("progress"),
-    build=lambda case: _slice_queries(case, _smallest_claim),
+    build=lambda case: _slice_queries(case, _smallest_claim, whatever_binds=lambda c: [c < smallest_bound()]),
 )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import z3
 
 from boundcheck.geometry import int32_expressions
-from boundcheck.policy import Policy
+from boundcheck.policy import TILE_CHOOSING, Policy
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.solver.tracked import CHECKED_INT32, Checked
@@ -73,9 +73,16 @@ INT32_SEMANTICS = Obligation(
 def _below_queries(case):
     era, precision, tiles, policy = resolve(case)
     sym = symbols()
-    claim_negated = sym.bound(tiles, policy, era) > sym.bound(tiles, _largest(tiles), era)
+    largest = sym.bound(tiles, _largest(tiles), era)
+    claim_negated = sym.bound(tiles, policy, era) > largest
+    # C is one of the per-tile bounds whichever tile binds: tried first with the chain's
+    # conditions free (Query.stronger), the literal C decides where that is not proved.
+    free = [sym.bound_whatever_binds(tiles, era) > largest] if policy.kind in TILE_CHOOSING else None
     for k in slices(policy, era, precision):
-        yield Query(f"k{k or 'sym'}", sym.at(k, sym.constraints(era, precision) + [claim_negated]), sym.shrink_order())
+        name = f"k{k or 'sym'}"
+        domain = sym.constraints(era, precision)
+        yield Query(name, sym.at(k, domain + [claim_negated]), sym.shrink_order(),
+                    stronger=None if free is None else Query(f"{name}.whatever_binds", sym.at(k, domain + free)))
 
 
 BOUND_BELOW_LARGEST_TILE = Obligation(
