@@ -101,30 +101,51 @@ def smallest_allowed_at_most(num_tokens, counts, tiles, tune_max_num_tokens, r, 
     0.6.6) it is never below the default tile. The hybrid map rounds up below T and gives
     T above it, so with w = 1 the default and the tuner's window meet in c(min(n, T)).
     """
-    k, local, experts = counts.top_k, counts.local_experts, counts.global_experts
+    k = counts.top_k
     if callable(tune_max_num_tokens):  # an engine's tune tied to the call's tokens (audit)
         tune_max_num_tokens = tune_max_num_tokens(num_tokens)
+    # The tuner's bucket b and the meeting point min(n, T), whichever the era reads (0.4.1's
+    # caller picks the tile from n alone).
+    bucket = floor = 0
+    if era.tile_source != "caller":
+        bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops)
+        floor = ops.min(num_tokens, tune_max_num_tokens)
+    return smallest_allowed_at_most_expanded(
+        num_tokens * k, bucket * k, floor * k, counts.local_experts, counts.global_experts, tiles, r, era, ops, policy
+    )
+
+
+def uses_meeting_point(era) -> bool:
+    """With the hybrid map, a one-tile tuner window and no global tile, the default tile
+    and the tuner's window meet in c(min(n, T)) (smallest_allowed_at_most)."""
+    return (era.tile_source != "caller" and not era.tuned_tile_checked and era.buckets == "hybrid"
+            and era.tuner_smaller == 1 and not era.global_tile)
+
+
+def smallest_allowed_at_most_expanded(expanded, expanded_bucket, expanded_floor, local, experts, tiles, r, era,
+                                      ops=INT, policy=None):
+    """smallest_allowed_at_most from the expanded tokens x = n*K', the expanded bucket
+    y = b*K' and, where the era reads it, the expanded meeting point z = min(n, T)*K':
+    a function of them and of the expert counts, free of K' (as allowed_tiles_mask_expanded)."""
     if era.tile_source == "caller":
         # 0.4.1's calculate_tile_tokens_dim, the one tile that runs (caller_heuristic).
         if r >= len(tiles) - 1:
             return True
-        return tilesets.caller_heuristic_at_most(tiles[r], num_tokens, k, experts, ops)
+        return tilesets.caller_heuristic_at_most(tiles[r], expanded, 1, experts, ops)
     w = era.tuner_smaller
     if era.tuned_tile_checked or (policy is not None and policy.kind == "default"):
         # the default tile max(c(n) - 1, 0) is at index <= r exactly when c(n) <= r + 1
-        return _center_at_most(tiles, num_tokens, k, local, r + 1, era, ops)
-    if era.buckets == "hybrid" and w == 1 and not era.global_tile:
-        floor = ops.min(num_tokens, tune_max_num_tokens)
-        return _center_at_most(tiles, floor, k, local, r + 1, era, ops)
-    bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops)
+        return _center_at_most(tiles, expanded, 1, local, r + 1, era, ops)
+    if uses_meeting_point(era):
+        return _center_at_most(tiles, expanded_floor, 1, local, r + 1, era, ops)
     options = [
-        _center_at_most(tiles, num_tokens, k, local, r + 1, era, ops),
-        _center_at_most(tiles, bucket, k, local, r + w, era, ops),
+        _center_at_most(tiles, expanded, 1, local, r + 1, era, ops),
+        _center_at_most(tiles, expanded_bucket, 1, local, r + w, era, ops),
     ]
     if era.global_tile:
         # The global tile is offered when it lies below the window; it is at index <= r
         # when tile r covers the global average n*K/num_experts.
-        global_at_most_r = ops.not_(tiles[r] * experts < bucket * k)
+        global_at_most_r = ops.not_(tiles[r] * experts < expanded_bucket)
         options.append(ops.and_(experts > local, global_at_most_r))
     return ops.or_(*options)
 

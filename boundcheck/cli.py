@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--smt-dir", default=None, help="write each query as SMT-LIB2 here")
     prove.add_argument("--jobs", type=_int_arg("--jobs"), default=None, help="worker processes")
     prove.add_argument("--verbose", "-v", action="store_true", help="every case, domains, derivation")
+    prove.add_argument("--literal", action="store_true",
+                       help="prove safety, tightness, global_covers_local, progress and bound_below_largest_tile of the "
+                            "tile-choosing policies directly, one query per top_k + shared (slower; default: by the "
+                            "tile-choice lemmas)")
     add_flashinfer(prove, "VERSION | installed: prove one release (default: every modeled release, "
                           f"{releases.modeled_range()})")
 
@@ -142,16 +146,18 @@ def _prove(args) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise BoundcheckInputError("--jobs", f"must be at least 1, got {args.jobs}")
     _, versions = prove.scope_eras(args.flashinfer)
-    theorems, twins, outcomes, seconds = prove.run(args.timeout, args.smt_dir, args.jobs, args.flashinfer)
+    theorems, twins, outcomes, seconds = prove.run(
+        args.timeout, args.smt_dir, args.jobs, args.flashinfer, literal=args.literal
+    )
     rows = prove.summarize(theorems + twins, outcomes)
     steps, _ = derive()
     if args.json:
-        print(prove.to_json(rows, seconds, steps, versions))
+        print(prove.to_json(rows, seconds, steps, versions, literal=args.literal))
     else:
         note, warn = prove.version_note(versions)
         if warn:
             print(note, file=sys.stderr)
-        print(prove.to_table(rows, seconds, steps, verbose=args.verbose, versions=versions))
+        print(prove.to_table(rows, seconds, steps, verbose=args.verbose, versions=versions, literal=args.literal))
     return min(prove.failures(rows), MAX_EXIT)
 
 

@@ -95,20 +95,30 @@ def allowed_tiles_mask(policy, tiles, num_tokens, counts, tune_max_num_tokens, e
         return [True] * len(tiles)
     if policy.kind == "fixed":
         return [tile == policy.tile for tile in tiles]
-    k, local, experts = counts.top_k, counts.local_experts, counts.global_experts
+    k = counts.top_k
+    bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops) if policy.kind == "flashinfer" else 0
+    return allowed_tiles_mask_expanded(
+        policy, tiles, num_tokens * k, bucket * k, counts.local_experts, counts.global_experts, era, ops
+    )
+
+
+def allowed_tiles_mask_expanded(policy, tiles, expanded, expanded_bucket, local_experts, experts, era, ops=INT):
+    """allowed_tiles_mask of a tile-choosing policy, from the expanded tokens n*K' and the
+    expanded bucket b*K' (b the autotuner bucket of n): the launcher compares only these
+    with tile * experts, so the choice is a function of them and of the expert counts,
+    free of K' (proofs/tile_choice_lemmas.py proves its lemmas so, once for every K')."""
     if policy.kind == "caller_heuristic":
-        picked = tilesets.caller_heuristic_index(tiles, num_tokens, k, experts, ops)
+        picked = tilesets.caller_heuristic_index(tiles, expanded, 1, experts, ops)
         return [picked == index for index in range(len(tiles))]
     if era.tile_source == "caller":
         raise ValueError(f"policy {policy} must be resolved with policy.for_release in {era!r}")
-    untuned = tilesets.default_tile_index(tiles, num_tokens, k, local, era, ops)
+    untuned = tilesets.default_tile_index(tiles, expanded, 1, local_experts, era, ops)
     if policy.kind == "default":
         return [untuned == index for index in range(len(tiles))]
-    bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops)
     mask = []
     for index in range(len(tiles)):
-        tuned = tilesets.tuner_candidate(tiles, index, bucket, k, local, experts, era, ops)
+        tuned = tilesets.tuner_candidate(tiles, index, expanded_bucket, 1, local_experts, experts, era, ops)
         if era.tuned_tile_checked:
-            tuned = ops.and_(tuned, tilesets.is_candidate(tiles, index, num_tokens, k, local, era, ops))
+            tuned = ops.and_(tuned, tilesets.is_candidate(tiles, index, expanded, 1, local_experts, era, ops))
         mask.append(ops.or_(untuned == index, tuned))
     return mask

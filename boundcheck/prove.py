@@ -54,17 +54,33 @@ def version_note(versions=None) -> tuple[str, bool]:
     return f"model of flashinfer {proved} (installed: {installed})", False
 
 
-def run(timeout_s: float, smt_dir: str | None, jobs: int | None, flashinfer: str | None = None):
+def run(timeout_s: float, smt_dir: str | None, jobs: int | None, flashinfer: str | None = None,
+        literal: bool = False):
     from proofs import THEOREMS, TWINS  # the solver stack loads only for `prove`
     from proofs.cases import set_scope
     from proofs.closed_form import derive
+    from proofs.tile_choice_lemmas import set_method
 
     eras, _ = scope_eras(flashinfer)
     set_scope(eras)
+    set_method(_method(literal))
     start = time.perf_counter()
     derive()  # once, before the workers fork: each of them uses it
     outcomes = run_obligations(THEOREMS + TWINS, timeout_s=timeout_s, smt_dir=smt_dir, jobs=jobs)
     return THEOREMS, TWINS, outcomes, time.perf_counter() - start
+
+
+def _method(literal: bool) -> str:
+    return "literal" if literal else "lemmas"
+
+
+def method_line(literal: bool) -> str:
+    if literal:
+        return ("method: safety, tightness, global_covers_local, progress and bound_below_largest_tile of the "
+                "tile-choosing policies checked directly, one query per top_k + shared")
+    return ("method: safety, tightness, global_covers_local, progress and bound_below_largest_tile of the "
+            "tile-choosing policies by the tile-choice lemmas (proofs/tile_choice_lemmas.py; --literal checks "
+            "them directly)")
 
 
 def summarize(obligations, outcomes: list[Outcome]):
@@ -120,10 +136,11 @@ def _outcome_json(o: Outcome) -> dict:
     }
 
 
-def to_json(rows, seconds: float, derivation, versions=None) -> str:
+def to_json(rows, seconds: float, derivation, versions=None, literal: bool = False) -> str:
     note, warn = version_note(versions)
     document = {
         "flashinfer": versions or list(releases.MODELED_VERSIONS),
+        "method": _method(literal),
         "flashinfer_installed": installed_flashinfer_version(),
         "version_warning": note if warn else None,
         "grid_dim_y_max": facts.GRID_DIM_Y_MAX,
@@ -139,9 +156,10 @@ def to_json(rows, seconds: float, derivation, versions=None) -> str:
     return json.dumps(document, indent=2)
 
 
-def to_table(rows, seconds: float, derivation, verbose: bool = False, versions=None) -> str:
+def to_table(rows, seconds: float, derivation, verbose: bool = False, versions=None, literal: bool = False) -> str:
     note, _ = version_note(versions)
-    lines = [f"boundcheck prove: {note}", f"limit: grid.y <= {facts.GRID_DIM_Y_MAX:,} (cudaDevAttrMaxGridDimY)", ""]
+    lines = [f"boundcheck prove: {note}", f"limit: grid.y <= {facts.GRID_DIM_Y_MAX:,} (cudaDevAttrMaxGridDimY)",
+             method_line(literal), ""]
     for title, expect in (("THEOREMS (must be proved)", PROVED), ("BROKEN TWINS (must be refuted)", REFUTED)):
         lines.append(title)
         lines.append(f"  {'obligation':<28} {'cases':>5}  {'status':<8} {'seconds':>7}  statement")

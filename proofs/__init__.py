@@ -14,7 +14,7 @@ import z3
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 
-from . import bound, closed_form, int32, kernel_limits, monotonicity, partition, tile_choice
+from . import bound, closed_form, int32, kernel_limits, monotonicity, partition, tile_choice, tile_choice_lemmas
 
 FALSE_IS_REFUTED = Obligation(
     name="control[False]",
@@ -40,6 +40,7 @@ TWINS = (
     + monotonicity.TWINS
     + closed_form.TWINS
     + bound.TWINS
+    + tile_choice_lemmas.TWINS
     + int32.TWINS
     + kernel_limits.TWINS
     + partition.TWINS

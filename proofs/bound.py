@@ -36,6 +36,7 @@ from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 
 from .cases import era_named, geometry, label, precision_policy_cases, resolve, scope, slices
+from . import tile_choice_lemmas
 from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, symbols
 
 
@@ -95,12 +96,35 @@ def _smallest_claim(sym, tiles, policy, era):
     return [sym.bound(tiles, policy, era) < smallest_bound()], lambda v, k: 1
 
 
+def _chain_or_slices(case, claim, whatever_binds):
+    """progress of a tile-choosing policy: C is some tile's bound (the chain lemma), each
+    >= 7,288 (progress of that tile's fixed policy); --literal: per K', the chain with free
+    conditions first."""
+    _, _, tiles, policy = resolve(case)
+    if tile_choice_lemmas.by_lemmas(policy):
+        return tile_choice_lemmas.chain_queries(tiles)
+    return _slice_queries(case, claim, whatever_binds=whatever_binds)
+
+
+def _lemmas_or_slices(theorem, claim):
+    """A tile-choosing policy's case by the tile-choice lemmas (proofs/tile_choice_lemmas.py),
+    unless `prove --literal`; every other case by the claim itself."""
+    def build(case):
+        era, _, tiles, policy = resolve(case)
+        if tile_choice_lemmas.by_lemmas(policy):
+            return tile_choice_lemmas.queries(theorem, era, tiles, policy)
+        return _slice_queries(case, claim)
+
+    return build
+
+
 SAFETY = Obligation(
     name="safety",
     statement="every n in [1, C] launches: each tile the policy allows at n keeps grid.y <= 65535",
     domain=DOMAIN_TEXT + "; n in [1, C]",
     cases=lambda: precision_policy_cases("safety"),
-    build=lambda case: _slice_queries(case, _safety_claim()),
+    build=_lemmas_or_slices("safety", _safety_claim()),
+    method=tile_choice_lemmas.METHOD_TEXT,
     weight=4,
 )
 
@@ -109,7 +133,8 @@ TIGHTNESS = Obligation(
     statement="n = C + 1 is unsafe: some tile the policy allows overflows grid.y (C is the largest such bound)",
     domain=DOMAIN_TEXT,
     cases=lambda: precision_policy_cases("tightness"),
-    build=lambda case: _slice_queries(case, _tightness_claim()),
+    build=_lemmas_or_slices("tightness", _tightness_claim()),
+    method=tile_choice_lemmas.METHOD_TEXT,
     weight=3,
 )
 
@@ -119,7 +144,8 @@ PROGRESS = Obligation(
     "below that count the guard calls the kernel with no lookup",
     domain=DOMAIN_TEXT,
     cases=lambda: precision_policy_cases("progress"),
-    build=lambda case: _slice_queries(case, _smallest_claim, whatever_binds=lambda c: [c < smallest_bound()]),
+    build=lambda case: _chain_or_slices(case, _smallest_claim, whatever_binds=lambda c: [c < smallest_bound()]),
+    method=tile_choice_lemmas.METHOD_TEXT,
 )
 
 

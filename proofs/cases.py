@@ -15,6 +15,7 @@ from boundcheck.releases import ERAS, Era
 from boundcheck.solver.obligation import Case
 
 from . import domain
+from .tile_choice_lemmas import method
 from .domain import proof_limits
 
 _SCOPE: list = [ERAS]
@@ -73,8 +74,8 @@ def _key(era, precision, tiles, policy):
         return launch + ("any", min(tiles))
     if policy.kind == "default":
         # the untuned tile depends on the centre rule and the ladder alone (no tuner)
-        return launch + ("default", geometry(era, tiles)[0], tiles)
-    return launch + (policy.kind, geometry(era, tiles), tiles)
+        return launch + ("default", geometry(era, tiles)[0], tiles, method())
+    return launch + (policy.kind, geometry(era, tiles), tiles, method())
 
 
 def key_with_largest_tile(era, precision, tiles, policy):

@@ -32,6 +32,7 @@ from boundcheck.releases import ERAS
 from boundcheck.tiles import POWER_OF_TWO_EXPONENTS
 
 from .cases import era_named, key_with_largest_tile, label, precision_policy_cases, resolve, scope, slices
+from . import tile_choice_lemmas
 from .domain import DOMAIN_TEXT, proof_limits, symbols
 
 ALL_TILES = tuple(sorted({t for era in ERAS for tiles in era.tiles.values() for t in tiles}))
@@ -72,6 +73,11 @@ INT32_SEMANTICS = Obligation(
 
 def _below_queries(case):
     era, precision, tiles, policy = resolve(case)
+    if tile_choice_lemmas.by_lemmas(policy):
+        # C = first_failure_chain(S, conditions) <= S_m, the largest tile's bound C_max
+        # (tile_choice_lemmas.chain), whatever the conditions.
+        yield from tile_choice_lemmas.chain_queries(tiles)
+        return
     sym = symbols()
     largest = sym.bound(tiles, _largest(tiles), era)
     claim_negated = sym.bound(tiles, policy, era) > largest
@@ -91,6 +97,7 @@ BOUND_BELOW_LARGEST_TILE = Obligation(
     domain=DOMAIN_TEXT,
     cases=lambda: precision_policy_cases("bound_below_largest_tile", key=key_with_largest_tile),
     build=_below_queries,
+    method=tile_choice_lemmas.METHOD_TEXT,
 )
 
 

@@ -27,6 +27,7 @@ from boundcheck.solver.obligation import Case, Obligation, Query
 
 from .cases import era_named, label, precision_policy_cases, resolve, slices
 from .int32 import ALL_TILES
+from . import tile_choice_lemmas
 from .domain import DOMAIN_TEXT, symbols
 
 MAX_EXPANDED = 2**31 - 1
@@ -95,6 +96,9 @@ CTAS_MONOTONE_TILE = Obligation(
 
 def _covers_queries(case):
     era, precision, tiles, policy = resolve(case)
+    if tile_choice_lemmas.by_lemmas(policy):
+        yield from tile_choice_lemmas.queries("global_covers_local", era, tiles, policy)
+        return
     sym = symbols()
     negated = sym.bound(tiles, policy, era, whole_model=True) > sym.bound(tiles, policy, era)
     for k in slices(policy, era, precision):
@@ -107,6 +111,7 @@ GLOBAL_COVERS_LOCAL = Obligation(
     domain=DOMAIN_TEXT,
     cases=lambda: precision_policy_cases("global_covers_local"),
     build=_covers_queries,
+    method=tile_choice_lemmas.METHOD_TEXT,
 )
 
 

@@ -15,6 +15,7 @@ from boundcheck.releases import era_for
 from proofs import THEOREMS, TWINS
 from proofs.cases import scope, set_scope
 from proofs.closed_form import BUDGET, TILE, E, K, derive, vllm_off_by_one
+from proofs.tile_choice_lemmas import set_method
 
 BY_NAME = {o.name: o for o in THEOREMS + TWINS}
 E23, E24 = era_for("0.7.2.post1"), era_for("0.7.4")
@@ -132,9 +133,14 @@ def test_theorem_cases_are_proved(name, label):
 
 
 def test_a_timeout_is_unknown_never_proved():
+    # The literal per-K' query (tens of milliseconds), not the lemmas (a millisecond each).
     obligation = BY_NAME["safety"]
-    case = next(c for c in obligation.cases() if c.label == "nvfp4 / flashinfer" + AT_E23)
-    outcome = check_case(obligation, case, 0.001, None)
+    set_method("literal")
+    try:
+        case = next(c for c in obligation.cases() if c.label == "nvfp4 / flashinfer" + AT_E23)
+        outcome = check_case(obligation, case, 0.001, None)
+    finally:
+        set_method("lemmas")
     assert outcome.status == core.UNKNOWN
     assert not outcome.as_expected
     assert "timeout" in outcome.reason or "canceled" in outcome.reason
@@ -203,3 +209,60 @@ def test_slices_cover_every_top_k_each_release_accepts():
         assert slices(parse_policy("fixed:64"), E23, "nvfp4") == [None]
     finally:
         set_scope(previous)
+
+
+def test_previous_rule_twin_counterexample(twins):
+    """0.7.4 allows a tile (at these expanded counts) that 0.7.2.post1's smallest-tile test
+    puts below the smallest it allows: evaluated on ints."""
+    from boundcheck.bound import smallest_allowed_at_most_expanded
+    from boundcheck.policy import FLASHINFER, allowed_tiles_mask_expanded
+
+    outcome = twins["choice[0.7.2 rule on 0.7.4]"]
+    cex, j = outcome.counterexample, int(outcome.query.split("[")[1].rstrip("]"))
+    tiles = E24.tiles["bf16"]
+    x, y, z = cex["expanded_tokens"], cex["expanded_bucket"], cex["expanded_min_tokens_tune"]
+    mask = allowed_tiles_mask_expanded(FLASHINFER, tiles, x, y, cex["local_experts"], cex["experts"], E24)
+    assert mask[j]
+    assert not smallest_allowed_at_most_expanded(x, y, z, cex["local_experts"], cex["experts"], tiles, j, E23,
+                                                 policy=FLASHINFER)
+
+
+@pytest.mark.parametrize("theorem", ["safety", "tightness", "global_covers_local", "progress",
+                                     "bound_below_largest_tile"])
+@pytest.mark.parametrize("label", ["mxfp4_bf16 / flashinfer @ 0.7.4", "mxfp4_bf16 / flashinfer" + AT_E23,
+                                   "mxfp4_bf16 / default" + AT_E23, "fp8_block / flashinfer @ 0.5.3",
+                                   "nvfp4 / flashinfer @ 0.4.1"])
+def test_lemmas_and_literal_queries_both_prove(theorem, label):
+    """The tile-choice lemmas (default) and the per-K' queries (--literal) prove the same
+    cases: the 0.7.4 window and global tile, 0.7.2's meeting point min(n, T), autotuning
+    off, 0.5.3's checked tuned tile, 0.4.1's caller heuristic."""
+    obligation = BY_NAME[theorem]
+    previous = scope()
+    set_scope([era_for(label.split("@ ")[1].split(" - ")[-1])])
+    try:
+        outcomes = {}
+        for method in ("lemmas", "literal"):
+            set_method(method)
+            case = next(c for c in obligation.cases() if c.label == label)
+            outcomes[method] = check_case(obligation, case, 60, None)
+    finally:
+        set_method("lemmas")
+        set_scope(previous)
+    assert outcomes["lemmas"].status == outcomes["literal"].status == core.PROVED, outcomes
+
+
+def test_lemmas_catch_a_wrong_smallest_tile_test(monkeypatch):
+    """A smallest-tile test off by one (the window taken one tile higher) breaks the lemma
+    safety rests on: refuted, not proved."""
+    import proofs.tile_choice_lemmas as lemmas
+
+    real = lemmas.smallest_allowed_at_most_expanded
+
+    def off_by_one(x, y, z, local, experts, tiles, r, era, ops, policy=None):
+        return real(x, y, z, local, experts, tiles, max(r - 1, 0), era, ops, policy)
+
+    monkeypatch.setattr(lemmas, "smallest_allowed_at_most_expanded", off_by_one)
+    obligation = BY_NAME["safety"]
+    case = next(c for c in obligation.cases() if c.label == "nvfp4 / flashinfer @ 0.7.4")
+    outcome = check_case(obligation, case, 60, None)
+    assert outcome.status == core.REFUTED and outcome.query.startswith("choice_")

@@ -1,0 +1,234 @@
+"""Lemmas about the tile choice in expanded tokens, and how they prove safety, tightness,
+global_covers_local, progress and bound_below_largest_tile for the tile-choosing policies
+without slicing K'.
+
+Trust: boundcheck.policy.allowed_tiles_mask_expanded and
+boundcheck.bound.smallest_allowed_at_most_expanded (the very functions the model and the
+guard evaluate), boundcheck.bound.first_failure_chain, boundcheck.tiles.bucket_of, Z3,
+and the composition below (a paper proof over theorems the suite checks).
+
+The tile-choosing policies (`flashinfer`, `default`, 0.4.1's caller heuristic) compare
+only x = n*K' (expanded tokens), y = b*K' (b the autotuner bucket of n) and, in the
+releases that read it, z = min(n, T)*K', with tile * experts. The choice is a function of
+x, y, z and the expert counts, so facts about it are linear facts without K': one query
+each, instead of one per K' = 1..34 and per theorem.
+
+Lemmas, for each release geometry, tile ladder t_0 < ... < t_m and policy, with A_j
+"the policy allows a tile of index <= j" and M_i "it allows tile i"; x, y, z >= 1,
+1 <= L' <= E' <= 2050 (E', L' the global and local counts with the shared experts):
+- choice_antitone     A_j(x, y, z) and x' <= x, y' <= y, z' <= z imply A_j(x', y', z').
+- choice_mask_bound   M_j(x, y) implies A_j(x, y, z), under REL.
+- choice_mask_exists  A_j(x, y, z) implies M_i(x, y) for some i <= j, under REL.
+- choice_experts      A_j with L' local experts implies A_j with all E' local (same x, y, z).
+  REL: where the release reads z, (z = x and y >= x) or (z = y and y <= x), what
+  bucket_rel gives for z = min(n, T)*K'; elsewhere nothing (y and z are free everywhere).
+- bucket_monotone     4096 < m <= n < 2^25 implies bucket(m, T) <= bucket(n, T), every T.
+- bucket_rel          (hybrid map) n <= T implies bucket(n, T) >= n; n > T implies
+                      bucket(n, T) = T.
+- chain               for S_0 <= ... <= S_m and any conditions f, C = first_failure_chain(S, f)
+                      has f_j => C <= S_j, C <= S_m, and C = S_r for an r with f_r or r = m.
+
+Per-tile facts the suite proves for every release (S_r = the bound of tile r alone, the
+`fixed:t_r` policy): D  CTAs_r(n) <= B exactly when n <= S_r (safety and tightness of
+fixed:t_r, with ctas_monotone_tokens); F  S_r >= 7,288 (progress of fixed:t_r); CTAs are
+antitone in the tile and monotone in the experts (ctas_antitone_tile,
+ctas_monotone_experts), hence S_r <= S_{r+1}. The n < 2^25 of bucket_monotone holds for
+n <= C + 1 (int32, bound_below_largest_tile). f_r is A_r at S_r + 1 (the chain's condition).
+
+Composition (x(n) = n*K' and so on; K' >= 1 scales every inequality the same way):
+- safety: let n <= C, tile j allowed at n (M_j) and CTAs_j(n) > B. By D, n > S_j, so
+  j < m (n <= C <= S_m). choice_mask_bound: A_j at n. p = S_j + 1 <= n with p > 4096 (F),
+  so x(p) <= x(n), y(p) <= y(n) (bucket_monotone), z(p) <= z(n); choice_antitone: A_j
+  at p, that is f_j, and by chain C <= S_j < n: a contradiction.
+- tightness: by chain C = S_r with f_r or r = m; at p = C + 1 A_r holds (A_m always
+  does); choice_mask_exists: some tile i <= r is allowed at p, and
+  CTAs_i(p) >= CTAs_r(p) > B (antitone, D): C + 1 does not launch.
+- global_covers_local: C_L = S_q(L') with f_q or q = m; p = C_L + 1. Were p <= C_E (the
+  bound with every expert local): A_q at p with L', so with E' (choice_experts);
+  choice_mask_exists: a tile i <= q is allowed for the whole model at p, and
+  CTAs_i(p; E') >= CTAs_q(p; E') >= CTAs_q(p; L') > B, against safety for the whole
+  model at p <= C_E.
+- progress and bound_below_largest_tile: by chain C = S_r for some r, and C <= S_m = C_max;
+  each S_r >= 7,288 (F).
+`boundcheck prove --literal` checks these theorems directly instead, one query per K'
+(the method before these lemmas; CI runs both).
+"""
+
+from __future__ import annotations
+
+import z3
+
+from boundcheck import tiles as tilesets
+from boundcheck.bound import first_failure_chain, smallest_allowed_at_most_expanded, uses_meeting_point
+from boundcheck.domain import MAX_EXPERTS, MAX_SHARED_EXPERTS, MAX_TUNE_MAX_NUM_TOKENS
+from boundcheck.policy import allowed_tiles_mask_expanded
+from boundcheck.solver.backends import Z3_INT
+from boundcheck.solver.obligation import Query
+
+# Above this many tokens every bucket map is monotone (the hybrid map's power of two is
+# not clamped to T below 256 tokens); every per-tile bound is larger (F).
+MONOTONE_ABOVE = 4096
+
+_METHOD = ["lemmas"]
+METHOD_TEXT = ("z3; the tile-choosing policies by the tile-choice lemmas and their composition "
+               "(proofs/tile_choice_lemmas.py), or one query per K' with --literal")
+
+
+def set_method(method: str) -> None:
+    """"lemmas" (default) or "literal": how the next run proves safety, tightness and
+    global_covers_local for the tile-choosing policies."""
+    if method not in ("lemmas", "literal"):
+        raise ValueError(f"unknown proof method {method!r}")
+    _METHOD[0] = method
+
+
+def method() -> str:
+    return _METHOD[0]
+
+
+def by_lemmas(policy) -> bool:
+    return _METHOD[0] == "lemmas" and policy.kind in ("flashinfer", "default", "caller_heuristic")
+
+
+def _bool(value):
+    return z3.BoolVal(value) if isinstance(value, bool) else value
+
+
+def _reads_meeting_point(era, policy) -> bool:
+    return policy.kind == "flashinfer" and uses_meeting_point(era)
+
+
+class _Choice:
+    """The policy's choice as Z3 terms of free x, y, z and expert counts."""
+
+    def __init__(self, era, tiles, policy, suffix=""):
+        self.era, self.tiles, self.policy = era, tiles, policy
+        self.x, self.y, self.z = z3.Ints(f"x{suffix} y{suffix} z{suffix}")
+
+    def at_most(self, j, local, experts):
+        return _bool(smallest_allowed_at_most_expanded(
+            self.x, self.y, self.z, local, experts, self.tiles, j, self.era, Z3_INT, self.policy))
+
+    def mask(self, local, experts):
+        return [_bool(m) for m in allowed_tiles_mask_expanded(
+            self.policy, self.tiles, self.x, self.y, local, experts, self.era, Z3_INT)]
+
+    def positive(self):
+        return [self.x >= 1, self.y >= 1, self.z >= 1]
+
+    def rel(self):
+        if not _reads_meeting_point(self.era, self.policy):
+            return []  # z free: the choice does not read it
+        return [z3.Or(z3.And(self.z == self.x, self.y >= self.x), z3.And(self.z == self.y, self.y <= self.x))]
+
+
+def _experts():
+    experts, local = z3.Ints("experts_with_shared local_with_shared")
+    return experts, local, [1 <= local, local <= experts, experts <= MAX_EXPERTS + MAX_SHARED_EXPERTS]
+
+
+def choice_queries(era, tiles, policy, lemmas):
+    """The named lemmas' queries for one geometry, ladder and policy, one per tile index."""
+    experts, local, counts = _experts()
+    c, c2 = _Choice(era, tiles, policy), _Choice(era, tiles, policy, "_lower")
+    m = len(tiles) - 1
+    mask, whole_mask = c.mask(local, experts), c.mask(experts, experts)
+    for j in range(m + 1):
+        at_most = c.at_most(j, local, experts)
+        if "choice_antitone" in lemmas and j < m:
+            yield Query(f"choice_antitone[{j}]", counts + c.positive() + c2.positive() + [
+                c2.x <= c.x, c2.y <= c.y, c2.z <= c.z, at_most, z3.Not(c2.at_most(j, local, experts))])
+        if "choice_mask_bound" in lemmas and j < m:
+            yield Query(f"choice_mask_bound[{j}]", counts + c.positive() + c.rel() + [mask[j], z3.Not(at_most)])
+        if "choice_mask_exists" in lemmas:
+            yield Query(f"choice_mask_exists[{j}]", counts + c.positive() + c.rel() + [
+                at_most, z3.Not(z3.Or(*mask[: j + 1]))])
+            yield Query(f"choice_mask_exists[{j}, all local]", counts + c.positive() + c.rel() + [
+                c.at_most(j, experts, experts), z3.Not(z3.Or(*whole_mask[: j + 1]))])
+        if "choice_experts" in lemmas and j < m:
+            yield Query(f"choice_experts[{j}]", counts + c.positive() + [
+                at_most, z3.Not(c.at_most(j, experts, experts))])
+
+
+def bucket_queries(era, policy):
+    """bucket_monotone, and bucket_rel where the release reads min(n, T)."""
+    if policy.kind != "flashinfer" or era.tile_source == "caller":
+        return
+    m, n, t = z3.Ints("tokens_lower tokens tune_max_num_tokens")
+    domain = [1 <= t, t <= MAX_TUNE_MAX_NUM_TOKENS, n < 2**tilesets.POWER_OF_TWO_EXPONENTS]
+    bucket = lambda v: tilesets.bucket_of(v, t, era, Z3_INT)  # noqa: E731
+    yield Query("bucket_monotone", domain + [MONOTONE_ABOVE < m, m <= n, bucket(m) > bucket(n)])
+    if _reads_meeting_point(era, policy):
+        yield Query("bucket_rel", domain + [1 <= n, z3.Or(z3.And(n <= t, bucket(n) < n),
+                                                            z3.And(n > t, bucket(n) != t))])
+
+
+def chain_queries(tiles):
+    """chain: what first_failure_chain returns, whatever its conditions, for sorted bounds."""
+    m = len(tiles) - 1
+    per_tile = list(z3.Ints(" ".join(f"S_{t}" for t in tiles)))
+    fails = [z3.Bool(f"f_{t}") for t in tiles[:-1]]
+    bound, _ = first_failure_chain(per_tile, tiles, fails, Z3_INT)
+    sorted_bounds = [per_tile[r] <= per_tile[r + 1] for r in range(m)]
+    picked = z3.Or(*[z3.And(bound == per_tile[r], fails[r] if r < m else True) for r in range(m + 1)])
+    claims = [z3.Implies(fails[j], bound <= per_tile[j]) for j in range(m)] + [bound <= per_tile[m], picked]
+    yield Query("chain", sorted_bounds + [z3.Not(z3.And(*claims))])
+
+
+LEMMAS = {
+    "safety": ("choice_mask_bound", "choice_antitone"),
+    "tightness": ("choice_mask_exists",),
+    "global_covers_local": ("choice_experts", "choice_mask_exists"),
+}
+
+
+def queries(theorem, era, tiles, policy):
+    """The lemma queries a theorem's composition (module docstring) rests on."""
+    yield from choice_queries(era, tiles, policy, LEMMAS[theorem])
+    if theorem == "safety":
+        yield from bucket_queries(era, policy)
+    elif _reads_meeting_point(era, policy):
+        yield from (q for q in bucket_queries(era, policy) if q.name == "bucket_rel")
+    yield from chain_queries(tiles)
+
+
+# --- broken twin ------------------------------------------------------------------------
+
+def _previous_rule_queries(case):
+    """0.7.4's allowed tiles against 0.7.2.post1's smallest-tile test (one smaller
+    neighbour, no global tile): the lemma the safety composition needs must fail."""
+    from boundcheck.policy import FLASHINFER
+    from boundcheck.releases import resolve
+
+    new, old = resolve("0.7.4"), resolve("0.7.2.post1")
+    tiles = new.tiles["bf16"]
+    experts, local, counts = _experts()
+    now, before = _Choice(new, tiles, FLASHINFER), _Choice(old, tiles, FLASHINFER)  # the same x, y, z
+    mask = now.mask(local, experts)
+    for j in range(len(tiles) - 1):
+        yield Query(f"choice_mask_bound[{j}]", counts + now.positive() + before.rel() + [
+            mask[j], z3.Not(before.at_most(j, local, experts))], explain=_explain_choice)
+
+
+def _explain_choice(values):
+    return {"expanded_tokens": values.get("x"), "expanded_bucket": values.get("y"),
+            "expanded_min_tokens_tune": values.get("z"), "experts": values.get("experts_with_shared"),
+            "local_experts": values.get("local_with_shared")}
+
+
+def _twin():
+    from boundcheck.solver.core import REFUTED
+    from boundcheck.solver.obligation import Case, Obligation
+
+    return Obligation(
+        name="choice[0.7.2 rule on 0.7.4]",
+        statement="0.7.2.post1's smallest-tile test bounds every tile 0.7.4 allows (BF16, flashinfer policy)",
+        domain="expanded tokens, bucket and min(n, T) >= 1, experts 1..2050, local 1..experts",
+        cases=lambda: [Case("choice[0.7.2 rule on 0.7.4]", "bf16 / flashinfer @ 0.7.4")],
+        build=_previous_rule_queries,
+        expect=REFUTED,
+        twin_of="safety",
+    )
+
+
+TWINS = [_twin()]
