@@ -13,6 +13,10 @@ Trust: boundcheck.bound (both the closed form C and the literal `is_safe`), Z3.
 - progress   C >= smallest_bound() = 7,288 >= 1 everywhere: every chunk holds a token
              (the loop ends), and below that count the guard needs no lookup.
 
+For the tile-choosing policies (`flashinfer`, `default`, 0.4.1's caller heuristic) safety,
+tightness and progress are proved by the K'-free lemmas of proofs/tile_choice_lemmas.py and
+their composition; `prove --literal` checks them here, one query per effective top_k.
+
 Broken twins (each must be refuted, with a counterexample):
 - safety[C+1]            the off-by-one bound C + 1 is claimed safe;
 - safety[vLLM tile 128]  vLLM's tile-128 bound used for FP8 per-tensor, where the

@@ -9,7 +9,9 @@ Trust: boundcheck.geometry.max_num_ctas_in_batch_dim, boundcheck.bound, Z3.
 (One linear query per tile in use, which any SMT solver decides quickly.)
 - global_covers_local     the bound computed with the global expert count (no EP) is
                           at most the bound with any local count L <= E: a guard that
-                          knows only the global count stays safe under EP.
+                          knows only the global count stays safe under EP (for the
+                          tile-choosing policies by proofs/tile_choice_lemmas.py unless
+                          `prove --literal`).
 
 Broken twins: ctas_monotone_tile claims CTAs grow with the tile; local_covers_global
 claims the bound of a local count L keeps the whole model (L = E) within the limit.
