@@ -4,7 +4,7 @@
 
 Times `boundcheck prove` (every modeled release) and, with --per-release, `boundcheck
 prove --flashinfer V` for the last release of each era (all of an era's releases prove
-the same queries), process start to exit; with --literal, also `prove --literal` once.
+the same queries; the median of --runs runs), process start to exit; with --literal, also `prove --literal` once.
 """
 
 from __future__ import annotations
@@ -47,12 +47,14 @@ def main() -> None:
     print(f"  median {statistics.median(times):.2f} s, min {min(times):.2f} s, max {max(times):.2f} s")
     print(f"  last run: {summary}")
     if args.per_release:
-        print("boundcheck prove --flashinfer V, one run per era's last release:")
+        print(f"boundcheck prove --flashinfer V, each era's last release, median of {args.runs} runs:")
         per = []
         for era in ERAS:
-            seconds, summary = _timed(["prove", "--flashinfer", era.last])
+            runs = [_timed(["prove", "--flashinfer", era.last]) for _ in range(args.runs)]
+            seconds = statistics.median(s for s, _ in runs)
             per.append(seconds)
-            print(f"  {era.name} {era.last:<14} {seconds:6.2f} s  ({summary.split(', ', 2)[-1]})")
+            spread = f"{min(s for s, _ in runs):.2f}-{max(s for s, _ in runs):.2f}"
+            print(f"  {era.name} {era.last:<14} {seconds:6.2f} s  ({spread}; {runs[-1][1].split(', ', 2)[-1]})")
         print(f"  median {statistics.median(per):.2f} s, max {max(per):.2f} s")
         # Every release of an era proves the same queries: an era's time is each of its releases'.
         over = [(era, seconds) for era, seconds in zip(ERAS, per) if seconds >= ONE_RELEASE_BUDGET_S]
