@@ -58,14 +58,12 @@ def run(timeout_s: float, smt_dir: str | None, jobs: int | None, flashinfer: str
         literal: bool = False):
     from proofs import THEOREMS, TWINS  # the solver stack loads only for `prove`
     from proofs.cases import set_scope
-    from proofs.closed_form import derive
     from proofs.tile_choice_lemmas import set_method
 
     eras, _ = scope_eras(flashinfer)
     set_scope(eras)
     set_method(_method(literal))
     start = time.perf_counter()
-    derive()  # once, before the workers fork: each of them uses it
     outcomes = run_obligations(THEOREMS + TWINS, timeout_s=timeout_s, smt_dir=smt_dir, jobs=jobs)
     return THEOREMS, TWINS, outcomes, time.perf_counter() - start
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 
-import sympy as sp
 import z3
 
 from boundcheck.bound import largest_safe_tokens_at_tile
@@ -35,12 +34,27 @@ from boundcheck.solver.obligation import Case, Obligation, Query
 from .domain import CLUSTER_Y_SIZES
 from .int32 import ALL_TILES
 
-n, K, E, TILE, BUDGET = sp.symbols("n K E tile budget", positive=True, integer=True)
+@functools.cache
+def _symbols():
+    import sympy as sp  # loaded by the derivation alone (see boundcheck.solver.backends)
+
+    return dict(zip(("n", "K", "E", "TILE", "BUDGET"),
+                    sp.symbols("n K E tile budget", positive=True, integer=True)))
+
+
+def __getattr__(name):
+    # The derivation's symbols n, K, E, TILE, BUDGET, made on first use.
+    if name in ("n", "K", "E", "TILE", "BUDGET"):
+        return _symbols()[name]
+    raise AttributeError(name)
 
 
 @functools.cache
 def derive():
     """The derivation, as (step, expression) pairs; the last is the closed form."""
+    import sympy as sp
+
+    n, K, E, TILE, BUDGET = _symbols().values()
     steps = []
     ctas = max_num_ctas_in_batch_dim(n, K, E, TILE, SYMPY)
     steps.append(("CTAs(n) = getMaxNumCtasInBatchDim lifted to sympy", ctas))
@@ -66,6 +80,8 @@ def derive():
 
 def to_z3(expr, env):
     """Translate the closed form (integers, + * /, floor, ceiling) into Z3 integers."""
+    import sympy as sp
+
     if expr.is_Integer:
         return int(expr)
     if expr.is_Symbol:
@@ -144,12 +160,16 @@ def vllm_off_by_one(e, k, ops=Z3_INT):
     return ops.div(e + (65535 - e) * 128, k)
 
 
+# The three obligations that need sympy's derivation run in one worker, which imports
+# sympy and derives once while the other works on the rest.
+_ONE_WORKER = ("sympy derivation",)
+
 CLOSED_FORM = Obligation(
     name="closed_form",
     statement="sympy's solution of CTAs(n) <= budget equals the model's largest_safe_tokens_at_tile",
     domain="every tile, experts 1..2050, K' 1..34 (symbolic), every CTA budget of a release's grid rule and "
            "cluster_y 1, 2 (65535, 65534, 32767)",
-    cases=lambda: [Case("closed_form", "sympy + z3")],
+    cases=lambda: [Case("closed_form", "sympy + z3", key=_ONE_WORKER)],
     build=_closed_form_queries,
     method="sympy + z3",
 )
@@ -158,7 +178,7 @@ CLOSED_FORM_VLLM = Obligation(
     name="closed_form_vllm",
     statement="vLLM's (E + (65535 - E + 1) * 128 - 1) // top_k is exactly the closed form at tile 128",
     domain="experts 1..2050, top_k' 1..34",
-    cases=lambda: [Case("closed_form_vllm", "tile 128")],
+    cases=lambda: [Case("closed_form_vllm", "tile 128", key=_ONE_WORKER)],
     build=lambda case: _vllm_queries(case, vllm_formula),
     method="sympy + z3",
 )
@@ -167,7 +187,7 @@ CLOSED_FORM_VLLM_OFF_BY_ONE = Obligation(
     name="closed_form[vLLM off by one]",
     statement="(E + (65535 - E) * 128) // top_k is the closed form at tile 128",
     domain="experts 1..2050, top_k' 1..34",
-    cases=lambda: [Case("closed_form[vLLM off by one]", "tile 128")],
+    cases=lambda: [Case("closed_form[vLLM off by one]", "tile 128", key=_ONE_WORKER)],
     build=lambda case: _vllm_queries(case, vllm_off_by_one),
     expect=REFUTED,
     twin_of="closed_form_vllm",

@@ -6,7 +6,6 @@ Trust: Z3 and sympy. Each backend folds operations on plain Python ints back to
 
 from __future__ import annotations
 
-import sympy
 import z3
 
 from ..ops import INT
@@ -99,37 +98,45 @@ class Z3BitVec32Ops(Z3IntOps):
         return a / b  # bvsdiv: truncates toward zero, as C++ does
 
 
+def _sympy():
+    # Imported where the derivation runs, not with the solver stack: sympy's import is
+    # about half a second of every `boundcheck prove`.
+    import sympy
+
+    return sympy
+
+
 class SympyOps:
     """sympy expressions, for the closed-form derivation."""
 
     name = "sympy"
 
     def min(self, a, b):
-        return sympy.Min(a, b)
+        return _sympy().Min(a, b)
 
     def max(self, a, b):
-        return sympy.Max(a, b)
+        return _sympy().Max(a, b)
 
     def ite(self, cond, then, otherwise):
-        return sympy.Piecewise((then, cond), (otherwise, True))
+        return _sympy().Piecewise((then, cond), (otherwise, True))
 
     def div(self, a, b):
-        return sympy.floor(sympy.Rational(1, 1) * a / b)
+        return _sympy().floor(_sympy().Rational(1, 1) * a / b)
 
     def and_(self, *conds):
-        return sympy.And(*conds)
+        return _sympy().And(*conds)
 
     def or_(self, *conds):
-        return sympy.Or(*conds)
+        return _sympy().Or(*conds)
 
     def not_(self, cond):
-        return sympy.Not(cond)
+        return _sympy().Not(cond)
 
     def implies(self, a, b):
-        return sympy.Implies(a, b)
+        return _sympy().Implies(a, b)
 
     def total(self, terms):
-        return sympy.Add(*terms)
+        return _sympy().Add(*terms)
 
 
 Z3_INT = Z3IntOps()
