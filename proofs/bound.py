@@ -153,19 +153,23 @@ PROGRESS = Obligation(
 )
 
 
-def _one_case(name, precision, policy, eras=None):
-    """The twin's case in each era in scope that runs `precision` (or in `eras`)."""
+def _one_case(name, precision, policy, eras=None, any_precision=False):
+    """The twin's case in each era in scope that runs `precision` (or in `eras`).
+    `any_precision`: the claim is wrong for every precision, so a release in scope
+    without `precision` runs it with its own first precision."""
     def cases():
-        chosen = [e for e in scope() if precision in e.tiles and (eras is None or e.name in eras)]
+        chosen = [(e, precision) for e in scope() if precision in e.tiles and (eras is None or e.name in eras)]
+        if not chosen and any_precision:
+            chosen = [(e, next(iter(e.tiles))) for e in scope()[-1:]]
         if not chosen:
             # The twin tests the checker, not a release: with no release in scope that
             # runs its precision, it runs in the newest one that does (never zero cases,
             # which would read as refuted without a query).
-            chosen = [e for e in ERAS if precision in e.tiles and (eras is None or e.name in eras)][-1:]
+            chosen = [(e, precision) for e in ERAS if precision in e.tiles and (eras is None or e.name in eras)][-1:]
         return [
-            Case(name, label(e, precision, policy), (e.name, precision, policy),
-                 key=("twin", geometry(e, e.tiles[precision]), e.tiles[precision], policy))
-            for e in chosen
+            Case(name, label(e, p, policy), (e.name, p, policy),
+                 key=("twin", geometry(e, e.tiles[p]), e.tiles[p], policy))
+            for e, p in chosen
         ]
 
     return cases
@@ -175,7 +179,7 @@ SAFETY_OFF_BY_ONE = Obligation(
     name="safety[C+1]",
     statement="every n in [1, C + 1] is safe (off by one)",
     domain=DOMAIN_TEXT,
-    cases=_one_case("safety[C+1]", "nvfp4", "flashinfer"),
+    cases=_one_case("safety[C+1]", "nvfp4", "flashinfer", any_precision=True),
     build=lambda case: _slice_queries(case, _safety_claim(offset=1), slice_list=[22, 8]),
     expect=REFUTED,
     twin_of="safety",

@@ -163,13 +163,16 @@ def vllm_off_by_one(e, k, ops=Z3_INT):
 # The three obligations that need sympy's derivation run in one worker, which imports
 # sympy and derives once while the other works on the rest.
 _ONE_WORKER = ("sympy derivation",)
+# Started first (the runner starts the heaviest groups first): sympy's import and
+# derivation take about a second, as much as a large case.
+_SYMPY_WEIGHT = 50
 
 CLOSED_FORM = Obligation(
     name="closed_form",
     statement="sympy's solution of CTAs(n) <= budget equals the model's largest_safe_tokens_at_tile",
     domain="every tile, experts 1..2050, K' 1..34 (symbolic), every CTA budget of a release's grid rule and "
            "cluster_y 1, 2 (65535, 65534, 32767)",
-    cases=lambda: [Case("closed_form", "sympy + z3", key=_ONE_WORKER)],
+    cases=lambda: [Case("closed_form", "sympy + z3", key=_ONE_WORKER, weight=_SYMPY_WEIGHT)],
     build=_closed_form_queries,
     method="sympy + z3",
 )
@@ -178,7 +181,7 @@ CLOSED_FORM_VLLM = Obligation(
     name="closed_form_vllm",
     statement="vLLM's (E + (65535 - E + 1) * 128 - 1) // top_k is exactly the closed form at tile 128",
     domain="experts 1..2050, top_k' 1..34",
-    cases=lambda: [Case("closed_form_vllm", "tile 128", key=_ONE_WORKER)],
+    cases=lambda: [Case("closed_form_vllm", "tile 128", key=_ONE_WORKER, weight=_SYMPY_WEIGHT)],
     build=lambda case: _vllm_queries(case, vllm_formula),
     method="sympy + z3",
 )
@@ -187,7 +190,7 @@ CLOSED_FORM_VLLM_OFF_BY_ONE = Obligation(
     name="closed_form[vLLM off by one]",
     statement="(E + (65535 - E) * 128) // top_k is the closed form at tile 128",
     domain="experts 1..2050, top_k' 1..34",
-    cases=lambda: [Case("closed_form[vLLM off by one]", "tile 128", key=_ONE_WORKER)],
+    cases=lambda: [Case("closed_form[vLLM off by one]", "tile 128", key=_ONE_WORKER, weight=_SYMPY_WEIGHT)],
     build=lambda case: _vllm_queries(case, vllm_off_by_one),
     expect=REFUTED,
     twin_of="closed_form_vllm",
