@@ -5,10 +5,13 @@ Trust: boundcheck.domain (the same ranges the CLI and the guard accept).
 Everything is symbolic: num_experts E, top_k K, shared experts S, local experts L,
 tune_max_num_tokens T, tokens n, and the CTA budget B, which ranges over
 cta_budget(65535, y, rule) for each proven Y cluster size y under the release's grid rule
-(lemma cluster_rounding turns "grid.y <= 65535 for cluster y" into "CTAs <= B"). Queries about the
-`flashinfer` policy are split by the effective top_k K' = K + S (1..34): with K' a
-number the model's products and divisions by K' are linear and each query takes
-milliseconds instead of seconds; the 34 values of K' together cover the domain.
+(lemma cluster_rounding turns "grid.y <= 65535 for cluster y" into "CTAs <= B"). Queries that
+multiply or divide by the effective top_k K' = K + S (the per-tile bounds, the
+tile-choosing policies under `prove --literal`, the int32 lemma) are split by K' (1 up to
+what the releases in scope accept, at most 34): with K' a number they are linear and each
+takes milliseconds instead of seconds; the values of K' together cover the domain. By
+default the tile-choosing policies' theorems rest on proofs/tile_choice_lemmas.py, whose
+queries have no K' at all.
 """
 
 from __future__ import annotations
