@@ -50,6 +50,9 @@ Composition (x(n) = n*K' and so on; K' >= 1 scales every inequality the same way
   model at p <= C_E.
 - progress and bound_below_largest_tile: by chain C = S_r for some r, and C <= S_m = C_max;
   each S_r >= 7,288 (F).
+The steps of the first three are also checked (composition[...], below): each lemma and
+theorem enters as an instance at the points the argument uses, the choice as an
+uninterpreted predicate; every instance is needed (tests/test_proofs.py drops each).
 `boundcheck prove --literal` checks these theorems directly instead, one query per K'
 (the method before these lemmas; CI runs both).
 """
@@ -183,13 +186,15 @@ LEMMAS = {
 
 
 def queries(theorem, era, tiles, policy):
-    """The lemma queries a theorem's composition (module docstring) rests on."""
+    """The lemma queries a theorem's composition (module docstring) rests on, and the
+    composition itself."""
     yield from choice_queries(era, tiles, policy, LEMMAS[theorem])
     if theorem == "safety":
         yield from bucket_queries(era, policy)
     elif _reads_meeting_point(era, policy):
         yield from (q for q in bucket_queries(era, policy) if q.name == "bucket_rel")
     yield from chain_queries(tiles)
+    yield from composition_queries(theorem)
 
 
 # --- broken twin ------------------------------------------------------------------------
@@ -232,3 +237,96 @@ def _twin():
 
 
 TWINS = [_twin()]
+
+
+# --- the composition, checked ------------------------------------------------------------
+#
+# The steps of the composition (module docstring) as one query per theorem: the choice
+# A_j is an uninterpreted predicate of (x, y, z), the mask bits and CTA counts free
+# values, and every lemma or theorem enters as an instance at the points the argument
+# uses. Unsat means the argument's steps chain: no configuration satisfies every premise
+# and the negated theorem. Each query is also checked satisfiable without the negation
+# (tests/test_proofs.py), so the premises are consistent, not vacuous.
+
+def _choice_predicate(name):
+    return z3.Function(name, z3.IntSort(), z3.IntSort(), z3.IntSort(), z3.BoolSort())
+
+
+def composition_premises(theorem):
+    """(domain, instances of lemmas and theorems, negated theorem) of the composition for
+    `theorem`."""
+    k = z3.Int("top_k_effective")
+    t = z3.Int("tune_max_num_tokens")
+    budget = z3.Int("cta_budget")
+    s_last, bound = z3.Ints("S_m C")
+    common = [k >= 1, t >= 1, budget >= 1]
+
+    def point(n, bucket):
+        # (x, y, z) at n tokens: n*K', b*K', min(n, T)*K'
+        return n * k, bucket * k, z3.If(n <= t, n, t) * k
+
+    def rel(n, bucket):
+        # bucket_rel where the era reads z (else vacuous): n <= T => b >= n, n > T => b = T
+        return z3.And(z3.Implies(n <= t, bucket >= n), z3.Implies(n > t, bucket == t))
+
+    if theorem == "safety":
+        a = _choice_predicate("A_j")
+        n, s_j, b_n, b_p, ctas_n = z3.Ints("n S_j bucket_n bucket_p ctas_j_n")
+        mask_j, j_is_last = z3.Bools("M_j_n j_is_m")
+        p = s_j + 1
+        f_j = a(*point(p, b_p))
+        domain = common + [n >= 1, b_n >= 1, b_p >= 1]
+        instances = [
+            (ctas_n <= budget) == (n <= s_j),                            # D
+            s_j >= 7288,                                                 # F
+            z3.Implies(f_j, bound <= s_j), bound <= s_last,              # chain
+            z3.Implies(j_is_last, s_j == s_last),
+            bound < 2**25,                                               # int32: C <= C_max < 2^25
+            z3.Implies(z3.And(4096 < p, p <= n, n < 2**25), b_p <= b_n),  # bucket_monotone
+            z3.Implies(z3.And(z3.Not(j_is_last), mask_j, rel(n, b_n)), a(*point(n, b_n))),  # choice_mask_bound
+            rel(n, b_n),                                                 # bucket_rel (or z unread)
+        ]
+        xn, yn, zn = point(n, b_n)
+        xp, yp, zp = point(p, b_p)
+        instances.append(z3.Implies(z3.And(a(xn, yn, zn), xp <= xn, yp <= yn, zp <= zn), a(xp, yp, zp)))  # antitone
+        return domain, instances, [n <= bound, mask_j, ctas_n > budget]
+    if theorem == "tightness":
+        a = _choice_predicate("A_r")
+        s_r, b_p, ctas_r, ctas_i = z3.Ints("S_r bucket_p ctas_r_p ctas_i_p")
+        f_r, r_is_last, mask_i = z3.Bools("f_r r_is_m M_i_p")
+        p = bound + 1
+        domain = common + [b_p >= 1]
+        instances = [
+            bound == s_r, z3.Or(f_r, r_is_last),                          # chain: C = S_r, f_r or r = m
+            f_r == a(*point(p, b_p)), z3.Implies(r_is_last, a(*point(p, b_p))),  # A_m always holds
+            rel(p, b_p),
+            z3.Implies(z3.And(a(*point(p, b_p)), rel(p, b_p)), mask_i),  # choice_mask_exists: some i <= r
+            ctas_i >= ctas_r,                                            # ctas_antitone_tile (i <= r)
+            (ctas_r <= budget) == (p <= s_r),                            # D
+        ]
+        return domain, instances, [z3.Implies(mask_i, ctas_i <= budget)]  # C + 1 launches
+    if theorem == "global_covers_local":
+        a_local, a_whole = _choice_predicate("A_q_local"), _choice_predicate("A_q_whole")
+        s_q, bound_whole, b_p, ctas_q_local, ctas_q_whole, ctas_i = z3.Ints(
+            "S_q_local C_whole bucket_p ctas_q_p_local ctas_q_p_whole ctas_i_p_whole")
+        f_q, q_is_last, mask_i = z3.Bools("f_q q_is_m M_i_p_whole")
+        p = bound + 1
+        here = point(p, b_p)
+        domain = common + [b_p >= 1]
+        instances = [
+            bound == s_q, z3.Or(f_q, q_is_last),                          # chain at L'
+            f_q == a_local(*here), z3.Implies(q_is_last, a_local(*here)),
+            rel(p, b_p),
+            z3.Implies(a_local(*here), a_whole(*here)),                   # choice_experts
+            z3.Implies(z3.And(a_whole(*here), rel(p, b_p)), mask_i),      # choice_mask_exists, all local
+            ctas_i >= ctas_q_whole, ctas_q_whole >= ctas_q_local,         # antitone tile, monotone experts
+            (ctas_q_local <= budget) == (p <= s_q),                       # D at L'
+            z3.Implies(z3.And(p <= bound_whole, mask_i), ctas_i <= budget),  # safety, whole model
+        ]
+        return domain, instances, [bound_whole > bound]
+    raise ValueError(theorem)
+
+
+def composition_queries(theorem):
+    domain, instances, negated = composition_premises(theorem)
+    yield Query(f"composition[{theorem}]", domain + instances + negated)

@@ -266,3 +266,26 @@ def test_lemmas_catch_a_wrong_smallest_tile_test(monkeypatch):
     case = next(c for c in obligation.cases() if c.label == "nvfp4 / flashinfer @ 0.7.4")
     outcome = check_case(obligation, case, 60, None)
     assert outcome.status == core.REFUTED and outcome.query.startswith("choice_")
+
+
+@pytest.mark.parametrize("theorem", ["safety", "tightness", "global_covers_local"])
+def test_composition_is_checked_and_needs_every_instance(theorem):
+    """The composition of the tile-choice lemmas: its premises are consistent (satisfiable
+    without the negated theorem), they refute the negation, and each instance of a lemma
+    or theorem is needed: without it the negation is satisfiable."""
+    import z3
+
+    from proofs.tile_choice_lemmas import composition_premises
+
+    domain, instances, negated = composition_premises(theorem)
+
+    def check(constraints):
+        solver = z3.Solver()
+        solver.set("timeout", 20_000)
+        solver.add(*constraints)
+        return solver.check()
+
+    assert check(domain + instances) == z3.sat
+    assert check(domain + instances + negated) == z3.unsat
+    for i in range(len(instances)):
+        assert check(domain + instances[:i] + instances[i + 1:] + negated) == z3.sat, instances[i]
