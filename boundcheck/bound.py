@@ -104,12 +104,10 @@ def smallest_allowed_at_most(num_tokens, counts, tiles, tune_max_num_tokens, r, 
     k = counts.top_k
     if callable(tune_max_num_tokens):  # an engine's tune tied to the call's tokens (audit)
         tune_max_num_tokens = tune_max_num_tokens(num_tokens)
-    # The tuner's bucket b and the meeting point min(n, T), whichever the era reads (0.4.1's
-    # caller picks the tile from n alone).
-    bucket = floor = 0
-    if era.tile_source != "caller":
-        bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops)
-        floor = ops.min(num_tokens, tune_max_num_tokens)
+    # Only what the test reads is computed; the other argument is 0, never read.
+    reads = smallest_tile_reads(era, policy)
+    bucket = tilesets.bucket_of(num_tokens, tune_max_num_tokens, era, ops) if reads == "bucket" else 0
+    floor = ops.min(num_tokens, tune_max_num_tokens) if reads == "meeting point" else 0
     return smallest_allowed_at_most_expanded(
         num_tokens * k, bucket * k, floor * k, counts.local_experts, counts.global_experts, tiles, r, era, ops, policy
     )
@@ -122,22 +120,36 @@ def uses_meeting_point(era) -> bool:
             and era.tuner_smaller == 1 and not era.global_tile)
 
 
+def smallest_tile_reads(era, policy) -> str:
+    """What the smallest-tile test reads besides the expert counts: "caller" (0.4.1's
+    heuristic, from n), "tokens" (the default tile alone: autotuning off, or 0.5.3 -
+    0.6.6's checked tuned tile), "meeting point" (min(n, T)) or "bucket" (the tuner's
+    window, with 0.7.4's global tile)."""
+    if era.tile_source == "caller":
+        return "caller"
+    if era.tuned_tile_checked or (policy is not None and policy.kind == "default"):
+        return "tokens"
+    return "meeting point" if uses_meeting_point(era) else "bucket"
+
+
 def smallest_allowed_at_most_expanded(expanded, expanded_bucket, expanded_floor, local, experts, tiles, r, era,
                                       ops=INT, policy=None):
     """smallest_allowed_at_most from the expanded tokens x = n*K', the expanded bucket
     y = b*K' and, where the era reads it, the expanded meeting point z = min(n, T)*K':
-    a function of them and of the expert counts, free of K' (as allowed_tiles_mask_expanded)."""
-    if era.tile_source == "caller":
+    a function of them and of the expert counts, free of K' (as allowed_tiles_mask_expanded).
+    Each of y and z is read only where smallest_tile_reads says so."""
+    reads = smallest_tile_reads(era, policy)
+    if reads == "caller":
         # 0.4.1's calculate_tile_tokens_dim, the one tile that runs (caller_heuristic).
         if r >= len(tiles) - 1:
             return True
         return tilesets.caller_heuristic_at_most(tiles[r], expanded, 1, experts, ops)
-    w = era.tuner_smaller
-    if era.tuned_tile_checked or (policy is not None and policy.kind == "default"):
+    if reads == "tokens":
         # the default tile max(c(n) - 1, 0) is at index <= r exactly when c(n) <= r + 1
         return _center_at_most(tiles, expanded, 1, local, r + 1, era, ops)
-    if uses_meeting_point(era):
+    if reads == "meeting point":
         return _center_at_most(tiles, expanded_floor, 1, local, r + 1, era, ops)
+    w = era.tuner_smaller
     options = [
         _center_at_most(tiles, expanded, 1, local, r + 1, era, ops),
         _center_at_most(tiles, expanded_bucket, 1, local, r + w, era, ops),

@@ -33,36 +33,28 @@ import z3
 from boundcheck.bound import Counts, bound_for_budget, smallest_bound
 from boundcheck.facts import GRID_DIM_Y_MAX
 from boundcheck.geometry import GRID_CLUSTER_RULES, cta_budget, launch_fits
-from boundcheck.policy import TILE_CHOOSING, parse_policy
+from boundcheck.policy import parse_policy
 from boundcheck.releases import ERAS
 from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 
-from .cases import era_named, geometry, label, precision_policy_cases, resolve, scope, slices
+from .cases import era_named, geometry, label, lemmas_or, precision_policy_cases, resolve, scope, slices
 from . import tile_choice_lemmas
 from .domain import CLUSTER_Y_SIZES, DOMAIN_TEXT, symbols
 
 
-def _slice_queries(case, claim, *, grid_limit=GRID_DIM_Y_MAX, slice_list=None, whatever_binds=None):
-    """One query per effective top_k K' (or one symbolic): the domain, the negated claim.
-    `whatever_binds(C)`: the negated claim about a tile-choosing policy's C with the
-    chain's conditions free, tried first (Query.stronger)."""
+def _slice_queries(case, claim, *, grid_limit=GRID_DIM_Y_MAX, slice_list=None):
+    """One query per effective top_k K' (or one symbolic): the domain, the negated claim."""
     era, precision, tiles, policy = resolve(case)
     sym = symbols(grid_limit)
     negated, tokens_of = claim(sym, tiles, policy, era)
-    free = None
-    if whatever_binds is not None and policy.kind in TILE_CHOOSING:
-        free = whatever_binds(sym.bound_whatever_binds(tiles, era))
     for k in slice_list or slices(policy, era, precision):
-        name = f"k{'sym' if k is None else k}"
-        domain = sym.constraints(era, precision)
         yield Query(
-            name=name,
-            constraints=sym.at(k, domain + negated),
+            name=f"k{'sym' if k is None else k}",
+            constraints=sym.at(k, sym.constraints(era, precision) + negated),
             shrink_vars=sym.shrink_order(),
             explain=sym.explainer(tiles, policy, era, k, tokens_of),
-            stronger=None if free is None else Query(f"{name}.whatever_binds", sym.at(k, domain + free)),
         )
 
 
@@ -100,34 +92,12 @@ def _smallest_claim(sym, tiles, policy, era):
     return [sym.bound(tiles, policy, era) < smallest_bound()], lambda v, k: 1
 
 
-def _chain_or_slices(case, claim, whatever_binds):
-    """progress of a tile-choosing policy: C is some tile's bound (the chain lemma), each
-    >= 7,288 (progress of that tile's fixed policy); --literal: per K', the chain with free
-    conditions first."""
-    _, _, tiles, policy = resolve(case)
-    if tile_choice_lemmas.by_lemmas(policy):
-        return tile_choice_lemmas.chain_queries(tiles)
-    return _slice_queries(case, claim, whatever_binds=whatever_binds)
-
-
-def _lemmas_or_slices(theorem, claim):
-    """A tile-choosing policy's case by the tile-choice lemmas (proofs/tile_choice_lemmas.py),
-    unless `prove --literal`; every other case by the claim itself."""
-    def build(case):
-        era, _, tiles, policy = resolve(case)
-        if tile_choice_lemmas.by_lemmas(policy):
-            return tile_choice_lemmas.queries(theorem, era, tiles, policy)
-        return _slice_queries(case, claim)
-
-    return build
-
-
 SAFETY = Obligation(
     name="safety",
     statement="every n in [1, C] launches: each tile the policy allows at n keeps grid.y <= 65535",
     domain=DOMAIN_TEXT + "; n in [1, C]",
     cases=lambda: precision_policy_cases("safety"),
-    build=_lemmas_or_slices("safety", _safety_claim()),
+    build=lemmas_or("safety", lambda case: _slice_queries(case, _safety_claim())),
     method=tile_choice_lemmas.METHOD_TEXT,
     weight=4,
 )
@@ -137,7 +107,7 @@ TIGHTNESS = Obligation(
     statement="n = C + 1 is unsafe: some tile the policy allows overflows grid.y (C is the largest such bound)",
     domain=DOMAIN_TEXT,
     cases=lambda: precision_policy_cases("tightness"),
-    build=_lemmas_or_slices("tightness", _tightness_claim()),
+    build=lemmas_or("tightness", lambda case: _slice_queries(case, _tightness_claim())),
     method=tile_choice_lemmas.METHOD_TEXT,
     weight=3,
 )
@@ -148,7 +118,7 @@ PROGRESS = Obligation(
     "below that count the guard calls the kernel with no lookup",
     domain=DOMAIN_TEXT,
     cases=lambda: precision_policy_cases("progress"),
-    build=lambda case: _chain_or_slices(case, _smallest_claim, whatever_binds=lambda c: [c < smallest_bound()]),
+    build=lemmas_or("progress", lambda case: _slice_queries(case, _smallest_claim)),
     method=tile_choice_lemmas.METHOD_TEXT,
 )
 

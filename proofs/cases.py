@@ -14,7 +14,7 @@ from boundcheck.policy import ANY, DEFAULT, FLASHINFER, Policy, for_release, par
 from boundcheck.releases import ERAS, Era
 from boundcheck.solver.obligation import Case
 
-from . import domain
+from . import domain, tile_choice_lemmas
 from .tile_choice_lemmas import method
 from .domain import proof_limits
 
@@ -35,6 +35,18 @@ def slices(policy, era, precision):
     """The effective top_k slices of a case of `era` in this run (domain.slices): up to
     the largest K' a release in scope accepts."""
     return domain.slices(policy, era, precision, eras=scope())
+
+
+def lemmas_or(theorem, literal):
+    """A case's builder: a tile-choosing policy's case by the tile-choice lemmas
+    (proofs/tile_choice_lemmas.py) unless `prove --literal`; every other case by `literal`."""
+    def build(case):
+        era, _, tiles, policy = resolve(case)
+        if tile_choice_lemmas.by_lemmas(policy):
+            return tile_choice_lemmas.queries(theorem, era, tiles, policy)
+        return literal(case)
+
+    return build
 
 
 def era_named(name: str) -> Era:

@@ -20,7 +20,7 @@ import z3
 
 from boundcheck import domain as D
 from boundcheck import facts
-from boundcheck.bound import Counts, bound_for_budget, first_failure_chain, per_tile_bounds, within_budget
+from boundcheck.bound import Counts, bound_for_budget, within_budget
 from boundcheck.geometry import cta_budget, ctas_function, int32_expressions, launched_grid_y
 from boundcheck.policy import TILE_CHOOSING, allowed_tiles_mask
 from boundcheck.solver.backends import Z3_INT
@@ -110,17 +110,6 @@ class Symbols:
         if key not in self._memo:
             counts = self.whole_model() if whole_model else self.counts
             self._memo[key], _ = bound_for_budget(counts, tiles, policy, self.tune_max, self.budget, era, Z3_INT)
-        return self._memo[key]
-
-    def bound_whatever_binds(self, tiles, era):
-        """C of a tile-choosing policy with the choice left free: the first-failure chain
-        over the per-tile bounds, a free condition per tile. A claim proved about it holds
-        whichever tile the policy binds, so for every policy and bucket map."""
-        key = ("whatever binds", tiles, era.cta_formula)
-        if key not in self._memo:
-            per_tile = per_tile_bounds(self.counts, tiles, self.budget, era, Z3_INT)
-            binds = [z3.Bool(f"tile_{t}_binds") for t in tiles[:-1]]
-            self._memo[key], _ = first_failure_chain(per_tile, tiles, binds, Z3_INT)
         return self._memo[key]
 
     def launches(self, tokens, tiles, policy, era, whole_model=False):

@@ -24,14 +24,14 @@ from __future__ import annotations
 import z3
 
 from boundcheck.geometry import int32_expressions
-from boundcheck.policy import TILE_CHOOSING, Policy
+from boundcheck.policy import Policy
 from boundcheck.solver.core import REFUTED
 from boundcheck.solver.obligation import Case, Obligation, Query
 from boundcheck.solver.tracked import CHECKED_INT32, Checked
 from boundcheck.releases import ERAS
 from boundcheck.tiles import POWER_OF_TWO_EXPONENTS
 
-from .cases import era_named, key_with_largest_tile, label, precision_policy_cases, resolve, scope, slices
+from .cases import era_named, key_with_largest_tile, label, lemmas_or, precision_policy_cases, resolve, scope, slices
 from . import tile_choice_lemmas
 from .domain import DOMAIN_TEXT, proof_limits, symbols
 
@@ -73,22 +73,10 @@ INT32_SEMANTICS = Obligation(
 
 def _below_queries(case):
     era, precision, tiles, policy = resolve(case)
-    if tile_choice_lemmas.by_lemmas(policy):
-        # C = first_failure_chain(S, conditions) <= S_m, the largest tile's bound C_max
-        # (tile_choice_lemmas.chain), whatever the conditions.
-        yield from tile_choice_lemmas.chain_queries(tiles)
-        return
     sym = symbols()
-    largest = sym.bound(tiles, _largest(tiles), era)
-    claim_negated = sym.bound(tiles, policy, era) > largest
-    # C is one of the per-tile bounds whichever tile binds: tried first with the chain's
-    # conditions free (Query.stronger), the literal C decides where that is not proved.
-    free = [sym.bound_whatever_binds(tiles, era) > largest] if policy.kind in TILE_CHOOSING else None
+    claim_negated = sym.bound(tiles, policy, era) > sym.bound(tiles, _largest(tiles), era)
     for k in slices(policy, era, precision):
-        name = f"k{k or 'sym'}"
-        domain = sym.constraints(era, precision)
-        yield Query(name, sym.at(k, domain + [claim_negated]), sym.shrink_order(),
-                    stronger=None if free is None else Query(f"{name}.whatever_binds", sym.at(k, domain + free)))
+        yield Query(f"k{k or 'sym'}", sym.at(k, sym.constraints(era, precision) + [claim_negated]), sym.shrink_order())
 
 
 BOUND_BELOW_LARGEST_TILE = Obligation(
@@ -96,7 +84,7 @@ BOUND_BELOW_LARGEST_TILE = Obligation(
     statement="C under every policy is at most C_max, the bound of the precision's largest tile",
     domain=DOMAIN_TEXT,
     cases=lambda: precision_policy_cases("bound_below_largest_tile", key=key_with_largest_tile),
-    build=_below_queries,
+    build=lemmas_or("bound_below_largest_tile", _below_queries),
     method=tile_choice_lemmas.METHOD_TEXT,
 )
 

@@ -21,7 +21,8 @@ Lemmas, for each release geometry, tile ladder t_0 < ... < t_m and policy, with 
 - choice_mask_exists  A_j(x, y, z) implies M_i(x, y) for some i <= j, under REL.
 - choice_experts      A_j with L' local experts implies A_j with all E' local (same x, y, z).
   REL: where the release reads z, (z = x and y >= x) or (z = y and y <= x), what
-  bucket_rel gives for z = min(n, T)*K'; elsewhere nothing (y and z are free everywhere).
+  bucket_rel gives for z = min(n, T)*K'; elsewhere nothing (y and z are free everywhere,
+  so the lemmas hold for the 0 the model passes for what a release does not read).
 - bucket_monotone     4096 < m <= n < 2^25 implies bucket(m, T) <= bucket(n, T), every T.
 - bucket_rel          (hybrid map) n <= T implies bucket(n, T) >= n; n > T implies
                       bucket(n, T) = T.
@@ -62,7 +63,7 @@ from __future__ import annotations
 import z3
 
 from boundcheck import tiles as tilesets
-from boundcheck.bound import first_failure_chain, smallest_allowed_at_most_expanded, uses_meeting_point
+from boundcheck.bound import first_failure_chain, smallest_allowed_at_most_expanded, smallest_bound, smallest_tile_reads
 from boundcheck.domain import MAX_EXPERTS, MAX_SHARED_EXPERTS, MAX_TUNE_MAX_NUM_TOKENS
 from boundcheck.policy import allowed_tiles_mask_expanded
 from boundcheck.solver.backends import Z3_INT
@@ -71,6 +72,9 @@ from boundcheck.solver.obligation import Query
 # Above this many tokens every bucket map is monotone (the hybrid map's power of two is
 # not clamped to T below 256 tokens); every per-tile bound is larger (F).
 MONOTONE_ABOVE = 4096
+# Token counts below this are where the model's power-of-two chain is exact (lemma int32:
+# every n <= C_max is).
+_EXACT_TOKENS = 2**tilesets.POWER_OF_TWO_EXPONENTS
 
 _METHOD = ["lemmas"]
 METHOD_TEXT = ("z3; the tile-choosing policies by the tile-choice lemmas and their composition "
@@ -98,7 +102,7 @@ def _bool(value):
 
 
 def _reads_meeting_point(era, policy) -> bool:
-    return policy.kind == "flashinfer" and uses_meeting_point(era)
+    return smallest_tile_reads(era, policy) == "meeting point"
 
 
 class _Choice:
@@ -158,7 +162,7 @@ def bucket_queries(era, policy):
     if policy.kind != "flashinfer" or era.tile_source == "caller":
         return
     m, n, t = z3.Ints("tokens_lower tokens tune_max_num_tokens")
-    domain = [1 <= t, t <= MAX_TUNE_MAX_NUM_TOKENS, n < 2**tilesets.POWER_OF_TWO_EXPONENTS]
+    domain = [1 <= t, t <= MAX_TUNE_MAX_NUM_TOKENS, n < _EXACT_TOKENS]
     bucket = lambda v: tilesets.bucket_of(v, t, era, Z3_INT)  # noqa: E731
     yield Query("bucket_monotone", domain + [MONOTONE_ABOVE < m, m <= n, bucket(m) > bucket(n)])
     if _reads_meeting_point(era, policy):
@@ -187,7 +191,10 @@ LEMMAS = {
 
 def queries(theorem, era, tiles, policy):
     """The lemma queries a theorem's composition (module docstring) rests on, and the
-    composition itself."""
+    composition itself (progress and bound_below_largest_tile: the chain alone)."""
+    if theorem in ("progress", "bound_below_largest_tile"):
+        yield from chain_queries(tiles)
+        return
     yield from choice_queries(era, tiles, policy, LEMMAS[theorem])
     if theorem == "safety":
         yield from bucket_queries(era, policy)
@@ -278,11 +285,11 @@ def composition_premises(theorem):
         domain = common + [n >= 1, b_n >= 1, b_p >= 1]
         instances = [
             (ctas_n <= budget) == (n <= s_j),                            # D
-            s_j >= 7288,                                                 # F
+            s_j >= smallest_bound(),                                     # F
             z3.Implies(f_j, bound <= s_j), bound <= s_last,              # chain
             z3.Implies(j_is_last, s_j == s_last),
-            bound < 2**25,                                               # int32: C <= C_max < 2^25
-            z3.Implies(z3.And(4096 < p, p <= n, n < 2**25), b_p <= b_n),  # bucket_monotone
+            bound < _EXACT_TOKENS,                                       # int32: C <= C_max < 2^25
+            z3.Implies(z3.And(MONOTONE_ABOVE < p, p <= n, n < _EXACT_TOKENS), b_p <= b_n),  # bucket_monotone
             z3.Implies(z3.And(z3.Not(j_is_last), mask_j, rel(n, b_n)), a(*point(n, b_n))),  # choice_mask_bound
             rel(n, b_n),                                                 # bucket_rel (or z unread)
         ]

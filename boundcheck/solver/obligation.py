@@ -28,10 +28,6 @@ class Query:
     # model values -> the counterexample as named numbers, evaluated on ints.
     explain: Callable[[dict], dict] | None = None
     arithmetic: bool = True  # False for bit-vector queries (see core.make_solver)
-    # A query that implies this one (a stronger claim, cheaper to decide): tried first;
-    # where it is not proved, this query decides (so no outcome rests on the stronger claim
-    # being false).
-    stronger: "Query | None" = None
 
 
 @dataclass(frozen=True)
@@ -98,15 +94,6 @@ def check_case(obligation: Obligation, case: Case, timeout_s: float, smt_dir: st
     files = []
     for query in obligation.build(case):
         count += 1
-        if query.stronger is not None:
-            verdict = core.decide(
-                query.stronger.constraints, name=f"{obligation.name}.{case.label}.{query.stronger.name}",
-                timeout_s=timeout_s, smt_dir=smt_dir, arithmetic=query.stronger.arithmetic,
-            )
-            if verdict.smt_file:
-                files.append(verdict.smt_file)
-            if verdict.status == core.PROVED:
-                continue
         verdict = core.decide(
             query.constraints, name=f"{obligation.name}.{case.label}.{query.name}",
             timeout_s=timeout_s, smt_dir=smt_dir, arithmetic=query.arithmetic,
