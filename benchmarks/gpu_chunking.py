@@ -20,8 +20,8 @@ import time
 import torch
 
 from boundcheck.plan import equal_chunks, greedy_chunks
-from runtime import chunk_cap, guard, max_chunk_tokens
-from runtime.reference import SIGNATURE_RELEASE
+from boundcheck.runtime import chunk_cap, guard, max_chunk_tokens
+from boundcheck.runtime.reference import SIGNATURE_RELEASE
 from tests.gpu.standin import StandIn, TileWork, routed_arguments
 
 ENTRY = "trtllm_fp4_block_scale_routed_moe"

@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from runtime import guard
-from runtime.entry_points import ENTRY_POINTS
+from boundcheck.runtime import guard
+from boundcheck.runtime.entry_points import ENTRY_POINTS
 
 from .hardware import describe
 

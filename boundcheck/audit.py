@@ -95,7 +95,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
     from .policy import for_release, parse_policy
     from .solver.backends import Z3_INT
     from .solver.core import PROVED, REFUTED, UNKNOWN, decide, make_solver, shrink
-    from proofs.domain import symbols
+    from boundcheck.proofs.domain import symbols
 
     era = releases.resolve(flashinfer)
     version = releases.resolve_version(flashinfer)
@@ -303,7 +303,7 @@ def _point(values, k, lifted, tiles, policy, tune, sym, era):
     """A configuration of a model, with the formula F and the proven bound C there (ints)."""
     from .bound import Counts, bound_for_budget
     from .ops import INT
-    from proofs.domain import budgets_for
+    from boundcheck.proofs.domain import budgets_for
 
     e, s = values.get("num_experts", 1), values.get("shared_experts", 0)
     top_k, local = k - s, values.get("local_experts", e)
@@ -329,7 +329,7 @@ def _counterexample(check, values, k, lifted, tiles, policy, sym, era):
     the engine passes at that count."""
     from .bound import Counts, bound_for_budget
     from .ops import INT
-    from proofs.domain import budgets_for, explain_tokens
+    from boundcheck.proofs.domain import budgets_for, explain_tokens
 
     e, s = values.get("num_experts", 1), values.get("shared_experts", 0)
     top_k, local = k - s, values.get("local_experts", e)

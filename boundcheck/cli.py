@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _prove(args) -> int:
     from . import prove
-    from proofs.closed_form import derive
+    from boundcheck.proofs.closed_form import derive
 
     check_timeout(args.timeout)
     check_smt_dir(args.smt_dir)

@@ -58,7 +58,7 @@ def guard_options(args) -> dict:
 
 
 def child_environment(options, environ=None) -> dict:
-    from runtime.autoinstall import FOLDER
+    from boundcheck.runtime.autoinstall import FOLDER
 
     env = dict(os.environ if environ is None else environ)
     env["PYTHONPATH"] = os.pathsep.join([FOLDER, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])

@@ -56,9 +56,9 @@ def version_note(versions=None) -> tuple[str, bool]:
 
 def run(timeout_s: float, smt_dir: str | None, jobs: int | None, flashinfer: str | None = None,
         literal: bool = False):
-    from proofs import THEOREMS, TWINS  # the solver stack loads only for `prove`
-    from proofs.cases import set_scope
-    from proofs.tile_choice_lemmas import set_method
+    from boundcheck.proofs import THEOREMS, TWINS  # the solver stack loads only for `prove`
+    from boundcheck.proofs.cases import set_scope
+    from boundcheck.proofs.tile_choice_lemmas import set_method
 
     eras, _ = scope_eras(flashinfer)
     set_scope(eras)

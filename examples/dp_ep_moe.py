@@ -36,8 +36,8 @@ import torch.distributed as dist
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from runtime import chunk_cap, install, installed, max_chunk_tokens  # noqa: E402
-from runtime import reference as R  # noqa: E402
+from boundcheck.runtime import chunk_cap, install, installed, max_chunk_tokens  # noqa: E402
+from boundcheck.runtime import reference as R  # noqa: E402
 
 ENTRY = "trtllm_fp4_block_scale_routed_moe"
 

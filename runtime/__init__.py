@@ -1,12 +1,12 @@
 """Drop-in guards for flashinfer's trtllm-gen fused MoE entry points.
 
-    from runtime import trtllm_fp4_block_scale_routed_moe   # instead of flashinfer.fused_moe
+    from boundcheck.runtime import trtllm_fp4_block_scale_routed_moe   # instead of flashinfer.fused_moe
 
 Each name below is `guard(flashinfer's function, entry_point=name)`: the same signature,
 calls through untouched when the tokens fit one launch, and otherwise splits them into
 chunks of at most the bound `boundcheck prove` verifies for the installed flashinfer
 release (read once from its package metadata; see runtime.release). flashinfer is
-imported on first use of a wrapper, so `import runtime` works without it. An entry point
+imported on first use of a wrapper, so `from boundcheck import runtime` works without it. An entry point
 the installed release does not have is an AttributeError naming the release that
 introduced it. Nothing here imports a solver.
 """
@@ -14,6 +14,8 @@ introduced it. Nothing here imports a solver.
 from __future__ import annotations
 
 import importlib
+
+from boundcheck import releases
 
 from .entry_points import ENTRY_POINTS
 from .guard import GuardError, guard, unguarded
@@ -45,8 +47,9 @@ _WRAPPERS: dict = {}
 def _unavailable(name: str, error: ImportError):
     def call(*args, **kwargs):
         raise ImportError(
-            f"runtime.{name} wraps flashinfer.fused_moe.{name}, but flashinfer could not be "
-            f"imported ({error}); install it with `pip install 'boundcheck[runtime]'`"
+            f"boundcheck.runtime.{name} wraps flashinfer.fused_moe.{name}, but flashinfer could not be "
+            f"imported ({error}); install the flashinfer-python release your engine pins "
+            f"(boundcheck models {releases.modeled_range()}); installing boundcheck never installs flashinfer"
         ) from error
 
     call.__name__ = name
@@ -55,7 +58,7 @@ def _unavailable(name: str, error: ImportError):
 
 def __getattr__(name: str):
     if name not in ENTRY_POINTS:
-        raise AttributeError(f"module 'runtime' has no attribute {name!r}")
+        raise AttributeError(f"module 'boundcheck.runtime' has no attribute {name!r}")
     if name not in _WRAPPERS:
         try:
             fused_moe = importlib.import_module("flashinfer.fused_moe")

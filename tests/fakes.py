@@ -7,7 +7,7 @@ import inspect
 
 import torch
 
-from runtime.entry_points import ENTRY_POINTS
+from boundcheck.runtime.entry_points import ENTRY_POINTS
 
 
 def flashinfer_signature(name):

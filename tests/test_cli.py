@@ -155,8 +155,8 @@ def test_prove_human_table_and_exit_code(monkeypatch, capsys):
     import dataclasses
 
     from boundcheck.solver.obligation import run_obligations
-    from proofs import bound as bound_proofs
-    from proofs import domain
+    from boundcheck.proofs import bound as bound_proofs
+    from boundcheck.proofs import domain
 
     monkeypatch.setattr(domain, "_SYMBOLS", {})  # no terms cached from the real model
     one_case = [c for c in bound_proofs.SAFETY.cases() if c.label == "bf16 / fixed:128 @ 0.7.1 - 0.7.2.post1"]

@@ -16,7 +16,7 @@ from boundcheck.solver.backends import Z3_BV32, Z3_INT
 from boundcheck.releases import ERAS
 from boundcheck.tiles import map_round_down_bucket, map_to_hybrid_bucket
 from boundcheck.geometry import GRID_CLUSTER_RULES
-from proofs.domain import budgets_for, symbols
+from boundcheck.proofs.domain import budgets_for, symbols
 
 from . import oracle
 

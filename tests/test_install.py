@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
-import runtime
-from runtime import install, installed, unguarded, uninstall
-from runtime.entry_points import ENTRY_POINTS
+from boundcheck import runtime
+from boundcheck.runtime import install, installed, unguarded, uninstall
+from boundcheck.runtime.entry_points import ENTRY_POINTS
 
 from .fakes import Recorder, make_arguments
 
@@ -144,7 +144,7 @@ def _python(code, env=None):
 
 def test_install_on_import_guards_flashinfer_when_first_imported():
     out = _python(
-        "import sys, runtime\n"
+        "import sys\nfrom boundcheck import runtime\n"
         "assert runtime.install_on_import() is False\n"
         "assert 'flashinfer' not in sys.modules  # nothing imported until the engine does\n"
         "import flashinfer\n"
@@ -157,12 +157,12 @@ def test_install_on_import_guards_flashinfer_when_first_imported():
 
 def test_the_vllm_plugin_is_discoverable_and_installs():
     plugins = {e.name: e for e in importlib.metadata.entry_points(group="vllm.general_plugins")}
-    assert plugins["boundcheck"].value == "runtime.plugin:register"
+    assert plugins["boundcheck"].value == "boundcheck.runtime.plugin:register"
     out = _python(
         "import importlib.metadata as m, sys\n"
         "plugin = {e.name: e for e in m.entry_points(group='vllm.general_plugins')}['boundcheck'].load()\n"
         "plugin(); plugin()  # vLLM may load a plugin more than once per process\n"
-        "import flashinfer.fused_moe as f, runtime\n"
+        "import flashinfer.fused_moe as f\nfrom boundcheck import runtime\n"
         "print(f.trtllm_fp4_block_scale_moe.boundcheck_guard.fn.__module__)\n"
     )
     assert out.strip() == "flashinfer.fused_moe.core"
@@ -170,7 +170,7 @@ def test_the_vllm_plugin_is_discoverable_and_installs():
 
 _CHILD = (
     "import json, os, subprocess, sys\n"
-    "import flashinfer.fused_moe as f, runtime\n"
+    "import flashinfer.fused_moe as f\nfrom boundcheck import runtime\n"
     "g = f.trtllm_bf16_moe.boundcheck_guard\n"
     "print(json.dumps({'pid': os.getpid(), 'guarded': len(runtime.installed()), 'cap': g.cap}))\n"
     "sys.stdout.flush()\n"

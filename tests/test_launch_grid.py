@@ -12,7 +12,7 @@ import pytest
 
 from boundcheck.geometry import GRID_CLUSTER_RULES, cta_budget, launched_grid_y, release_cta_budget
 from boundcheck.releases import GRID_ARTIFACTS, era_for
-from proofs.domain import CLUSTER_Y_SIZES
+from boundcheck.proofs.domain import CLUSTER_Y_SIZES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import launch_grid as L  # noqa: E402

@@ -12,10 +12,10 @@ from boundcheck.policy import parse_policy
 from boundcheck.solver import core
 from boundcheck.solver.obligation import check_case, run_obligations
 from boundcheck.releases import era_for
-from proofs import THEOREMS, TWINS
-from proofs.cases import scope, set_scope
-from proofs.closed_form import BUDGET, TILE, E, K, derive, vllm_off_by_one
-from proofs.tile_choice_lemmas import set_method
+from boundcheck.proofs import THEOREMS, TWINS
+from boundcheck.proofs.cases import scope, set_scope
+from boundcheck.proofs.closed_form import BUDGET, TILE, E, K, derive, vllm_off_by_one
+from boundcheck.proofs.tile_choice_lemmas import set_method
 
 BY_NAME = {o.name: o for o in THEOREMS + TWINS}
 E23, E24 = era_for("0.7.2.post1"), era_for("0.7.4")
@@ -189,7 +189,7 @@ def test_slices_cover_every_top_k_each_release_accepts():
     from boundcheck import domain as D
     from boundcheck.policy import FLASHINFER
     from boundcheck.releases import ERAS
-    from proofs.cases import slices
+    from boundcheck.proofs.cases import slices
 
     previous = scope()
     try:
@@ -254,7 +254,7 @@ def test_lemmas_and_literal_queries_both_prove(theorem, label):
 def test_lemmas_catch_a_wrong_smallest_tile_test(monkeypatch):
     """A smallest-tile test off by one (the window taken one tile higher) breaks the lemma
     safety rests on: refuted, not proved."""
-    import proofs.tile_choice_lemmas as lemmas
+    import boundcheck.proofs.tile_choice_lemmas as lemmas
 
     real = lemmas.smallest_allowed_at_most_expanded
 
@@ -275,7 +275,7 @@ def test_composition_is_checked_and_needs_every_instance(theorem):
     or theorem is needed: without it the negation is satisfiable."""
     import z3
 
-    from proofs.tile_choice_lemmas import composition_premises
+    from boundcheck.proofs.tile_choice_lemmas import composition_premises
 
     domain, instances, negated = composition_premises(theorem)
 

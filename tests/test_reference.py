@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from runtime import chunk_cap, guard
-from runtime import reference as R
+from boundcheck.runtime import chunk_cap, guard
+from boundcheck.runtime import reference as R
 
 FP4 = "trtllm_fp4_block_scale_moe"
 FP4_ROUTED = "trtllm_fp4_block_scale_routed_moe"

@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import runtime
+from boundcheck import runtime
 from boundcheck.caps import DEFAULT
-from runtime import GuardError, chunk_cap, guard
-from runtime.entry_points import ENTRY_POINTS
+from boundcheck.runtime import GuardError, chunk_cap, guard
+from boundcheck.runtime.entry_points import ENTRY_POINTS
 
 from .fakes import Recorder, make_arguments
 
@@ -191,7 +191,7 @@ def test_caps_environment_and_context(monkeypatch):
 
 
 def test_precision_is_inferred_as_the_launcher_does():
-    from runtime.precision import infer_precision
+    from boundcheck.runtime.precision import infer_precision
 
     from boundcheck.releases import era_for
 

@@ -9,12 +9,12 @@ import threading
 import pytest
 import torch
 
-import runtime
+from boundcheck import runtime
 from boundcheck.caps import DEFAULT
 from boundcheck.errors import BoundcheckInputError
-from runtime import GuardError, chunk_cap, guard, set_chunk_cap
-from runtime.dist_aware import VARIABLE as DA_VARIABLE
-from runtime.entry_points import ENTRY_POINTS
+from boundcheck.runtime import GuardError, chunk_cap, guard, set_chunk_cap
+from boundcheck.runtime.dist_aware import VARIABLE as DA_VARIABLE
+from boundcheck.runtime.entry_points import ENTRY_POINTS
 
 from .fakes import Recorder, make_arguments
 
@@ -53,7 +53,7 @@ def test_an_int_cap_is_honoured_on_the_fast_path_too():
 @pytest.mark.parametrize("value,on", [("1", True), ("true", True), (" Yes ", True), ("0", False),
                                       ("off", False), ("", False), ("None", False)])
 def test_the_dist_aware_switch_is_read_as_flashinfer_reads_it(monkeypatch, value, on):
-    from runtime.dist_aware import dist_aware_autotune_on
+    from boundcheck.runtime.dist_aware import dist_aware_autotune_on
 
     monkeypatch.setenv(DA_VARIABLE, value)
     era = runtime.guarded_release("0.7.2.post1").era

@@ -10,8 +10,8 @@ import torch
 
 from boundcheck.kernel_limits import kernel_bound
 from boundcheck.releases import era_for
-from runtime import GuardError, guard, limits
-from runtime.release import guarded_release
+from boundcheck.runtime import GuardError, guard, limits
+from boundcheck.runtime.release import guarded_release
 
 
 def _kernel(calls):

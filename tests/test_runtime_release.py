@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # records the tokens of each call and fills its output rows.
 PRELUDE = textwrap.dedent(
     """
-    import json, warnings, torch, runtime
-    from runtime import guard, GuardError
+    import json, warnings, torch
+    from boundcheck import runtime
+    from boundcheck.runtime import guard, GuardError
     calls = []
     def refusal(**options):
         try:
@@ -136,7 +137,7 @@ def test_routing_metadata_fixes_the_tile_on_0_7_4():
     # tile's bound the guard refuses instead of splitting.
     import torch
 
-    from runtime import GuardError, guard
+    from boundcheck.runtime import GuardError, guard
 
     class Slot:
         tile_n = 8
@@ -174,7 +175,7 @@ def test_the_callers_tile_tokens_dim_sets_the_bound_up_to_0_4_1():
     # runs Python's calculate_tile_tokens_dim, bound by `flashinfer` as the model says.
     import torch
 
-    from runtime import GuardError, guard
+    from boundcheck.runtime import GuardError, guard
 
     calls = []
 

@@ -10,9 +10,9 @@ import textwrap
 
 import pytest
 
-import runtime
-from runtime import reference
-from runtime.entry_points import ENTRY_POINTS
+from boundcheck import runtime
+from boundcheck.runtime import reference
+from boundcheck.runtime.entry_points import ENTRY_POINTS
 
 
 def test_twelve_entry_points():
@@ -54,8 +54,8 @@ def test_import_runtime_without_flashinfer_and_a_clear_import_error():
                 if name == "flashinfer" or name.startswith("flashinfer."):
                     raise ImportError("no flashinfer here")
         sys.meta_path.insert(0, Block())
-        import runtime
-        from runtime import trtllm_fp4_block_scale_routed_moe as f
+        from boundcheck import runtime
+        from boundcheck.runtime import trtllm_fp4_block_scale_routed_moe as f
         try:
             f(None)
         except ImportError as e:
@@ -63,16 +63,19 @@ def test_import_runtime_without_flashinfer_and_a_clear_import_error():
         """
     )
     assert result.returncode == 0, result.stderr
-    assert "IMPORTERROR runtime.trtllm_fp4_block_scale_routed_moe wraps flashinfer" in result.stdout
-    assert "pip install" in result.stdout
+    assert "IMPORTERROR boundcheck.runtime.trtllm_fp4_block_scale_routed_moe wraps flashinfer" in result.stdout
+    assert "install the flashinfer-python release your engine pins" in result.stdout
+    assert "boundcheck[runtime]" not in result.stdout  # no extra installs flashinfer
 
 
 def test_runtime_imports_no_solver():
     result = _python(
         """
-        import sys, runtime, runtime.reference
+        import sys
+        from boundcheck import runtime
+        import boundcheck.runtime.reference
         runtime.max_chunk_tokens(512, 22)
-        print(sorted(m for m in sys.modules if m.split(".")[0] in ("z3", "sympy", "cvc5", "proofs")))
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("z3", "sympy", "cvc5") or m.startswith("boundcheck.proofs")))
         """
     )
     assert result.returncode == 0, result.stderr

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from boundcheck.releases import MODELED_VERSIONS, era_for
-from runtime import signatures
-from runtime.entry_points import ENTRY_POINTS
-from runtime.signatures import SIGNATURES, STRUCTURE, Expr, signature_for, structure_for
+from boundcheck.runtime import signatures
+from boundcheck.runtime.entry_points import ENTRY_POINTS
+from boundcheck.runtime.signatures import SIGNATURES, STRUCTURE, Expr, signature_for, structure_for
 
 REPO = Path(__file__).resolve().parent.parent
 RECORDER = REPO / "tools" / "record_signatures.py"

@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from runtime.default_expr import Expr  # noqa: E402 (after the path set-up)
+from boundcheck.runtime.default_expr import Expr  # noqa: E402 (after the path set-up)
 
 DEFAULT_SRC = Path(os.environ.get("BOUNDCHECK_FLASHINFER_CACHE", "~/.cache/boundcheck/flashinfer-src")).expanduser()
 DEFAULT_OUT = REPO / "runtime" / "signatures.py"

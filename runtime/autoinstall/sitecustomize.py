@@ -13,7 +13,7 @@ import sys
 
 def _install():
     try:
-        from runtime.install import install_on_import
+        from boundcheck.runtime.install import install_on_import
     except ImportError as error:
         sys.stderr.write(
             f"boundcheck exec: {sys.executable} cannot import boundcheck's runtime ({error}); "

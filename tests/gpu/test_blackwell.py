@@ -47,7 +47,7 @@ def _arguments(tokens, experts=512, top_k=22, hidden=256, inter=256, seed=0):
 def test_real_kernel_chunked_equals_unchunked_below_the_limit():
     import flashinfer.fused_moe as fused_moe
 
-    import runtime
+    from boundcheck import runtime
 
     args = _arguments(20_000)
     unchunked = fused_moe.trtllm_fp4_block_scale_routed_moe(**args)[0]
@@ -60,7 +60,7 @@ def test_real_kernel_chunked_equals_unchunked_below_the_limit():
 
 
 def test_real_kernel_through_the_guard_above_the_limit():
-    import runtime
+    from boundcheck import runtime
 
     args = _arguments(400_000)
     output = runtime.trtllm_fp4_block_scale_routed_moe(**args)[0]

@@ -13,8 +13,8 @@ cupy = pytest.importorskip("cupy")
 
 from boundcheck import facts  # noqa: E402
 from boundcheck.bound import max_chunk_tokens  # noqa: E402
-from runtime import guard  # noqa: E402
-from runtime.reference import SIGNATURE_RELEASE  # noqa: E402
+from boundcheck.runtime import guard  # noqa: E402
+from boundcheck.runtime.reference import SIGNATURE_RELEASE  # noqa: E402
 
 from .standin import StandIn, max_grid_dim_y, routed_arguments  # noqa: E402
 

@@ -9,8 +9,8 @@ import time
 
 import torch
 
-from runtime import guard
-from runtime import reference as R
+from boundcheck.runtime import guard
+from boundcheck.runtime import reference as R
 
 TOKENS = 400_000
 EXPERTS, TOP_K = 512, 22
