@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import BoundcheckInputError
+from .installed import release_of
 from .facts import LAUNCHER, RUNNER_H, Source
 
 FUSED_MOE_CORE = "fused_moe/core.py"
@@ -459,8 +460,9 @@ def modeled_range() -> str:
 
 
 def era_for(version: str) -> Era:
-    """The era of a modeled release; an input error listing the modeled range otherwise."""
-    era = _BY_VERSION.get(str(version).strip())
+    """The era of a modeled release (a local tag, `+cu128`, names its release); an input
+    error listing the modeled range otherwise."""
+    era = _BY_VERSION.get(release_of(version))
     if era is None:
         raise BoundcheckInputError(
             "flashinfer",
@@ -471,16 +473,12 @@ def era_for(version: str) -> Era:
 
 
 def installed_version() -> str | None:
-    """The installed flashinfer-python's version from package metadata (flashinfer itself
-    is not imported); None when it is not installed."""
-    from importlib import metadata
+    """The release of the flashinfer module this process would run (boundcheck.installed:
+    the module's __version__, read without importing its kernels, else the package
+    metadata; local tags dropped); None when flashinfer is not installed."""
+    from .installed import detect
 
-    for name in ("flashinfer-python", "flashinfer_python", "flashinfer"):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
+    return detect().release
 
 
 def _version_key(version: str):
@@ -492,7 +490,7 @@ def _version_key(version: str):
 
 def is_newer_than_modeled(version: str) -> bool:
     try:
-        return _version_key(version) > _version_key(NEWEST)
+        return _version_key(release_of(version)) > _version_key(NEWEST)
     except ValueError:
         return False
 
@@ -520,7 +518,7 @@ def resolve_version(flashinfer: str | None) -> str:
             resolve("installed")  # raises the right error
         return NEWEST
     era_for(flashinfer)
-    return str(flashinfer).strip()
+    return release_of(flashinfer)
 
 
 STRICT_VERSION_VARIABLE = "BOUNDCHECK_STRICT_VERSION"

@@ -84,8 +84,22 @@ def grid_bound(precision, num_experts, top_k, local_experts, shared_experts, tun
     """The proven bound, computed once per configuration (the domain is checked then).
 
     For an unmodeled newer release (release.fallback) the bound is the `any` policy's:
-    every modeled tile may run, so the smallest (8) binds."""
+    every modeled tile may run, so the smallest (8) binds. With a witness (module and
+    metadata disagree, runtime.release) the smaller of the two releases' bounds; a
+    precision or tile the witness's release does not have leaves the module's alone."""
     release = release or guarded_release()
+    counts = (precision, num_experts, top_k, local_experts, shared_experts, tune_max_num_tokens, policy, cluster_y)
+    bound = _grid_bound(release, *counts)
+    if release.witness is not None:
+        try:
+            bound = min(bound, _grid_bound(release.witness, *counts))
+        except BoundcheckInputError:
+            pass
+    return bound
+
+
+def _grid_bound(release, precision, num_experts, top_k, local_experts, shared_experts, tune_max_num_tokens,
+                policy, cluster_y) -> int:
     if release.fallback:
         policy = "any"
     key = (release.version, precision, num_experts, top_k, local_experts, shared_experts,
@@ -104,10 +118,19 @@ def grid_bound(precision, num_experts, top_k, local_experts, shared_experts, tun
 def kernel_bound(precision, top_k, experts, hidden, intermediate, output_width=None,
                  release: GuardedRelease | None = None) -> int:
     """The other kernels' bound (boundcheck.kernel_limits, proven by proofs/kernel_limits.py)
-    for the counts the launcher uses (fused shared experts included) and the call's sizes."""
+    for the counts the launcher uses (fused shared experts included) and the call's sizes;
+    with a witness, the smaller of the two releases' (where the witness has the precision)."""
+    release = release or guarded_release()
+    sizes = (precision, top_k, experts, hidden, intermediate, output_width)
+    bound = _kernel_bound(release, *sizes)
+    if release.witness is not None and precision in release.witness.era.tiles:
+        bound = min(bound, _kernel_bound(release.witness, *sizes))
+    return bound
+
+
+def _kernel_bound(release, precision, top_k, experts, hidden, intermediate, output_width) -> int:
     from boundcheck.kernel_limits import kernel_bound as model_bound
 
-    release = release or guarded_release()
     key = ("kernels", release.version, precision, top_k, experts, hidden, intermediate, output_width)
     bound = _BOUNDS.get(key)
     if bound is None:
@@ -119,22 +142,25 @@ def kernel_bound(precision, top_k, experts, hidden, intermediate, output_width=N
 
 def fast_path_safe(stored_width, intermediate, output_width, release: GuardedRelease | None = None) -> bool:
     """May a call with these sizes skip the lookup at up to SMALLEST_BOUND tokens? Only if,
-    for every precision of the release and the largest counts it accepts (the other
-    kernels' values grow with the counts), no other kernel binds below SMALLEST_BOUND; the
-    stored width is the hidden size or, for packed FP4 states, half of it: both are checked."""
+    for every precision of the release (and of its witness) and the largest counts it
+    accepts (the other kernels' values grow with the counts), no other kernel binds below
+    SMALLEST_BOUND; the stored width is the hidden size or, for packed FP4 states, half of
+    it: both are checked."""
     from boundcheck.domain import limits as release_limits
 
     release = release or guarded_release()
-    key = ("fast", release.version, stored_width, intermediate, output_width)
+    key = ("fast", release.version, None if release.witness is None else release.witness.version,
+           stored_width, intermediate, output_width)
     safe = _BOUNDS.get(key)
     if safe is None:
         safe = True
-        for precision in release.era.tiles:
-            experts, top_k, shared = release_limits(release.era, precision)
-            for hidden in (stored_width, 2 * stored_width):
-                if kernel_bound(precision, top_k + shared, experts + shared, hidden, intermediate, output_width,
-                                release) < SMALLEST_BOUND:
-                    safe = False
+        for one in release.releases():
+            for precision in one.era.tiles:
+                experts, top_k, shared = release_limits(one.era, precision)
+                for hidden in (stored_width, 2 * stored_width):
+                    if _kernel_bound(one, precision, top_k + shared, experts + shared, hidden, intermediate,
+                                     output_width) < SMALLEST_BOUND:
+                        safe = False
         _BOUNDS[key] = safe
     return safe
 

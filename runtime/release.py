@@ -1,7 +1,13 @@
-"""Which flashinfer release the guard guards, read once from the package metadata.
+"""Which flashinfer release the guard guards, read once per process.
 
-Trust: boundcheck.releases (the modeled releases). flashinfer itself is not imported:
-its version comes from importlib.metadata, once per process (reload() re-reads it).
+Trust: boundcheck.releases (the modeled releases), boundcheck.installed (which flashinfer
+runs). flashinfer's kernels are not imported: the release is the importable module's
+`__version__` (the loaded module's, else the literal in its package folder), local tags
+(`+cu128`) dropped; reload() re-reads it.
+
+- The module's version and the package metadata name different releases: the code that
+  runs is the module's, but which one is wrong is not known, so the guard warns once and
+  uses the smaller bound of the two (`witness`, when the metadata's release is modeled).
 
 - A modeled release: that release's era (tile sets, candidate rule, buckets, entry points).
 - A release newer than the newest modeled one: no bound of that release is proven. The
@@ -15,9 +21,11 @@ its version comes from importlib.metadata, once per process (reload() re-reads i
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
+from boundcheck import installed as installed_flashinfer
 from boundcheck import releases
 from boundcheck.errors import BoundcheckInputError
 
@@ -28,12 +36,23 @@ class GuardedRelease:
     installed: str | None  # what the metadata says, None when flashinfer is not installed
     era: releases.Era  # the era whose facts the guard uses
     fallback: bool  # True: an unmodeled newer release, bounded by the `any` policy
+    # The metadata's release where it disagrees with the module's: its bound applies too
+    # (the guard takes the smaller). None when they agree or the metadata's is unmodeled.
+    witness: GuardedRelease | None = None
 
     def describe(self) -> str:
         if self.fallback:
-            return (f"flashinfer {self.installed} (not modeled; newest modeled {releases.NEWEST}): "
+            text = (f"flashinfer {self.installed} (not modeled; newest modeled {releases.NEWEST}): "
                     "the `any` bound over every modeled tile set")
-        return f"flashinfer {self.version} ({self.era.name})"
+        else:
+            text = f"flashinfer {self.version} ({self.era.name})"
+        if self.witness is not None:
+            text += f", bounded by {self.witness.version} too (its package metadata)"
+        return text
+
+    def releases(self) -> tuple:
+        """This release and its witness: every bound is the smallest over them."""
+        return (self,) if self.witness is None else (self, self.witness)
 
 
 _CACHE: dict = {}
@@ -56,20 +75,37 @@ def for_version(version: str | None, installed: str | None = None) -> GuardedRel
 
 
 def guarded_release(flashinfer: str | None = None) -> GuardedRelease:
-    """flashinfer=None: the installed release (read once); else the version named."""
+    """flashinfer=None: the release that runs here (read once); else the version named."""
     if flashinfer is not None:
         return for_version(flashinfer, flashinfer)
     if "installed" not in _CACHE:
-        installed = releases.installed_version()
-        _CACHE["installed"] = for_version(installed, installed)
-        if _CACHE["installed"].fallback:
-            warnings.warn(
-                f"boundcheck: {_CACHE['installed'].describe()}; set {releases.STRICT_VERSION_VARIABLE}=1 to refuse "
-                "unmodeled releases instead",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        _CACHE["installed"] = _installed_release(installed_flashinfer.detect())
     return _CACHE["installed"]
+
+
+def _installed_release(found: installed_flashinfer.InstalledFlashinfer) -> GuardedRelease:
+    release = for_version(found.release, found.module or found.metadata)
+    if release.fallback:
+        warnings.warn(
+            f"boundcheck: {release.describe()}; set {releases.STRICT_VERSION_VARIABLE}=1 to refuse "
+            "unmodeled releases instead",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    if found.disagree:
+        try:
+            witness = for_version(installed_flashinfer.release_of(found.metadata), found.metadata)
+        except BoundcheckInputError:
+            witness = None  # an unmodeled older metadata release has no bound to compare
+        release = dataclasses.replace(release, witness=witness)
+        warnings.warn(
+            f"boundcheck: the flashinfer module that runs ({found.describe()}) and its package metadata "
+            f"name different releases; guarding {release.describe()}"
+            + ("" if witness else " (the metadata's release is not modeled)"),
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return release
 
 
 def reload() -> GuardedRelease:

@@ -1,9 +1,10 @@
-"""The guard follows the installed flashinfer release.
+"""The guard follows the flashinfer release that runs.
 
-Each test runs a fresh Python whose package metadata says flashinfer-python VERSION is
-installed (a dist-info folder first on its path, as pip would leave it; nothing of
-flashinfer is imported by the guard), so that the version is read the way a deployment
-reads it, once per process."""
+Each test runs a fresh Python that sees flashinfer VERSION installed: a package folder
+whose `_build_meta.py` holds the module's `__version__` and a dist-info folder with the
+package metadata, first on its path as pip would leave them (nothing of flashinfer is
+imported by the guard), so that the version is read the way a deployment reads it, once
+per process. The two may be told to disagree."""
 
 from __future__ import annotations
 
@@ -55,13 +56,17 @@ PRELUDE = textwrap.dedent(
 )
 
 
-def run_with_installed(version, body, tmp_path, env=None):
-    """Run PRELUDE + body in a Python that sees flashinfer-python `version` installed;
-    the body prints one JSON line."""
+def run_with_installed(version, body, tmp_path, env=None, module_version=None):
+    """Run PRELUDE + body in a Python that sees flashinfer `version` installed (module and
+    metadata; `module_version` makes the module say another); the body prints one JSON line."""
     site = tmp_path / "site"
     dist = site / f"flashinfer_python-{version}.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: flashinfer-python\nVersion: {version}\n")
+    package = site / "flashinfer"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise ImportError('the guard must not import flashinfer here')\n")
+    (package / "_build_meta.py").write_text(f"__version__ = {module_version or version!r}\n")
     environment = {k: v for k, v in os.environ.items() if k != STRICT_VERSION_VARIABLE}
     environment.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), **(env or {}))
     result = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], capture_output=True,
@@ -91,6 +96,43 @@ def test_with_0_7_2_post1_installed_the_same_call_is_one_launch(tmp_path):
         print(json.dumps({"release": runtime.guarded_release().version, "calls": calls}))
     """, tmp_path)
     assert out == {"release": "0.7.2.post1", "calls": [150_000]}
+
+
+MIXED = """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g = guard(kernel, entry_point="trtllm_bf16_moe")
+        bf16_call(g, 150_000)
+        release = runtime.guarded_release()
+    print(json.dumps({"release": release.version, "witness": release.witness and release.witness.version,
+                      "calls": calls, "warnings": [str(w.message) for w in caught],
+                      "mxfp4_mxfp8": runtime.max_chunk_tokens(384, 8, precision="mxfp4_mxfp8", cap=None)}))
+"""
+
+
+@pytest.mark.parametrize("module, metadata", [("0.7.2.post1", "0.7.4"), ("0.7.4", "0.7.2.post1")])
+def test_module_and_metadata_disagree_the_smaller_bound_of_the_two(tmp_path, module, metadata):
+    out, _ = run_with_installed(metadata, MIXED, tmp_path, module_version=module)
+    assert out["release"] == module and out["witness"] == metadata  # the module is what runs
+    assert len(out["warnings"]) == 1
+    assert f"module {module}" in out["warnings"][0] and f"metadata {metadata}" in out["warnings"][0]
+    smaller = min(max_chunk_tokens(512, 22, flashinfer=v, precision="bf16") for v in (module, metadata))
+    assert smaller == 94_603 and max(out["calls"]) <= smaller and sum(out["calls"]) == 150_000
+
+
+def test_the_issues_case_metadata_0_7_0_post1_module_0_7_2_post1(tmp_path):
+    # 1,100,000 MXFP4 x MXFP8 tokens at 384/8 went out as one launch when the guard read the
+    # metadata alone (0.7.0.post1); 0.7.2.post1 (the module) binds at 1,042,479.
+    out, _ = run_with_installed("0.7.0.post1", MIXED, tmp_path, module_version="0.7.2.post1")
+    assert out["release"] == "0.7.2.post1" and out["witness"] == "0.7.0.post1"
+    both = [max_chunk_tokens(384, 8, flashinfer=v, precision="mxfp4_mxfp8") for v in ("0.7.2.post1", "0.7.0.post1")]
+    assert both[0] == 1_042_479 and out["mxfp4_mxfp8"] == min(both) < 1_100_000
+
+
+def test_a_local_version_tag_names_its_release(tmp_path):
+    out, _ = run_with_installed("0.7.2.post1+cu128", MIXED, tmp_path)
+    assert out["release"] == "0.7.2.post1" and out["witness"] is None and out["warnings"] == []
+    assert out["calls"] == [150_000]  # 0.7.2.post1's bound, 189,183: one launch
 
 
 def test_entry_points_a_release_lacks_are_named(tmp_path):

@@ -40,6 +40,9 @@ KEEP_PREFIXES = (
 )
 KEEP_FILES = (
     "flashinfer/__init__.py",
+    # where the imported module's __version__ comes from (boundcheck.installed reads it)
+    "flashinfer/version.py",
+    "flashinfer/_build_meta.py",
     "flashinfer/fused_moe.py",
     "flashinfer/utils.py",
     "flashinfer/tllm_enums.py",
