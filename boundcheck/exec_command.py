@@ -2,10 +2,12 @@
 guarded in it and in every Python process it starts, without editing its code.
 
 The command runs in place of this process (exec: same pid, signals and exit status).
-Its environment is the caller's with two changes, inherited by its children:
-PYTHONPATH gains runtime/autoinstall first (its sitecustomize installs the guards when
-flashinfer.fused_moe is first imported, then runs any sitecustomize it shadows), and
-BOUNDCHECK_GUARD_OPTIONS carries the guard options given here, as JSON."""
+Its environment is the caller's with these changes, inherited by its children:
+PYTHONPATH gains boundcheck/runtime/autoinstall first (its sitecustomize installs the
+guards when flashinfer.fused_moe is first imported, then runs any sitecustomize it
+shadows), BOUNDCHECK_GUARD_OPTIONS carries the guard options given here, as JSON (the
+vLLM plugin reads them too), and with --quiet BOUNDCHECK_QUIET=1 silences the line each
+process prints when its guards go in."""
 
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ from .caps import parse_cap
 from .errors import BoundcheckInputError
 from .policy import parse_policy
 
-OPTIONS_VARIABLE = "BOUNDCHECK_GUARD_OPTIONS"
 
 
 def add_parser(sub):
@@ -36,6 +37,8 @@ def add_parser(sub):
     p.add_argument("--cluster-y", type=_int_arg("--cluster-y"), default=None, help="Y cluster size (default: 1)")
     p.add_argument("--flashinfer", default=None,
                    help=f"the release whose geometry applies (default: the installed one; modeled: {releases.modeled_range()})")
+    p.add_argument("--quiet", action="store_true",
+                   help="no line per process when its guards go in (sets BOUNDCHECK_QUIET=1)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     p.set_defaults(run=run)
 
@@ -57,12 +60,16 @@ def guard_options(args) -> dict:
     return options
 
 
-def child_environment(options, environ=None) -> dict:
+def child_environment(options, environ=None, quiet=False) -> dict:
+    from boundcheck.runtime.announce import QUIET_VARIABLE
     from boundcheck.runtime.autoinstall import FOLDER
+    from boundcheck.runtime.options import OPTIONS_VARIABLE, to_environment
 
     env = dict(os.environ if environ is None else environ)
     env["PYTHONPATH"] = os.pathsep.join([FOLDER, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
-    env[OPTIONS_VARIABLE] = json.dumps(options)
+    env[OPTIONS_VARIABLE] = to_environment(options)
+    if quiet:
+        env[QUIET_VARIABLE] = "1"
     return env
 
 
@@ -70,7 +77,7 @@ def run(args) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise BoundcheckInputError("command", "is missing: boundcheck exec [OPTIONS] -- COMMAND [ARGS...]")
-    env = child_environment(guard_options(args))
+    env = child_environment(guard_options(args), quiet=args.quiet)
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)

@@ -19,7 +19,7 @@ from boundcheck import releases
 
 from .entry_points import ENTRY_POINTS
 from .guard import GuardError, guard, unguarded
-from .install import install, install_on_import, installed, uninstall
+from .install import ensure_installed, install, install_on_import, install_options, installed, uninstall
 from .limits import SMALLEST_BOUND, chunk_cap, max_chunk_tokens, reload_caps, set_chunk_cap
 from .release import guarded_release
 
@@ -28,10 +28,12 @@ __all__ = [
     "GuardError",
     "SMALLEST_BOUND",
     "chunk_cap",
+    "ensure_installed",
     "guard",
     "guarded_release",
     "install",
     "install_on_import",
+    "install_options",
     "installed",
     "max_chunk_tokens",
     "reload_caps",

@@ -210,3 +210,110 @@ def test_boundcheck_exec_keeps_the_exit_status_and_refuses_bad_input():
     assert bad.returncode == 2 and "--cap" in bad.stderr
     policy = run("--policy", "fixed:x", "--", sys.executable, "-c", "pass")
     assert policy.returncode == 2 and "--policy" in policy.stderr
+
+
+def test_names_other_modules_imported_are_rebound_and_restored(recorder):
+    # SGLang 0.5.23 imports two kernels at module level (`from flashinfer.fused_moe import
+    # trtllm_...` at the top of a module): install() rebinds such names, uninstall() puts
+    # flashinfer's function back.
+    import types
+
+    engine = types.ModuleType("engine_with_module_level_import")
+    engine.trtllm_bf16_moe = fused_moe.trtllm_bf16_moe
+    engine.alias = fused_moe.trtllm_bf16_moe  # any name, as long as it holds the function
+    sys.modules[engine.__name__] = engine
+    try:
+        patched = install(cap=400)
+        assert f"{engine.__name__}.trtllm_bf16_moe" in patched and f"{engine.__name__}.alias" in patched
+        assert unguarded(engine.trtllm_bf16_moe) is recorder and engine.alias is engine.trtllm_bf16_moe
+        engine.trtllm_bf16_moe(**make_arguments(NAME, 1000))
+        assert [c["hidden_states"].shape[0] for c in recorder.calls] == [334, 333, 333]
+        install(cap=250)  # a new install reaches them too
+        assert engine.alias.boundcheck_guard.cap == 250
+        uninstall()
+        assert engine.trtllm_bf16_moe is recorder and engine.alias is recorder
+    finally:
+        del sys.modules[engine.__name__]
+
+
+def test_uninstall_is_the_inverse_of_install_on_import_reexports_included():
+    # install_on_import() guards flashinfer.fused_moe before flashinfer/__init__.py copies
+    # its names: those copies are guards too, and uninstall() and a later install() reach them.
+    out = _python(
+        "import json, sys\nfrom boundcheck import runtime\n"
+        "runtime.install_on_import(cap=400)\n"
+        "import flashinfer, flashinfer.fused_moe as f\n"
+        "names = [n for n in runtime.ENTRY_POINTS if hasattr(f, n)]\n"
+        "before = {n: getattr(flashinfer, n, None) for n in names}\n"
+        "assert all(getattr(v, 'boundcheck_guard', None) for v in before.values() if v is not None)\n"
+        "runtime.uninstall()\n"
+        "after = [n for n in names if hasattr(getattr(flashinfer, n, None), 'boundcheck_guard')\n"
+        "         or hasattr(getattr(f, n), 'boundcheck_guard')]\n"
+        "runtime.install(cap=250)\n"
+        "caps = sorted({getattr(flashinfer, n).boundcheck_guard.cap for n in names if hasattr(flashinfer, n)})\n"
+        "print(json.dumps({'exported': sum(v is not None for v in before.values()), 'left': after, 'caps': caps}))\n"
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["exported"] >= 6 and result["left"] == [] and result["caps"] == [250]
+
+
+def test_the_plugin_keeps_the_options_of_guards_already_in_force():
+    # flashinfer imported before vLLM loads its plugins, under `boundcheck exec --cap 123`:
+    # the plugin keeps exec's options instead of re-installing with defaults.
+    env = dict(os.environ, BOUNDCHECK_GUARD_OPTIONS='{"cap": 123, "policy": "any"}')
+    code = (
+        "import flashinfer.fused_moe as f\nfrom boundcheck import runtime\nfrom boundcheck.runtime import plugin\n"
+        "{setup}\nplugin.register(); plugin.register()\n"
+        "g = f.trtllm_bf16_moe.boundcheck_guard\nprint(g.cap, g.policy)\n"
+    )
+    # the plugin installs first, from the environment
+    assert _python(code.format(setup=""), env).split() == ["123", "any"]
+    # an explicit install(cap=...) before the plugin is kept
+    assert _python(code.format(setup="runtime.install(cap=77)"), env).split() == ["77", "None"]
+
+
+def test_one_line_per_process_when_the_guards_go_in_and_quiet_silences_it():
+    code = ("import flashinfer.fused_moe\nfrom boundcheck import runtime\n"
+            "runtime.install(); runtime.install(cap=5); runtime.uninstall(); runtime.install()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("boundcheck:")]
+    assert len(lines) == 1, result.stderr
+    assert "guarding 12 flashinfer MoE entry points at" in lines[0]
+    assert "flashinfer 0.7.2.post1" in lines[0] and " in process " in lines[0]
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                           env=dict(os.environ, BOUNDCHECK_QUIET="1"))
+    assert quiet.returncode == 0 and "boundcheck:" not in quiet.stderr
+
+
+def test_the_line_goes_through_the_engines_logger():
+    # vLLM configures the `vllm` logger tree: a child logger reaches its handlers.
+    code = ("import logging, sys, types\n"
+            "sys.modules['vllm'] = types.ModuleType('vllm')\n"
+            "handler = logging.StreamHandler(sys.stdout)\n"
+            "handler.setFormatter(logging.Formatter('%(name)s %(levelname)s %(message)s'))\n"
+            "logging.getLogger('vllm').addHandler(handler); logging.getLogger('vllm').setLevel(logging.INFO)\n"
+            "import flashinfer.fused_moe\nfrom boundcheck import runtime\nruntime.install()\n")
+    out = _python(code)
+    assert out.startswith("vllm.boundcheck INFO boundcheck: guarding 12 flashinfer MoE entry points")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{not json", "is not JSON"), ('{"cap": "ten"}', "cap: must be a positive int"),
+    ('{"capp": 5}', "unknown keys ['capp']"), ('[1]', "must be a JSON object"),
+    ('{"cluster_y": 0}', "cluster_y: must be a positive int"),
+])
+def test_malformed_exec_options_are_one_line_naming_the_variable(value, message):
+    from boundcheck.runtime.options import from_environment
+
+    with pytest.raises(ValueError, match="BOUNDCHECK_GUARD_OPTIONS") as caught:
+        from_environment({"BOUNDCHECK_GUARD_OPTIONS": value})
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    # a process started by exec with such options says so in one line and runs unguarded
+    env = dict(os.environ, BOUNDCHECK_GUARD_OPTIONS=value,
+               PYTHONPATH=os.path.join(os.path.dirname(runtime.__file__), "autoinstall"))
+    result = subprocess.run([sys.executable, "-c", "print('ran')"], capture_output=True, text=True, env=env,
+                            timeout=120, cwd=ROOT)
+    assert result.stdout == "ran\n" and result.returncode == 0
+    said = [line for line in result.stderr.splitlines() if line]
+    assert len(said) == 1 and "BOUNDCHECK_GUARD_OPTIONS" in said[0] and "not guarded" in said[0]

@@ -47,28 +47,143 @@ def no_chunking(num_experts: int, top_k: int) -> int:
     return 2147483647
 
 
-# (path, file:function and call lines, precisions, chunk function, tune_max_num_tokens)
+# (path, file:function and call lines, precisions, chunk function, tune_max_num_tokens). Files
+# relative to vllm/model_executor/layers/ (models/... to vllm/); each path's call sites are in SITES.
 PATHS = [
     ("TrtLlmNvFp4ExpertsModular (chunked)",
-     "fused_moe/experts/trtllm_nvfp4_moe.py:_invoke_kernel L355, apply L438-474", ("nvfp4",),
+     "fused_moe/experts/trtllm_nvfp4_moe.py:TrtLlmNvFp4ExpertsModular._invoke_kernel L355, apply L439-474 "
+     "(also MuseSparkTrtLlmNvFp4ExpertsModular)", ("nvfp4",),
      "nvfp4_get_chunk_size", "min(max(n, 8192), F)..F"),  # min(fi_moe_largest_bucket, chunk)
-    ("TrtLlmNvFp4ExpertsMonolithic", "fused_moe/experts/trtllm_nvfp4_moe.py:apply L568", ("nvfp4",),
-     "no_chunking", "max(n, 8192).."),
+    ("TrtLlmNvFp4ExpertsMonolithic", "fused_moe/experts/trtllm_nvfp4_moe.py:TrtLlmNvFp4ExpertsMonolithic.apply L568",
+     ("nvfp4",), "no_chunking", "max(n, 8192).."),
     ("TrtLlmMxfp4ExpertsModular (chunked)",
-     "fused_moe/experts/trtllm_mxfp4_moe.py:_invoke_kernel L373, apply L456-475", ("mxfp4_bf16", "mxfp4_mxfp8"),
+     "fused_moe/experts/trtllm_mxfp4_moe.py:TrtLlmMxfp4ExpertsModular._invoke_kernel L373, apply L457-475",
+     ("mxfp4_bf16", "mxfp4_mxfp8"),
      "TrtLlmMxfp4ExpertsModular._max_supported_tokens", "max(n, 8192).."),  # not capped by the chunk
-    ("TrtLlmMxfp4ExpertsMonolithic", "fused_moe/experts/trtllm_mxfp4_moe.py:apply L243",
+    ("TrtLlmMxfp4ExpertsMonolithic", "fused_moe/experts/trtllm_mxfp4_moe.py:TrtLlmMxfp4ExpertsMonolithic.apply L243",
      ("mxfp4_bf16", "mxfp4_mxfp8"), "no_chunking", "max(n, 8192).."),
     ("TrtLlmFp8Experts (modular, monolithic block scale)",
-     "fused_moe/experts/trtllm_fp8_moe.py:apply L306, _apply_block_scale L518", ("fp8_block", "mxfp8"),
+     "fused_moe/experts/trtllm_fp8_moe.py:TrtLlmFp8ExpertsModular.apply L306, "
+     "TrtLlmFp8ExpertsMonolithic._apply_block_scale L518", ("fp8_block", "mxfp8"),
      "no_chunking", "max(n, 8192).."),
-    ("TrtLlmFp8ExpertsMonolithic per tensor", "fused_moe/experts/trtllm_fp8_moe.py:_apply_per_tensor L553",
+    ("TrtLlmFp8ExpertsMonolithic per tensor",
+     "fused_moe/experts/trtllm_fp8_moe.py:TrtLlmFp8ExpertsMonolithic._apply_per_tensor L553",
      ("fp8_per_tensor",), "no_chunking", "max(n, 8192).."),
-    ("TrtLlmBf16ExpertsMonolithic", "fused_moe/experts/trtllm_bf16_moe.py:apply L300", ("bf16",),
-     "no_chunking", "max(n, 8192).."),
-    ("TrtLlmBf16ExpertsModular, bf16 LoRA", "fused_moe/experts/trtllm_bf16_moe.py:apply L210 (no tune passed)",
-     ("bf16",), "no_chunking", "8192"),
-    ("flashinfer_trtllm_mxint4_moe", "quantization/utils/flashinfer_mxint4_moe.py L244 (tune 8192)", ("mxint4",),
-     "no_chunking", "8192"),
+    ("TrtLlmBf16ExpertsMonolithic", "fused_moe/experts/trtllm_bf16_moe.py:TrtLlmBf16ExpertsMonolithic.apply L300",
+     ("bf16",), "no_chunking", "max(n, 8192).."),
+    ("TrtLlmBf16ExpertsModular (no tune passed)",
+     "fused_moe/experts/trtllm_bf16_moe.py:TrtLlmBf16ExpertsModular.apply L210", ("bf16",), "no_chunking", "8192"),
+    ("TrtLlmBf16LoRAExperts (no tune passed)",
+     "fused_moe/experts/trtllm_lora_moe.py:TrtLlmBf16LoRAExperts.invoke_routed_moe L554, called once per batch "
+     "by _TrtLlmLoRAExpertsBase.apply L277/L353", ("bf16",), "no_chunking", "8192"),
+    ("TrtLlmMxfp4LoRAExperts",
+     "fused_moe/experts/trtllm_lora_moe.py:TrtLlmMxfp4LoRAExperts.invoke_routed_moe L694 (MXFP4 weights, BF16 "
+     "activations only), called once per batch by _TrtLlmLoRAExpertsBase.apply L277/L353", ("mxfp4_bf16",),
+     "no_chunking", "max(n, 8192).."),  # dp_size 1 only: fi_moe_largest_bucket = max(max_num_tokens, 8192)
+    ("MuseSparkTrtLlmNvFp4Experts.apply_routed (Muse Spark)",
+     "models/muse_spark/nvidia/muse_moe_runner.py:MuseSparkTrtLlmNvFp4Experts.apply_routed L514 (from "
+     "MuseMoERunner.forward_prepared_nvfp4 L855)", ("nvfp4",), "no_chunking", "max(n, 8192).."),
+    ("flashinfer_trtllm_mxint4_moe",
+     "quantization/utils/flashinfer_mxint4_moe.py:flashinfer_trtllm_mxint4_moe L244 (tune 8192; called by "
+     "fused_moe/experts/trtllm_mxint4_moe.py L146)", ("mxint4",), "no_chunking", "8192"),
 ]
 FLASHINFER = "0.7.2.post1"
+
+# How a site finds the entry point: kind -> (role, guarded by runtime.install(), how). role "call":
+# the line calls it; "string": the line only names it in a string (no call).
+LOOKUPS = {
+    "fused_moe_attr": ("call", True, "`flashinfer.fused_moe.NAME(...)` after a function-local `import flashinfer`: "
+                       "the attribute of flashinfer.fused_moe is read at every call"),
+    "local_from_flashinfer": ("call", True, "`from flashinfer import NAME` inside the calling function: read from "
+                              "the flashinfer package (its re-export) at every call"),
+    "local_from_fused_moe": ("call", True, "`from flashinfer.fused_moe import NAME` inside the calling function: "
+                             "read at every call"),
+    "string": ("string", None, "the name as a string, no call: vllm/utils/flashinfer.py's lazy wrappers "
+               "(_lazy_import_wrapper, getattr at call time; flashinfer_trtllm_bf16_moe, "
+               "flashinfer_trtllm_fp8_block_scale_moe, flashinfer_trtllm_fp8_per_tensor_scale_moe and "
+               "trtllm_fp4_block_scale_moe are defined but never called in vLLM 0.33.0), the hasattr checks of "
+               "has_flashinfer_trtllm_fused_moe / has_flashinfer_cutlass_fused_moe, and __all__"),
+}
+
+_E = "vllm/model_executor/layers/fused_moe/experts/"
+# Every call site, keyed like PATHS: (file relative to site-packages, line, entry point, lookup kind,
+# the name called on that line).
+SITES = {
+    "TrtLlmNvFp4ExpertsModular (chunked)": [
+        (_E + "trtllm_nvfp4_moe.py", 355, "trtllm_fp4_block_scale_routed_moe", "fused_moe_attr",
+         "trtllm_fp4_block_scale_routed_moe"),  # import flashinfer L337
+    ],
+    "TrtLlmNvFp4ExpertsMonolithic": [
+        (_E + "trtllm_nvfp4_moe.py", 568, "trtllm_fp4_block_scale_moe", "fused_moe_attr",
+         "trtllm_fp4_block_scale_moe"),  # import flashinfer L535
+    ],
+    "TrtLlmMxfp4ExpertsModular (chunked)": [
+        (_E + "trtllm_mxfp4_moe.py", 373, "trtllm_fp4_block_scale_routed_moe", "local_from_flashinfer",
+         "trtllm_fp4_block_scale_routed_moe"),  # from flashinfer import ... L371
+    ],
+    "TrtLlmMxfp4ExpertsMonolithic": [
+        (_E + "trtllm_mxfp4_moe.py", 243, "trtllm_fp4_block_scale_moe", "local_from_flashinfer",
+         "trtllm_fp4_block_scale_moe"),  # from flashinfer import ... L223
+    ],
+    "TrtLlmFp8Experts (modular, monolithic block scale)": [
+        (_E + "trtllm_fp8_moe.py", 306, "trtllm_fp8_block_scale_routed_moe", "fused_moe_attr",
+         "trtllm_fp8_block_scale_routed_moe"),  # import flashinfer L281
+        (_E + "trtllm_fp8_moe.py", 518, "trtllm_fp8_block_scale_moe", "fused_moe_attr",
+         "trtllm_fp8_block_scale_moe"),  # import flashinfer L453
+    ],
+    "TrtLlmFp8ExpertsMonolithic per tensor": [
+        (_E + "trtllm_fp8_moe.py", 553, "trtllm_fp8_per_tensor_scale_moe", "fused_moe_attr",
+         "trtllm_fp8_per_tensor_scale_moe"),  # import flashinfer L540
+    ],
+    "TrtLlmBf16ExpertsMonolithic": [
+        (_E + "trtllm_bf16_moe.py", 300, "trtllm_bf16_moe", "fused_moe_attr", "trtllm_bf16_moe"),  # L290
+    ],
+    "TrtLlmBf16ExpertsModular (no tune passed)": [
+        (_E + "trtllm_bf16_moe.py", 210, "trtllm_bf16_routed_moe", "fused_moe_attr",
+         "trtllm_bf16_routed_moe"),  # import flashinfer L204
+    ],
+    "TrtLlmBf16LoRAExperts (no tune passed)": [
+        (_E + "trtllm_lora_moe.py", 554, "trtllm_bf16_routed_moe", "fused_moe_attr",
+         "trtllm_bf16_routed_moe"),  # import flashinfer L546
+    ],
+    "TrtLlmMxfp4LoRAExperts": [
+        (_E + "trtllm_lora_moe.py", 694, "trtllm_fp4_block_scale_routed_moe", "local_from_flashinfer",
+         "trtllm_fp4_block_scale_routed_moe"),  # from flashinfer import ... L688
+    ],
+    "MuseSparkTrtLlmNvFp4Experts.apply_routed (Muse Spark)": [
+        ("vllm/models/muse_spark/nvidia/muse_moe_runner.py", 514, "trtllm_fp4_block_scale_routed_moe",
+         "fused_moe_attr", "trtllm_fp4_block_scale_routed_moe"),  # import flashinfer L508
+    ],
+    "flashinfer_trtllm_mxint4_moe": [
+        ("vllm/model_executor/layers/quantization/utils/flashinfer_mxint4_moe.py", 244,
+         "trtllm_mxint4_block_scale_moe", "local_from_fused_moe",
+         "trtllm_mxint4_block_scale_moe"),  # from flashinfer.fused_moe import ... L221
+    ],
+}
+# Lines that name an entry point (or one of vLLM's lazy wrappers of one) without calling it.
+_U = "vllm/utils/flashinfer.py"
+OTHER_SITES = [
+    (_U, 282, "trtllm_bf16_moe", "string", "trtllm_bf16_moe"),
+    (_U, 285, "trtllm_fp8_block_scale_moe", "string", "trtllm_fp8_block_scale_moe"),
+    (_U, 288, "trtllm_fp8_per_tensor_scale_moe", "string", "trtllm_fp8_per_tensor_scale_moe"),
+    (_U, 324, "trtllm_fp4_block_scale_moe", "string", "trtllm_fp4_block_scale_moe"),
+    (_U, 550, "trtllm_fp8_block_scale_moe", "string", "trtllm_fp8_block_scale_moe"),
+    (_U, 551, "trtllm_fp8_per_tensor_scale_moe", "string", "trtllm_fp8_per_tensor_scale_moe"),
+    (_U, 552, "trtllm_fp4_block_scale_moe", "string", "trtllm_fp4_block_scale_moe"),
+    (_U, 553, "trtllm_mxint4_block_scale_moe", "string", "trtllm_mxint4_block_scale_moe"),
+    (_U, 554, "trtllm_bf16_moe", "string", "trtllm_bf16_moe"),
+    (_U, 574, "trtllm_fp4_block_scale_moe", "string", "trtllm_fp4_block_scale_moe"),
+    (_U, 1279, "trtllm_fp8_block_scale_moe", "string", "flashinfer_trtllm_fp8_block_scale_moe"),
+    (_U, 1291, "trtllm_fp4_block_scale_moe", "string", "trtllm_fp4_block_scale_moe"),
+]
+# Names of the engine's own that reach an entry point when called (the scan looks for these too).
+WRAPPERS = {
+    "flashinfer_trtllm_bf16_moe": "trtllm_bf16_moe",
+    "flashinfer_trtllm_fp8_block_scale_moe": "trtllm_fp8_block_scale_moe",
+    "flashinfer_trtllm_fp8_per_tensor_scale_moe": "trtllm_fp8_per_tensor_scale_moe",
+}
+# The machine-readable list: every line of site-packages/vllm that calls or names an entry point
+# (tests/test_engine_maps.py checks it against the installed vLLM). 13 call sites, none chunked but
+# the two `(chunked)` paths.
+CALL_SITES = [row for rows in SITES.values() for row in rows] + OTHER_SITES
+ENGINE = ("vllm", "0.33.0")

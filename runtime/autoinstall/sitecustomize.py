@@ -3,10 +3,9 @@ on their PYTHONPATH): guards flashinfer's MoE entry points when flashinfer.fused
 first imported, then runs the sitecustomize module this one shadows, if there is one.
 
 Guard options come from BOUNDCHECK_GUARD_OPTIONS (JSON, set by `boundcheck exec`). A
-Python that cannot import boundcheck's runtime says so on stderr once and runs unguarded:
-it is the user's command, never broken by us."""
+Python that cannot import boundcheck's runtime, or finds the options malformed, says so
+on stderr in one line and runs unguarded: it is the user's command, never broken by us."""
 
-import json
 import os
 import sys
 
@@ -14,13 +13,19 @@ import sys
 def _install():
     try:
         from boundcheck.runtime.install import install_on_import
+        from boundcheck.runtime.options import from_environment
     except ImportError as error:
         sys.stderr.write(
             f"boundcheck exec: {sys.executable} cannot import boundcheck's runtime ({error}); "
             f"flashinfer MoE calls in process {os.getpid()} are not guarded\n"
         )
         return
-    install_on_import(**json.loads(os.environ.get("BOUNDCHECK_GUARD_OPTIONS") or "{}"))
+    try:
+        options = from_environment()
+    except ValueError as error:  # BoundcheckInputError: names the variable and what is wrong
+        sys.stderr.write(f"boundcheck exec: {error}; flashinfer MoE calls in process {os.getpid()} are not guarded\n")
+        return
+    install_on_import(**options)
 
 
 def _chain():
