@@ -1,4 +1,4 @@
-"""The `boundcheck` command line: prove, chunk, audit, drift.
+"""The `boundcheck` command line: prove, chunk, audit, drift, report, exec, status.
 
 Exit codes: 2 for bad arguments (argparse's convention), with a one-line error naming the
 argument and the limit; otherwise prove and drift exit with the number of failed
@@ -127,13 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the experts' intermediate size (unpadded)")
     chunk.add_argument("--json", action="store_true")
 
-    from . import audit, drift, exec_command
+    from . import audit, drift, exec_command, status_command
     from .report import command as report
 
     audit.add_parser(sub)
     drift.add_parser(sub)
     exec_command.add_parser(sub)
     report.add_parser(sub)
+    status_command.add_parser(sub)
     return parser
 
 

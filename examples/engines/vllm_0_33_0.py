@@ -9,6 +9,13 @@ tune_max_num_tokens: `fi_moe_largest_bucket(moe_config)` =
 `max(moe_config.max_num_tokens * dp_size, 8192)` (fused_moe/utils.py:566-581), at least
 max(n, 8192) for every call of n tokens (a chunk of a gathered batch of at most
 max_num_tokens * dp_size): the audit takes `max(n, 8192)..` (any value from there up).
+
+Call sites: vLLM 0.33.0 calls the entry points at 13 lines (SITES, keyed like PATHS), all
+looked up at call time (LOOKUPS): `flashinfer.fused_moe.NAME(...)` after a function-local
+`import flashinfer` (9), or a function-local `from flashinfer[.fused_moe] import NAME` (4); no
+module-level import of one. Only the NVFP4 and MXFP4 modular experts chunk. CALL_SITES, the
+flat list with the lines that only name an entry point in a string, is what
+tests/test_engine_maps.py compares with every line of the installed vLLM that names one.
 """
 
 # vllm/model_executor/layers/fused_moe/experts/trtllm_nvfp4_moe.py:259-279,
