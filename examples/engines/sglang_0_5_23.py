@@ -26,7 +26,7 @@ def no_chunking(num_experts: int, top_k: int) -> int:
     return 2147483647
 
 
-_R = "moe_runner/flashinfer_trtllm.py"
+_R = "moe/moe_runner/flashinfer_trtllm.py"
 # (path, file:function and call lines, precisions, chunk function, tune_max_num_tokens). Files relative
 # to sglang/srt/layers/; each path's call sites (and lookup sites) are in SITES.
 PATHS = [
