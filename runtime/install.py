@@ -52,12 +52,20 @@ def _module_dicts():
 
 
 def _places(targets: dict) -> list:
-    """Every (module name, namespace, attribute, value) whose value's id is in targets."""
+    """Every (module name, namespace, attribute, value) whose value's id is in targets.
+    A serving process has thousands of modules and ~300k module-level names: the test of a
+    whole namespace runs in C (isdisjoint over map(id, ...)); only a module that holds a
+    target is walked in Python."""
     found = []
+    wanted = set(targets)
+    if not wanted:
+        return found
     for name, namespace in _module_dicts():
         try:
+            if wanted.isdisjoint(map(id, namespace.values())):
+                continue
             items = list(namespace.items())
-        except RuntimeError:  # changed while copied (another thread importing): once more
+        except RuntimeError:  # changed while read (another thread importing): copy first
             items = list(dict(namespace).items())
         for attribute, value in items:
             if id(value) in targets and targets[id(value)] is value:
@@ -65,14 +73,17 @@ def _places(targets: dict) -> list:
     return found
 
 
+def _listing(places) -> dict:
+    return {f"{module}.{attribute}": value.boundcheck_guard.entry.name
+            for module, _, attribute, value in sorted(places, key=lambda p: (p[0], p[2]))}
+
+
 def installed() -> dict:
     """What is guarded now: "module.attribute" -> the entry point whose guard it holds
     (empty when nothing is). Found by looking at every loaded module, so copies made after
     install() (re-exports, later `from ... import`) are listed too."""
     with _LOCK:
-        current = {id(g): g for g in _CURRENT.values()}
-        return {f"{module}.{attribute}": value.boundcheck_guard.entry.name
-                for module, _, attribute, value in sorted(_places(current), key=lambda p: (p[0], p[2]))}
+        return _listing(_places({id(g): g for g in _CURRENT.values()}))
 
 
 def install(*, quiet: bool | None = None, **guard_options) -> dict:
@@ -100,16 +111,18 @@ def install(*, quiet: bool | None = None, **guard_options) -> dict:
                     replacements[id(old)] = (old, guarded)
         targets = {key: old for key, (old, _) in replacements.items()}
         places = _places(targets)
-        for _, namespace, attribute, value in places:
+        now = []
+        for module, namespace, attribute, value in places:
             # flashinfer's function or an earlier guard of ours: replaced in one step, so
             # no caller ever sees it unguarded in between.
             namespace[attribute] = replacements[id(value)][1]
+            now.append((module, namespace, attribute, namespace[attribute]))
         for guarded in current.values():
             _OURS[id(guarded)] = guarded
         _CURRENT.clear()
         _CURRENT.update(current)
         _OPTIONS[0] = dict(guard_options)
-        result = installed()
+        result = _listing(now)
     announce(release, len(current), len(result), guard_options, quiet)
     return result
 

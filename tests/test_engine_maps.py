@@ -247,3 +247,20 @@ def test_the_scan_finds_each_kind_of_site(tmp_path):
         ("eng/a.py", 17, "trtllm_bf16_routed_moe", "trtllm_bf16_routed_moe", "string"),
     }
     assert modules[("eng/a.py", 3, "trtllm_bf16_moe")] == "flashinfer.fused_moe"
+
+
+def test_engine_table_says_how_each_path_looks_the_kernel_up():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tools.engine_table import call_sites_line, looked_up
+
+    vllm, sglang = _engine("vllm_0_33_0"), _engine("sglang_0_5_23")
+    assert looked_up(vllm, "TrtLlmMxfp4LoRAExperts") == "`from flashinfer import X` in the function"
+    assert looked_up(sglang, "compressed-tensors mxint4 (module-level import)") == (
+        "module-level `from flashinfer.fused_moe import X`")
+    assert call_sites_line("vLLM 0.33.0", vllm) == (
+        "vLLM 0.33.0: 13 lines call an entry point, in 12 paths, all guarded by runtime.install().")
+    line = call_sites_line("SGLang 0.5.23", sglang)
+    assert line.startswith("SGLang 0.5.23: 17 lines call an entry point and 5 call the engine's wrappers of one")
+    assert "not guardable" in line and "core.py:95" in line

@@ -4,6 +4,11 @@ tune_max_num_tokens as the engine passes it, under the release the engine pins.
 
     python tools/engine_table.py [--json]
 
+The "looked up" column says how the path's call sites find the entry point (each map's
+LOOKUPS; every one is a place runtime.install() guards). Below the table, one line per engine
+with its call sites (CALL_SITES, checked against the engine's sources by
+tests/test_engine_maps.py) and what is not audited or not guardable.
+
 Each cell: "safe to F" (F the largest chunk the path passes: every n <= F launches with the
 engine's tune_max_num_tokens at n), "fails at n = X" (the first token count that does not
 launch, with the tile) or "safe, above cap" (launches, but above the empirical NVFP4 cap).
@@ -37,6 +42,46 @@ MODELS = [  # name, num_experts, top_k, fused shared experts
     ("gpt-oss-120b", 128, 4, "0"),
 ]
 ENGINES = [("vLLM 0.33.0", "vllm_0_33_0", False), ("SGLang 0.5.23", "sglang_0_5_23", True)]  # may fuse shared
+
+
+# Short labels of the maps' lookup kinds (LOOKUPS in examples/engines/*.py) for the table.
+LOOKUP_LABELS = {
+    "fused_moe_attr": "`flashinfer.fused_moe.X` at the call",
+    "local_from_flashinfer": "`from flashinfer import X` in the function",
+    "local_from_fused_moe": "`from flashinfer.fused_moe import X` in the function",
+    "sglang_wrapper": "SGLang custom-op wrapper, import in it",
+    "module_bound": "module-level `from flashinfer.fused_moe import X`",
+}
+
+
+def looked_up(module, path_name) -> str:
+    """How the call sites of one path find the entry point: the labels of their lookup kinds."""
+    kinds = []
+    for _, _, _, kind, _ in module.SITES[path_name]:
+        if module.LOOKUPS[kind][0] == "call" and kind not in kinds:
+            kinds.append(kind)
+    return "; ".join(LOOKUP_LABELS.get(kind, kind) for kind in kinds)
+
+
+def call_sites_line(engine, module) -> str:
+    """One line per engine: its call sites, and what the table leaves out."""
+    def lines(rows):
+        return sorted({(file, line) for file, line, _, _, _ in rows})
+
+    audited = [row for rows in module.SITES.values() for row in rows if module.LOOKUPS[row[3]][0] == "call"]
+    direct = lines(row for row in audited if row[3] != "sglang_wrapper")
+    wrapped = lines(row for row in audited if row[3] == "sglang_wrapper")
+    text = f"{engine}: {len(direct)} lines call an entry point"
+    if wrapped:
+        text += f" and {len(wrapped)} call the engine's wrappers of one"
+    text += f", in {len(module.PATHS)} paths"
+    text += ", all guarded by runtime.install()" if all(module.LOOKUPS[row[3]][1] is True for row in audited) else ""
+    others = lines(row for row in module.OTHER_SITES if module.LOOKUPS[row[3]][0] == "call")
+    if others:
+        text += ("; not audited and not guardable: the experimental TRT-LLM LoRA MoE (same-named copies and compiled "
+                 f"ops at {', '.join(f'{f.rsplit(chr(47), 1)[1]}:{n}' for f, n in others)}, and "
+                 f"{len(module.EXPERIMENTAL_LORA)} calls of its own kernels)")
+    return text + "."
 
 
 def _first_failure(report):
@@ -78,6 +123,7 @@ def rows():
                                for option in options]
                     cells.append(min(reports, key=_first_failure))
                 yield {"engine": engine, "path": name, "where": where, "precision": precision,
+                       "looked_up": looked_up(module, name), "sites": module.SITES[name],
                        "chunk": function, "tune_max_num_tokens": tune, "flashinfer": module.FLASHINFER,
                        "cells": cells}
 
@@ -96,7 +142,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(table, indent=1, default=str))
         return 0
-    header = ["engine (flashinfer)", "path", "precision", "chunk", "tune_max_num_tokens"] + [
+    header = ["engine (flashinfer)", "path", "looked up", "precision", "chunk", "tune_max_num_tokens"] + [
         f"{name} {e}/{k}" + (" +1 shared" if s != "0" else "") for name, e, k, s in MODELS]
     print(f"`python tools/engine_table.py`, boundcheck {_version()}; each cell: the first failing token "
           "count (tile), or the chunk the path passes where every smaller count launches.\n")
@@ -104,9 +150,12 @@ def main(argv=None) -> int:
     print("|" + "---|" * len(header))
     for row in table:
         chunk = "none" if row["chunk"] == "no_chunking" else f"`{row['chunk']}`"
-        cells = [f"{row['engine']} ({row['flashinfer']})", row["path"], row["precision"], chunk,
+        cells = [f"{row['engine']} ({row['flashinfer']})", row["path"], row["looked_up"], row["precision"], chunk,
                  f"`{row['tune_max_num_tokens']}`"] + [_cell(r) for r in row["cells"]]
         print("| " + " | ".join(cells) + " |")
+    print()
+    for engine, module_name, _ in ENGINES:
+        print(call_sites_line(engine, importlib.import_module(f"examples.engines.{module_name}")))
     return 0
 
 

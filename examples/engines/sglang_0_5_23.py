@@ -12,9 +12,9 @@ audit takes `next_pow2(n)`; the Muse Spark NVFP4 path passes nothing (8192).
 Call sites (SITES, keyed like PATHS; LOOKUPS says how each finds the entry point): most import
 the entry point inside the calling function (`from flashinfer[.fused_moe] import NAME`, read at
 every call); the FP8 paths call it inside SGLang's custom-op wrappers
-(srt/layers/moe/flashinfer_trtllm_moe.py); two import it at module level, bound once at import:
-quantization/mxfp4_flashinfer_trtllm_moe.py (MXFP4, L34-35) and compressed-tensors MXINT4
-(L45). The experimental TRT-LLM LoRA MoE bypasses flashinfer's public entry points and is not
+(srt/layers/moe/flashinfer_trtllm_moe.py); two import it at module level, bound once at import
+(install() replaces such module globals too): quantization/mxfp4_flashinfer_trtllm_moe.py
+(MXFP4, L34-35) and compressed-tensors MXINT4 (L45). The experimental TRT-LLM LoRA MoE bypasses flashinfer's public entry points and is not
 guardable (EXPERIMENTAL_LORA). CALL_SITES is what tests/test_engine_maps.py compares with every
 line of the installed SGLang (or its wheel) that names an entry point or a wrapper of one.
 """
@@ -60,23 +60,21 @@ PATHS = [
 ]
 FLASHINFER = "0.7.2"
 
-# How a site finds the entry point: kind -> (role, guarded by the runtime guard, how). role "call": the
+# How a site finds the entry point: kind -> (role, guarded by runtime.install(), how). role "call": the
 # line calls it; "import": a module-level import binds the name (a lookup site); "ref": the line reads
-# the bound name without calling it; "string": names it in a string only. guarded None: no call there;
-# "if installed first": bound once when the SGLang module is imported, so guarded only when the guard
-# was in place before that import (`boundcheck exec` sets up install_on_import before flashinfer is
-# first imported); a runtime.install() after the module was imported leaves it unguarded.
-_LATE = "if installed first"
+# the bound name without calling it; "string": names it in a string only (guarded None: no call).
+# A module-level binding is guarded too: install() replaces flashinfer's function in every loaded
+# module's globals, and a module imported later copies the guard (runtime/install.py).
 LOOKUPS = {
     "local_from_fused_moe": ("call", True, "`from flashinfer.fused_moe import NAME` inside the calling function: "
                              "read at every call"),
     "local_from_flashinfer": ("call", True, "`from flashinfer import NAME` inside the calling function: read from "
                               "the flashinfer package (its re-export) at every call"),
-    "module_import": ("import", _LATE, "module-level `from flashinfer.fused_moe import (NAME, ...)` under "
+    "module_import": ("import", True, "module-level `from flashinfer.fused_moe import (NAME, ...)` under "
                       "`if is_flashinfer_available():`: the lookup site, run once when the module is imported"),
-    "module_bound": ("call", _LATE, "a call of the name that module-level import bound (directly, or through "
+    "module_bound": ("call", True, "a call of the name that module-level import bound (directly, or through "
                      "a local alias: the name on the line)"),
-    "module_bound_ref": ("ref", _LATE, "reads the name that module-level import bound (`moe_call = NAME`)"),
+    "module_bound_ref": ("ref", True, "reads the name that module-level import bound (`moe_call = NAME`)"),
     "sglang_wrapper": ("call", True, "a call of SGLang's custom-op wrapper (srt/layers/moe/flashinfer_trtllm_moe.py, "
                        "register_custom_op) that runs `from flashinfer.fused_moe import NAME` at every call; the "
                        "caller passes tune_max_num_tokens"),
@@ -165,7 +163,9 @@ SITES = {
 }
 
 # SGLang's experimental TRT-LLM LoRA MoE (MoE runner backend "experimental_sgl_trtllm", with
-# SGLANG_EXPERIMENTAL_LORA_OPTI), NOT guardable: it never calls flashinfer's public entry points.
+# SGLANG_EXPERIMENTAL_LORA_OPTI), NOT guardable: its block-scale FP8, BF16 and NVFP4 kernels never
+# call flashinfer's public entry points (its per-tensor FP8 path, sgl_fp8_moe.py L216, and its no-LoRA
+# delegation, sgl_backend.py, do reach flashinfer's: they are in SITES).
 # sglang/kernels/ops/lora/moe/trtllm_lora_temp/core.py defines its own trtllm_fp8_block_scale_moe
 # (L55) and trtllm_fp8_block_scale_routed_moe (L130), which call the compiled op
 # `get_sgl_trtllm_moe_sm100_module().trtllm_fp8_block_scale_moe(...)` (L95, L168): a module built by
@@ -200,7 +200,8 @@ EXPERIMENTAL_LORA = [
 ]
 # The names whose every call EXPERIMENTAL_LORA lists (tests/test_engine_maps.py scans for them).
 EXPERIMENTAL_LORA_NAMES = (
-    "get_trtllm_moe_sm100_module", "sgl_trtllm_fp8_block_scale_moe_lora", "sgl_trtllm_fp8_block_scale_moe_lora_finalize",
+    "get_trtllm_moe_sm100_module", "sgl_trtllm_fp8_block_scale_moe_lora",
+    "sgl_trtllm_fp8_block_scale_moe_lora_finalize",
     "sgl_trtllm_bf16_routed_moe_lora", "sgl_trtllm_fp4_block_scale_moe_lora",
     "sgl_trtllm_fp4_block_scale_moe_lora_finalize", "fused_experts_fp8_sgl", "trtllm_fp8_block_scale_routed_moe_lora",
     "trtllm_fp8_block_scale_moe_lora_finalize", "trtllm_bf16_routed_moe_lora", "trtllm_fp4_block_scale_routed_moe_lora",
