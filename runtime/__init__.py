@@ -5,7 +5,7 @@
 Each name below is `guard(flashinfer's function, entry_point=name)`: the same signature,
 calls through untouched when the tokens fit one launch, and otherwise splits them into
 chunks of at most the bound `boundcheck prove` verifies for the installed flashinfer
-release (read once from its package metadata; see runtime.release). flashinfer is
+release (the flashinfer module that runs, read once; see runtime.release). flashinfer is
 imported on first use of a wrapper, so `from boundcheck import runtime` works without it. An entry point
 the installed release does not have is an AttributeError naming the release that
 introduced it. Nothing here imports a solver.

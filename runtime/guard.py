@@ -552,8 +552,8 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
     `policy` and `cluster_y` are the tile policy and Y cluster size the bound assumes (no
     policy: `flashinfer`, or `any` while FLASHINFER_DIST_AWARE_AUTOTUNE is on, as the
     release reads it on each call);
-    `flashinfer` the release whose geometry applies (default: the installed one, read
-    once from its package metadata; see runtime.release). A guard passed as `fn` is
+    `flashinfer` the release whose geometry applies (default: the flashinfer module that
+    runs, read once; see runtime.release). A guard passed as `fn` is
     replaced by the callable it guards: guards never nest."""
     fn = unguarded(fn)
     if entry_point not in ENTRY_POINTS:
