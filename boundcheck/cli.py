@@ -15,6 +15,7 @@ import sys
 
 from . import facts, releases
 from .errors import BoundcheckInputError
+from .folders import writable_folder
 from .tiles import PRECISIONS
 
 FLASHINFER_HELP = (
@@ -28,6 +29,9 @@ def add_flashinfer(p, help_text=FLASHINFER_HELP):
 
 EXIT_BAD_INPUT = 2
 MAX_EXIT = 100
+# prove --jobs: more workers than this only add start-up cost (each imports z3 and builds
+# the domain terms); a huge value would ask the pool for that many processes.
+MAX_JOBS = 256
 
 
 EXIT_CODES_HELP = ("exit codes: 0 as expected; 2 bad arguments (one line naming the argument); "
@@ -58,18 +62,8 @@ def check_timeout(seconds, flag="--timeout"):
 
 
 def check_smt_dir(path):
-    """--smt-dir: a folder that exists or can be created (checked before any proof runs)."""
-    if path is None:
-        return None
-    if not str(path).strip():
-        raise BoundcheckInputError("--smt-dir", "must name a folder, got ''")
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as error:
-        raise BoundcheckInputError("--smt-dir", f"cannot be created: {error.strerror} ({path})") from None
-    if not os.access(path, os.W_OK):
-        raise BoundcheckInputError("--smt-dir", f"is not writable: {path}")
-    return path
+    """--smt-dir: a folder that exists or can be created and written (checked before any proof runs)."""
+    return None if path is None else writable_folder(path, "--smt-dir")
 
 
 def _int_arg(name):
@@ -144,8 +138,8 @@ def _prove(args) -> int:
 
     check_timeout(args.timeout)
     check_smt_dir(args.smt_dir)
-    if args.jobs is not None and args.jobs < 1:
-        raise BoundcheckInputError("--jobs", f"must be at least 1, got {args.jobs}")
+    if args.jobs is not None and not 1 <= args.jobs <= MAX_JOBS:
+        raise BoundcheckInputError("--jobs", f"must be between 1 and {MAX_JOBS} worker processes, got {args.jobs}")
     _, versions = prove.scope_eras(args.flashinfer)
     theorems, twins, outcomes, seconds = prove.run(
         args.timeout, args.smt_dir, args.jobs, args.flashinfer, literal=args.literal

@@ -19,7 +19,6 @@ import sys
 from . import releases
 from .caps import parse_cap
 from .errors import BoundcheckInputError
-from .policy import parse_policy
 
 
 
@@ -44,20 +43,20 @@ def add_parser(sub):
 
 
 def guard_options(args) -> dict:
-    """The options each guard gets, checked here so that a typo fails before the command runs."""
+    """The options each guard gets, checked here as the processes will check them (and
+    against the flashinfer that runs here), so that a typo fails before the command runs."""
+    from boundcheck.runtime.options import checked
+
     options = {}
     if args.policy is not None:
-        parse_policy(args.policy)
         options["policy"] = args.policy
     if args.cap is not None:
         options["cap"] = parse_cap(args.cap, "cap")
     if args.cluster_y is not None:
-        if args.cluster_y < 1:
-            raise BoundcheckInputError("cluster_y", f"must be at least 1, got {args.cluster_y}")
         options["cluster_y"] = args.cluster_y
     if args.flashinfer is not None:
-        options["flashinfer"] = releases.resolve_version(args.flashinfer)
-    return options
+        options["flashinfer"] = args.flashinfer
+    return checked(options, where=None)
 
 
 def child_environment(options, environ=None, quiet=False) -> dict:
@@ -77,14 +76,20 @@ def run(args) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise BoundcheckInputError("command", "is missing: boundcheck exec [OPTIONS] -- COMMAND [ARGS...]")
+    if not command[0]:
+        raise BoundcheckInputError("command", "is an empty string: boundcheck exec [OPTIONS] -- COMMAND [ARGS...]")
     env = child_environment(guard_options(args), quiet=args.quiet)
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)
     except FileNotFoundError:
-        print(f"boundcheck exec: {command[0]}: command not found", file=sys.stderr)
+        print(f"boundcheck exec: {_shown(command[0])}: command not found", file=sys.stderr)
         return 127  # the shell's codes for a command that cannot run
-    except PermissionError:
-        print(f"boundcheck exec: {command[0]}: permission denied", file=sys.stderr)
+    except OSError as error:  # a directory, no permission, no shebang (ENOEXEC), a name too long, ...
+        print(f"boundcheck exec: {_shown(command[0])}: cannot execute: {error.strerror or error}", file=sys.stderr)
         return 126
     return 0  # not reached: exec replaced this process
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= 200 else f"{name[:100]}...({len(name):,} characters)"

@@ -29,6 +29,20 @@ def engine_logger() -> logging.Logger:
     return logging.getLogger("boundcheck")
 
 
+def say(text: str, level: int = logging.INFO) -> None:
+    """One line on stderr, and the same through the engine's logger where logging is
+    configured (with no handler anywhere, Python's last-resort handler would print a
+    warning or error a second time on stderr)."""
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed stderr never breaks the engine
+        pass
+    logger = engine_logger()
+    if logger.hasHandlers():
+        logger.log(level, text)
+
+
 def line(release, entry_points: int, places: int, options: dict) -> str:
     extra = "".join(f", {key}={value}" for key, value in sorted(options.items()))
     return (f"boundcheck: guarding {entry_points} flashinfer MoE entry points at {places} places in process "
@@ -42,9 +56,4 @@ def announce(release, entry_points: int, places: int, options: dict, quiet: bool
         logger.debug(text)
         return
     _SAID[0] = True
-    try:
-        sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):  # a closed stderr never breaks the engine
-        pass
-    logger.info(text)
+    say(text)

@@ -25,10 +25,14 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.util
+import logging
+import os
 import sys
 import threading
 
-from .announce import announce
+from boundcheck.releases import STRICT_VERSION_VARIABLE, strict_version
+
+from .announce import announce, say
 from .entry_points import ENTRY_POINTS
 from .guard import guard, unguarded
 from .release import guarded_release
@@ -204,4 +208,14 @@ class _InstallingLoader(importlib.abc.Loader):
 
     def exec_module(self, module):
         self.loader.exec_module(module)
-        install(quiet=self.quiet, **self.options)
+        try:
+            install(quiet=self.quiet, **self.options)
+        except ValueError as error:
+            # Inside the engine's own `import flashinfer`: a refusal here (an unmodeled
+            # older release, say) must not break the engine's import; it is said loudly
+            # instead, unless BOUNDCHECK_STRICT_VERSION asks for refusal.
+            if strict_version():
+                raise
+            text = (f"boundcheck: flashinfer MoE calls in process {os.getpid()} are NOT guarded: {error} "
+                    f"(set {STRICT_VERSION_VARIABLE}=1 to refuse instead)")
+            say(text, logging.ERROR)

@@ -13,6 +13,7 @@ import os
 
 from boundcheck import releases
 from boundcheck.caps import strict_cap
+from boundcheck.domain import CLUSTER_Y_SIZES
 from boundcheck.errors import BoundcheckInputError
 from boundcheck.policy import parse_policy
 
@@ -20,29 +21,57 @@ OPTIONS_VARIABLE = "BOUNDCHECK_GUARD_OPTIONS"
 KEYS = ("policy", "cap", "cluster_y", "flashinfer")
 
 
-def checked(options: dict, where: str = OPTIONS_VARIABLE) -> dict:
-    """The options, each checked as the guard will use it; an input error otherwise."""
+def checked(options: dict, where: str | None = OPTIONS_VARIABLE) -> dict:
+    """The options, each checked as the guards will use them in this environment, so that
+    nothing is accepted that install() would then refuse inside the user's import of
+    flashinfer: the release must be the one that runs here (the guards patch that module),
+    a fixed tile one the release runs, the cluster size one the proofs cover."""
     if not isinstance(options, dict):
-        raise BoundcheckInputError(where, f"must be a JSON object with keys among {', '.join(KEYS)}, got {options!r}")
+        raise BoundcheckInputError(where or "options", f"must be a JSON object with keys among {', '.join(KEYS)}, got {options!r}")
     unknown = sorted(set(options) - set(KEYS))
     if unknown:
-        raise BoundcheckInputError(where, f"has unknown keys {unknown}; known: {', '.join(KEYS)}")
+        raise BoundcheckInputError(where or "options", f"has unknown keys {unknown}; known: {', '.join(KEYS)}")
     result = {}
+    if options.get("flashinfer") is not None:
+        result["flashinfer"] = _running_release(str(options["flashinfer"]), _name(where, "flashinfer"))
     if options.get("policy") is not None:
         if not isinstance(options["policy"], str):
-            raise BoundcheckInputError(f"{where}.policy", f"must be a string, got {options['policy']!r}")
-        parse_policy(options["policy"])
+            raise BoundcheckInputError(_name(where, "policy"), f"must be a string, got {options['policy']!r}")
+        policy = parse_policy(options["policy"])
+        if policy.kind == "fixed":
+            era = releases.resolve(result.get("flashinfer"))
+            tiles = sorted({tile for tiles in era.tiles.values() for tile in tiles})
+            if policy.tile not in tiles:
+                raise BoundcheckInputError(_name(where, "policy"), f"tile {policy.tile} is not one flashinfer "
+                                           f"{era.last if result.get('flashinfer') is None else result['flashinfer']} "
+                                           f"runs; its tiles are {', '.join(map(str, tiles))}")
         result["policy"] = options["policy"]
     if "cap" in options:
-        result["cap"] = strict_cap(options["cap"], f"{where}.cap")
+        result["cap"] = strict_cap(options["cap"], _name(where, "cap"))
     if options.get("cluster_y") is not None:
         value = options["cluster_y"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BoundcheckInputError(f"{where}.cluster_y", f"must be a positive int, got {value!r}")
+        if isinstance(value, bool) or value not in CLUSTER_Y_SIZES:
+            raise BoundcheckInputError(_name(where, "cluster_y"), f"must be one of {', '.join(map(str, CLUSTER_Y_SIZES))} "
+                                       f"(the cluster sizes the proofs cover), got {value!r}")
         result["cluster_y"] = value
-    if options.get("flashinfer") is not None:
-        result["flashinfer"] = releases.resolve_version(str(options["flashinfer"]))
     return result
+
+
+def _name(where: str | None, key: str) -> str:
+    """How an error names an option: VARIABLE.key in the environment, --key on exec's command line."""
+    return f"{where}.{key}" if where else "--" + key.replace("_", "-")
+
+
+def _running_release(version: str, where: str) -> str:
+    """A modeled release that is the flashinfer running here (when one is found here)."""
+    from boundcheck.installed import detect
+
+    named = releases.resolve_version(version)
+    running = detect().release
+    if running is not None and running != named:
+        raise BoundcheckInputError(where, f"{version} is not the flashinfer that runs here ({running}): the guards "
+                                   "patch the module that runs, whose release they read themselves")
+    return named
 
 
 def from_environment(environ=None) -> dict:

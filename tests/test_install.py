@@ -301,7 +301,7 @@ def test_the_line_goes_through_the_engines_logger():
 @pytest.mark.parametrize("value, message", [
     ("{not json", "is not JSON"), ('{"cap": "ten"}', "cap: must be a positive int"),
     ('{"capp": 5}', "unknown keys ['capp']"), ('[1]', "must be a JSON object"),
-    ('{"cluster_y": 0}', "cluster_y: must be a positive int"),
+    ('{"cluster_y": 0}', "cluster_y: must be one of 1, 2"),
 ])
 def test_malformed_exec_options_are_one_line_naming_the_variable(value, message):
     from boundcheck.runtime.options import from_environment

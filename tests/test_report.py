@@ -41,9 +41,10 @@ def test_heatmap_cells_are_what_chunk_prints(capsys, precision):
             assert code == 0 and json.loads(out.out)["grid_bound"] == heat.bounds[i][j]
             checked += 1
     assert checked >= 6
-    for shape, bound, note in heat.marks:
-        # A launcher without fused shared experts is shown without them, and says so.
-        shared = 0 if note == "without its shared expert" else shape.shared
+    for shape, bound, note, shared in heat.marks:
+        # The row shows the fused shared experts its bound was computed with: the shape's, or
+        # 0 where the launcher takes none, and then says so.
+        assert shared in (0, shape.shared) and (shared == shape.shared or "takes no fused shared experts" in note)
         report = _chunk(capsys, "--precision", precision, "--num-experts", str(shape.experts), "--top-k",
                         str(shape.top_k), "--shared-experts", str(shared))
         assert report["grid_bound"] == bound

@@ -8,7 +8,7 @@ import os
 import time
 
 from .. import releases
-from ..errors import BoundcheckInputError
+from ..folders import writable_folder, write_file
 from ..shapes import SHAPES
 from . import data, figures
 from .document import Heading, Image, Paragraph, Table, to_html, to_markdown
@@ -50,8 +50,8 @@ def build(version: str) -> list:
         blocks.append(Image(f"heatmap_{precision}.png", figures.heatmap_png(heat), f"bound heatmap, {precision}"))
         blocks.append(Table(
             ("shape", "experts", "top_k", "fused shared", "bound (tokens)", "note"),
-            tuple((s.name, s.experts, s.top_k, s.shared, f"{b:,}" if b is not None else "-", note)
-                  for s, b, note in heat.marks),
+            tuple((s.name, s.experts, s.top_k, shared, f"{b:,}" if b is not None else "-", note)
+                  for s, b, note, shared in heat.marks),
         ))
     blocks.append(Heading(2, "The model shapes across releases"))
     series = {p: [data.release_series(shape, p) for shape in SHAPES] for p in releases.ALL_PRECISIONS}
@@ -87,23 +87,15 @@ def build(version: str) -> list:
 
 
 def write(version: str, out: str) -> dict:
-    if out == "":
-        raise BoundcheckInputError("out", "must name a folder, got ''")
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as error:
-        raise BoundcheckInputError("out", f"cannot be created: {error.strerror} ({out})") from None
+    writable_folder(out, "out")  # before the minutes of computing, not after
     blocks = build(version)
     written = []
     for block in blocks:
         if isinstance(block, Image):
-            with open(os.path.join(out, block.filename), "wb") as handle:
-                handle.write(block.png)
+            write_file(out, block.filename, block.png, "out")
             written.append(block.filename)
-    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as handle:
-        handle.write(to_markdown(blocks))
-    with open(os.path.join(out, "index.html"), "w", encoding="utf-8") as handle:
-        handle.write(to_html(blocks, f"boundcheck report: flashinfer {version}"))
+    write_file(out, "report.md", to_markdown(blocks), "out")
+    write_file(out, "index.html", to_html(blocks, f"boundcheck report: flashinfer {version}"), "out")
     return {"flashinfer": version, "out": out, "files": ["index.html", "report.md", *written]}
 
 

@@ -27,7 +27,7 @@ class Heatmap:
     # refuses the configuration (why[i][j] says why, as chunk would).
     bounds: tuple
     why: tuple
-    # (shape, bound or None, note) for the model shapes, at their own expert counts
+    # (shape, bound or None, note, fused shared experts bounded with) for the model shapes
     marks: tuple
 
 
@@ -49,7 +49,13 @@ def heatmap(version: str, precision: str) -> Heatmap:
     for shape in SHAPES:
         bound = shape_bound(era, version, precision, shape)
         value = bound.result.max_chunk_tokens if bound.result is not None else None
-        marks.append((shape, value, bound.why_none or ("without its shared expert" if bound.shared_dropped else "")))
+        # The fused shared experts the bound was computed with: the shape's, or none where this
+        # release's launcher takes none (the shared expert then runs outside this kernel).
+        shared = 0 if bound.shared_dropped else shape.shared
+        note = bound.why_none or (f"this release's launcher takes no fused shared experts: bound with 0 "
+                                  f"(the model's {shape.shared} shared expert runs outside this kernel)"
+                                  if bound.shared_dropped else "")
+        marks.append((shape, value, note, shared))
     return Heatmap(precision, version, tuple(bounds), tuple(why), tuple(marks))
 
 

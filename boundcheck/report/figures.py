@@ -54,7 +54,7 @@ def heatmap_png(map_: Heatmap) -> bytes:
     axes.set_ylabel("top_k")
     axes.set_title(f"{map_.precision}, flashinfer {map_.version}: largest safe tokens per launch "
                    f"(grey: refused by the release)", fontsize=10)
-    for i, (shape, bound, note) in enumerate(map_.marks):
+    for i, (shape, bound, note, _) in enumerate(map_.marks):
         label = f"{shape.name}: {bound:,}" if bound is not None else f"{shape.name}: {note}"
         if bound is not None and note:
             label += f" ({note})"

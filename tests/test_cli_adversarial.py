@@ -1,0 +1,121 @@
+"""The second adversarial round's CLI findings (issue #24): prove --jobs, exec with commands
+it cannot run and options it cannot honour, report --out that cannot take the files, the
+report's shared-expert rows, and a refusal inside the engine's import of flashinfer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def boundcheck(*argv, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "boundcheck", *argv], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout, env=env)
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize("jobs", ["2147483648", "257", "0", "-3"])
+def test_prove_jobs_is_bounded(jobs):
+    result = boundcheck("prove", "--jobs", jobs, "--flashinfer", "0.7.4")
+    assert result.returncode == 2 and "--jobs" in one_line(result.stderr) and "256" in result.stderr
+
+
+def test_exec_commands_that_cannot_run_are_one_line(tmp_path):
+    script = tmp_path / "no-shebang"
+    script.write_text("echo hi\n")
+    script.chmod(0o755)
+    cases = {
+        "empty": ([""], 2, "empty string"),
+        "no shebang": ([str(script)], 126, "cannot execute"),
+        "a directory": ([str(tmp_path)], 126, "cannot execute"),
+        "a 5,000-character name": (["x" * 5000], 126, "cannot execute"),
+        "not found": (["no-such-command-boundcheck"], 127, "command not found"),
+    }
+    for label, (command, code, needle) in cases.items():
+        result = boundcheck("exec", "--", *command)
+        assert result.returncode == code, (label, result.stderr[-500:])
+        line = one_line(result.stderr)
+        assert needle in line and len(line) < 400, (label, line)
+
+
+@pytest.mark.parametrize("argv, flag, needle", [
+    (["--cluster-y", "3"], "--cluster-y", "must be one of 1, 2"),
+    (["--policy", "fixed:999"], "--policy", "tile 999 is not one flashinfer"),
+    (["--flashinfer", "0.5.0"], "--flashinfer", "is not the flashinfer that runs here"),
+    (["--flashinfer", "9.9.9"], "--flashinfer", "not modeled"),
+])
+def test_exec_refuses_options_the_guards_cannot_honour_before_running(tmp_path, argv, flag, needle):
+    pytest.importorskip("flashinfer")  # --flashinfer is checked against the flashinfer that runs
+    marker = tmp_path / "ran"
+    result = boundcheck("exec", *argv, "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')")
+    assert result.returncode == 2 and not marker.exists()
+    line = one_line(result.stderr)
+    assert flag in line and needle in line, line
+
+
+def test_exec_accepts_the_release_that_runs():
+    flashinfer = pytest.importorskip("flashinfer")
+    from boundcheck.installed import release_of
+
+    result = boundcheck("exec", "--quiet", "--flashinfer", release_of(flashinfer.__version__), "--", sys.executable,
+                        "-c", "import flashinfer.fused_moe as f; print(f.trtllm_bf16_moe.boundcheck_guard.release.version)")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == release_of(flashinfer.__version__)
+
+
+def test_a_refusal_inside_the_engines_import_is_one_line_and_the_import_goes_on(tmp_path):
+    # An older, unmodeled flashinfer (0.2.7) under exec: the guards cannot go in; the
+    # engine's `import flashinfer.fused_moe` still works, and the process says it is unguarded.
+    package = tmp_path / "flashinfer"
+    (package / "fused_moe").mkdir(parents=True)
+    (package / "__init__.py").write_text("__version__ = '0.2.7'\n")
+    (package / "fused_moe" / "__init__.py").write_text("def trtllm_bf16_moe(*a, **k):\n    return 'kernel'\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    code = "import flashinfer.fused_moe as f; print(f.trtllm_bf16_moe())"
+    result = boundcheck("exec", "--", sys.executable, "-c", code, env=env)
+    assert result.returncode == 0 and result.stdout.strip() == "kernel", result.stderr[-2000:]
+    line = one_line(result.stderr)
+    assert "are NOT guarded" in line and "0.2.7" in line and "BOUNDCHECK_STRICT_VERSION=1" in line
+    strict = boundcheck("exec", "--", sys.executable, "-c", code, env=dict(env, BOUNDCHECK_STRICT_VERSION="1"))
+    assert strict.returncode != 0 and "not modeled" in strict.stderr  # strict: refused loudly
+
+
+def test_report_out_that_cannot_take_files_fails_before_computing():
+    start = time.perf_counter()
+    result = boundcheck("report", "--flashinfer", "0.7.4", "--out", "/proc")
+    assert result.returncode == 2 and "--out" in one_line(result.stderr) and "not writable" in result.stderr
+    assert time.perf_counter() - start < 30  # the report itself takes minutes
+
+
+def test_smt_dir_is_probed_too():
+    result = boundcheck("prove", "--flashinfer", "0.7.4", "--smt-dir", "/proc")
+    assert result.returncode == 2 and "--smt-dir" in one_line(result.stderr)
+
+
+def test_report_rows_show_the_shared_experts_their_bound_used():
+    from boundcheck.report import data
+    from boundcheck.shapes import SHAPES
+
+    deepseek = next(s for s in SHAPES if s.shared)
+    # 0.4.1's FP4 launcher takes no fused shared experts: the row must not claim one
+    heat = data.heatmap("0.4.1", "nvfp4")
+    (mark,) = [m for m in heat.marks if m[0] is deepseek]
+    shape, bound, note, shared = mark
+    assert shared == 0 and "takes no fused shared experts" in note
+    from boundcheck.bound import chunk_bound
+
+    assert bound == chunk_bound(256, 8, flashinfer="0.4.1", precision="nvfp4", shared_experts=0).max_chunk_tokens
+    # 0.7.4 takes it: the row says 1 and the bound is with it
+    (mark,) = [m for m in data.heatmap("0.7.4", "nvfp4").marks if m[0] is deepseek]
+    assert mark[3] == 1 and mark[2] == ""
