@@ -170,6 +170,8 @@ def to_table(rows, seconds: float, derivation, verbose: bool = False, versions=N
             shown = r["wrong"] if r["wrong"] else (r["outcomes"] if expect == REFUTED else [])
             for o in shown[: None if verbose else 3]:
                 detail = o.reason if o.status == "unknown" else format_counterexample(o.counterexample)
+                if o.note:  # a shared query: its counterexample names the case it was solved for
+                    detail += f"  ({o.note}: the numbers are that case's)"
                 lines.append(f"  {'':<28}        [{o.case}] {o.status}: {detail}")
             if verbose and expect == PROVED and not r["wrong"]:
                 for o in r["outcomes"]:

@@ -119,3 +119,34 @@ def test_report_rows_show_the_shared_experts_their_bound_used():
     # 0.7.4 takes it: the row says 1 and the bound is with it
     (mark,) = [m for m in data.heatmap("0.7.4", "nvfp4").marks if m[0] is deepseek]
     assert mark[3] == 1 and mark[2] == ""
+
+
+def test_shrink_finds_the_least_value_not_a_nearby_one():
+    # kernel_limits[int64 as int32] printed 90,944 where the first failing n is 90,883: the
+    # search stopped after 8 probes. It now runs to the least value.
+    import z3
+
+    from boundcheck.solver.core import shrink
+
+    x, y = z3.Ints("x y")
+    constraints = [x >= 90_883, x <= 10**9, y >= x - 5, y <= 2**40]
+    best = shrink(constraints, [x, y], {"x": 500_000_000, "y": 2**39}, timeout_s=30)
+    assert best == {"x": 90_883, "y": 90_878}
+
+
+def test_the_twin_counterexample_is_the_first_failing_token_count():
+    import json
+
+    result = boundcheck("prove", "--json", "--flashinfer", "0.7.2.post1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {row["name"]: row for row in json.loads(result.stdout)["obligations"]}
+    (outcome,) = rows["kernel_limits[int64 as int32]"]["cases_detail"]
+    assert outcome["counterexample"]["tokens"] == 90_883  # the README's number, the least n that fails
+
+
+def test_a_shared_query_says_whose_numbers_its_counterexample_has():
+    result = boundcheck("prove", "--flashinfer", "0.2.9,0.2.10")
+    assert result.returncode == 0, result.stderr[-2000:]
+    shared = [line for line in result.stdout.splitlines() if "[nvfp4 / flashinfer @ 0.2.10" in line and "refuted" in line]
+    assert shared and all("same queries as [nvfp4 / flashinfer @ 0.2.9]: the numbers are that case's" in line
+                          for line in shared), shared

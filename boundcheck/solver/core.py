@@ -103,11 +103,14 @@ def decide(
     return Verdict(UNKNOWN, seconds, reason=solver.reason_unknown() or "unknown", smt_file=smt_file)
 
 
-def shrink(constraints, variables, found: dict, *, timeout_s: float, steps: int = 8) -> dict:
+def shrink(constraints, variables, found: dict, *, timeout_s: float, steps: int = 64) -> dict:
     """Make a counterexample small, as Alive2 does before printing it: variable by
-    variable (in the order given), binary-search (at most `steps` probes) the least value
-    that keeps the constraints satisfiable, then pin it. Stops at the deadline with
-    the smallest model found so far; every model it returns satisfies the query."""
+    variable (in the order given), binary-search the least value that keeps the
+    constraints satisfiable, then pin it. 64 probes reach the least value of any variable
+    below 2^64, so the first variable printed is the smallest there is (the first failing
+    token count, not whatever model the solver found first); it stops early only at the
+    deadline, with the smallest model found so far. Every model it returns satisfies the
+    query."""
     best = dict(found)
     pinned = []
     deadline = time.perf_counter() + timeout_s
