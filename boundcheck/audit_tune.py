@@ -5,7 +5,9 @@ the call's tokens n (and the formula F, the counts E, K, L, S), as engines write
 A range `LOW..HIGH` (either side a value or an expression; `LOW..` runs to the largest
 tune_max_num_tokens) says the engine passes some value in it: vLLM's
 max(max_num_tokens * dp_size, 8192) is at least max(n, 8192) for every chunk of n tokens
-of a batch, so `max(n, 8192)..` covers every batch size.
+of a batch, so `max(n, 8192)..` covers every batch size. Tied to n, the range must hold a
+value in [1, 2**31 - 1] at every n the audit asks about (none_at; the audit refuses it
+otherwise, naming the first n where it holds none).
 """
 
 from __future__ import annotations
@@ -43,10 +45,18 @@ class TuneSpec:
             return bound(ops, E, K, L, S, n=n, F=F)
         return bound, []
 
-    def describe(self) -> str:
-        if self.single:
-            return self.text if self.tied else f"{self.low:,}"
-        return f"{self.text} (some value in the range)"
+    def none_at(self, ops, E, K, L, S, n, F):
+        """(condition, divisors): the range holds no tune_max_num_tokens in [1, 2**31 - 1]
+        at tokens n: the engine passes nothing there, and a query over n holds vacuously."""
+        low, low_divisors = self.value_at(ops, "low", E, K, L, S, n, F)
+        high, high_divisors = self.value_at(ops, "high", E, K, L, S, n, F)
+        return ops.or_(low > high, low > D.MAX_TUNE_MAX_NUM_TOKENS, high < 1), low_divisors + high_divisors
+
+    def to_json(self):
+        """The value (a number), [low, high] (numbers) or, tied to n, the expression's text."""
+        if self.tied:
+            return self.text
+        return self.low if self.single else [self.low, self.high]
 
 
 def _side(text: str):

@@ -14,6 +14,17 @@ A lifted formula is a function (ops, E, K, L, S, n=None, F=None) -> value, where
 num_experts, K top_k, L the local experts, S the fused shared experts; n (the tokens of
 the call) and F (the audited chunk formula) exist only where the caller allows them (an
 engine's tune_max_num_tokens).
+
+Budgets: the input is foreign, so every evaluation is bounded and work is linear in what
+is evaluated. An if statement runs each branch once and merges the two environments with
+if-then-else (never re-running the statements after it per path); a function called
+again with the same arguments is not inlined again (the lifted language is pure). On top,
+each evaluation has MAX_STEPS interpreter steps and MAX_SECONDS of wall clock, every
+integer it computes at most MAX_INTEGER_BITS bits, a --target file at most
+MAX_SOURCE_CHARACTERS characters, and the lifted value (and each divisor), written out as
+a tree with shared subterms counted each time they occur, at most MAX_TERM_SIZE nodes:
+what the solver's preprocessing may expand. Past any of them the input is refused as
+"too complex", a one-line input error naming the argument (TooComplex).
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from __future__ import annotations
 import ast
 import os
 import sys
+import time
 from pathlib import Path
 
 from .errors import BoundcheckInputError
@@ -41,12 +53,89 @@ _ROUNDING = {"int": "trunc", "floor": "floor", "ceil": "ceil"}
 _POWER_OF_TWO = ("next_pow2", "next_power_of_2", "next_positive_power_of_2")
 _BUILTINS = ("min", "max", "int") + _POWER_OF_TWO
 MAX_INLINE_DEPTH = 32
+# next_pow2 of a term is exact up to this power of two (past any int32 token count).
+POWER_OF_TWO_LIMIT = 32
+
+# Budgets for lifting foreign input (see the module docstring). Engine chunk formulas take
+# tens of steps, integers below 2**64 and terms of a few hundred nodes.
+MAX_STEPS = 100_000
+MAX_SECONDS = 5.0
+MAX_INTEGER_BITS = 256
+MAX_TERM_SIZE = 1_000_000
+MAX_SOURCE_CHARACTERS = 2_000_000
+
+
+class TooComplex(BoundcheckInputError):
+    """The input exceeds a lifting budget: refused, never a hang."""
+
+
+class _Budget:
+    """One evaluation's steps and deadline, and its memo of inlined calls."""
+
+    def __init__(self):
+        self.steps = 0
+        self.deadline = time.perf_counter() + MAX_SECONDS
+        self.calls: dict = {}
+
+    def step(self, where, module, node):
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise TooComplex(where, f"{module.at(node)}: too complex to lift: more than {MAX_STEPS:,} interpreter "
+                                    "steps")
+        if time.perf_counter() > self.deadline:
+            raise TooComplex(where, f"{module.at(node)}: too complex to lift: more than {MAX_SECONDS:g} s")
+
+
+def _is_term(value) -> bool:
+    """A solver term (not a Python int or bool)."""
+    return not isinstance(value, (int, bool)) and type(value).__module__.startswith("z3")
+
+
+def _key(value):
+    """A memo key for an argument: the value of an int, the identity of a (hash-consed) term."""
+    if isinstance(value, int):
+        return ("int", type(value), value)
+    if _is_term(value):
+        return ("term", value.get_id())
+    return ("object", id(value))
+
+
+def _tree_sizes(values, deadline, where, label):
+    """The largest size of `values` written out as trees (a shared subterm counted each time
+    it occurs), computed over the terms' DAG and saturating at MAX_TERM_SIZE + 1."""
+    sizes: dict = {}
+    children_of: dict = {}
+    largest = 0
+    for value in values:
+        if not _is_term(value):
+            continue
+        stack = [value]
+        while stack:
+            node = stack[-1]
+            key = node.get_id()
+            if key in sizes:
+                stack.pop()
+                continue
+            if time.perf_counter() > deadline:
+                raise TooComplex(where, f"{label}: too complex to lift: more than {MAX_SECONDS:g} s")
+            if key not in children_of:
+                children_of[key] = node.children()
+            pending = [c for c in children_of[key] if c.get_id() not in sizes]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            sizes[key] = min(MAX_TERM_SIZE + 1, 1 + sum(sizes[c.get_id()] for c in children_of.pop(key)))
+        largest = max(largest, sizes[value.get_id()])
+    return largest
 
 
 class Lifted:
     """A lifted formula; `divisors` collects every divisor met, which the audit requires
-    to be positive (integer division by a value <= 0 has no meaning here). It is walked
-    once on sample counts when made, so unsupported constructs are refused up front."""
+    to be positive (integer division by a value <= 0 has no meaning here), and for each
+    next_pow2(x) of a term, 2**POWER_OF_TWO_LIMIT + 1 - x (positive where the lifted
+    next_pow2 is exact). It is walked once on sample counts when made, so unsupported
+    constructs are refused up front."""
 
     def __init__(self, evaluate, source: str, where: str = "--formula", label: str | None = None):
         self._evaluate = evaluate
@@ -62,7 +151,11 @@ class Lifted:
         divisors = []
         env = {"E": E, "K": K, "L": L, "S": S}
         env.update({name: value for name, value in (("n", n), ("F", F)) if value is not None})
-        value = self._evaluate(_Interpreter(ops, divisors), env)
+        budget = _Budget()
+        value = self._evaluate(_Interpreter(ops, divisors, budget=budget), env)
+        if _tree_sizes([value] + divisors, budget.deadline, self.where, self.label) > MAX_TERM_SIZE:
+            raise TooComplex(self.where, f"{self.label}: too complex to lift: the lifted formula written out has "
+                                         f"more than {MAX_TERM_SIZE:,} nodes (shared subterms counted each time)")
         return value, divisors
 
 
@@ -75,6 +168,7 @@ class _Module:
         self.functions: dict[str, ast.FunctionDef] = {}
         self.constants: dict[str, int] = {}
         self.other_names: dict[str, int] = {}  # name -> line
+        self.too_complex: dict[str, str] = {}  # a constant past a budget -> why
         self.imported_floor_ceil: set[str] = set()
         if tree is None:
             return
@@ -83,11 +177,20 @@ class _Module:
                 self.functions[node.name] = node
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                value = _constant_value(node.value, self.constants)
+                try:
+                    value, why = _constant_value(node.value, self.constants, self.too_complex), None
+                except TooComplex as error:
+                    value = None
+                    why = getattr(error, "root", None) \
+                        or f"{path}:{node.lineno}: {str(error).split('constant: ', 1)[-1]}"
                 for target in targets:
                     if isinstance(target, ast.Name):
+                        self.constants.pop(target.id, None)
+                        self.too_complex.pop(target.id, None)
                         if value is not None:
                             self.constants[target.id] = value
+                        elif why is not None:
+                            self.too_complex[target.id] = why
                         else:
                             self.other_names[target.id] = node.lineno
             elif isinstance(node, ast.ImportFrom) and node.module == "math":
@@ -104,26 +207,74 @@ class _Module:
         return f"{self.path}:{getattr(node, 'lineno', '?')}"
 
 
-def _constant_value(node, constants):
-    """A module-level integer constant (literals and arithmetic on earlier constants)."""
+def _constant_value(node, constants, too_complex=None):
+    """A module-level integer constant (literals and arithmetic on earlier constants), or
+    None; TooComplex where one is past a budget, or uses a constant that is (raised where a
+    lifted function uses it)."""
     if node is None:
         return None
+    module = _Module()
+    module.too_complex = too_complex or {}
     try:
-        value = _Interpreter(_SAMPLE_OPS, [], _Module()).expression(node, dict(constants), "constant")
-    except (BoundcheckInputError, ZeroDivisionError, RecursionError, TypeError):
+        value = _Interpreter(_SAMPLE_OPS, [], module, budget=_Budget()).expression(node, constants, "constant")
+    except TooComplex as error:
+        raise error if hasattr(error, "root") else TooComplex(
+            "constant", "too complex to lift: " + str(error).split("too complex to lift: ", 1)[-1]) from None
+    except (BoundcheckInputError, ZeroDivisionError, RecursionError, TypeError, ValueError):
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+class _Unbound:
+    """A name assigned on some paths of an if statement and not on others."""
+
+    def __init__(self, line):
+        self.line = line
+
+
+class _Flow:
+    """Where a block stands: the environment of its paths that are still running, `path`
+    (an ops condition, the enclosing if tests), and `all_returned` when every path has
+    returned (structurally, so known without a solver)."""
+
+    __slots__ = ("env", "path", "all_returned")
+
+    def __init__(self, env, path=True, all_returned=False):
+        self.env = env
+        self.path = path
+        self.all_returned = all_returned
+
+
+class _Returns:
+    """The returns of one function body: (guard, value) with disjoint guards (a path
+    returns once), and `returned`: some return has happened. Guards are the return's path
+    and not `returned`, so each value and path occurs once in the lifted value."""
+
+    def __init__(self):
+        self.pairs: list = []
+        self.returned = False
+
+
 class _Interpreter:
-    def __init__(self, ops, divisors, module: _Module | None = None, depth: int = 0):
+    def __init__(self, ops, divisors, module: _Module | None = None, depth: int = 0, budget: _Budget | None = None):
         self.ops = ops
         self.divisors = divisors
         self.module = module or _Module()
         self.depth = depth
+        self.budget = budget or _Budget()
 
     def _refuse(self, where, node, what):
         raise BoundcheckInputError(where, f"{self.module.at(node)}: {what}")
+
+    def _step(self, where, node):
+        self.budget.step(where, self.module, node)
+
+    def _integer(self, value, where, node):
+        """Every integer the interpreter computes stays within MAX_INTEGER_BITS."""
+        if isinstance(value, int) and value.bit_length() > MAX_INTEGER_BITS:
+            raise TooComplex(where, f"{self.module.at(node)}: too complex to lift: an integer of more than "
+                                    f"{MAX_INTEGER_BITS} bits ({value.bit_length():,})")
+        return value
 
     def _call_name(self, func):
         """'min', 'floor', 'ceil', a module function's name, ... or None."""
@@ -136,13 +287,23 @@ class _Interpreter:
 
     def expression(self, node, env, where):
         ops = self.ops
+        self._step(where, node)
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
-            return node.value
+            return self._integer(node.value, where, node)
         if isinstance(node, ast.Name):
             if node.id in env:
-                return env[node.id]
+                value = env[node.id]
+                if isinstance(value, _Unbound):
+                    self._refuse(where, node, f"{node.id!r} is assigned on some paths only (the if statement on "
+                                              f"line {value.line})")
+                return value
             if node.id in self.module.constants:
                 return self.module.constants[node.id]
+            if node.id in self.module.too_complex:
+                error = TooComplex(where, f"{self.module.at(node)}: the constant {node.id!r} is too complex: "
+                                          f"{self.module.too_complex[node.id]}")
+                error.root = self.module.too_complex[node.id]  # where a budget was passed
+                raise error
             self._refuse(where, node, f"unknown name {node.id!r}")
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             value = self.expression(node.operand, env, where)
@@ -152,13 +313,13 @@ class _Interpreter:
             right = self.expression(node.right, env, where)
             kind = _BINARY[type(node.op)]
             if kind == "add":
-                return left + right
+                return self._integer(left + right, where, node)
             if kind == "sub":
-                return left - right
-            if kind == "mul":
-                return left * right
+                return self._integer(left - right, where, node)
+            if kind == "mul":  # both within MAX_INTEGER_BITS: the product is cheap to compute
+                return self._integer(left * right, where, node)
             self.divisors.append(right)
-            return ops.div(left, right)
+            return self._integer(ops.div(left, right), where, node)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
             self._refuse(where, node, f"true division {ast.unparse(node)!r} must be wrapped in int(), math.floor "
                                       "or math.ceil (an integer chunk size)")
@@ -198,9 +359,16 @@ class _Interpreter:
                 return self._rounded_quotient(_ROUNDING[name], argument, env, where)
             return self.expression(argument, env, where)  # already an integer
         if name in _POWER_OF_TWO and len(node.args) == 1:
-            from .tiles import next_positive_power_of_2
-
-            return next_positive_power_of_2(self.expression(node.args[0], env, where), ops)
+            argument = self.expression(node.args[0], env, where)
+            if isinstance(argument, int):
+                return self._integer(1 if argument <= 1 else 1 << (argument - 1).bit_length(), where, node)
+            # Exact up to 2**POWER_OF_TWO_LIMIT; beyond it the term would be wrong, so the
+            # argument joins the divisors as a term that must be positive (see Lifted).
+            self.divisors.append(2**POWER_OF_TWO_LIMIT + 1 - argument)
+            result = 2**POWER_OF_TWO_LIMIT
+            for exponent in reversed(range(POWER_OF_TWO_LIMIT)):
+                result = ops.ite(argument <= 2**exponent, 2**exponent, result)
+            return result
         self._refuse(where, node, f"unsupported call {ast.unparse(node)!r}")
 
     def _rounded_quotient(self, how, node, env, where):
@@ -210,10 +378,10 @@ class _Interpreter:
         b = self.expression(node.right, env, where)
         self.divisors.append(b)
         if how == "floor":
-            return ops.div(a, b)
+            return self._integer(ops.div(a, b), where, node)
         if how == "ceil":
-            return -ops.div(-a, b)
-        return ops.ite(a >= 0, ops.div(a, b), -ops.div(-a, b))  # int() truncates toward zero
+            return self._integer(-ops.div(-a, b), where, node)
+        return self._integer(ops.ite(a >= 0, ops.div(a, b), -ops.div(-a, b)), where, node)  # int() truncates
 
     def _inline(self, function: ast.FunctionDef, call, env, where):
         if self.depth >= MAX_INLINE_DEPTH:
@@ -237,10 +405,16 @@ class _Interpreter:
                 if name not in defaults:
                     self._refuse(where, call, f"{function.name}() missing argument {name!r}")
                 scope[name] = self.expression(defaults[name], {}, where)
-        inner = _Interpreter(self.ops, self.divisors, self.module, self.depth + 1)
+        # The lifted language is pure: the same function at the same arguments is the same
+        # value (its divisors are already recorded), so it is inlined once per evaluation.
+        key = (id(function), tuple(sorted((name, _key(value)) for name, value in scope.items())))
+        if key in self.budget.calls:
+            return self.budget.calls[key][0]
+        inner = _Interpreter(self.ops, self.divisors, self.module, self.depth + 1, self.budget)
         value, _ = inner.block(function.body, scope, where)
         if value is None:
             self._refuse(where, function, f"{function.name} does not return a value on every path")
+        self.budget.calls[key] = (value, scope)  # the scope keeps the arguments' terms (and ids) alive
         return value
 
     def condition(self, node, env, where):
@@ -259,37 +433,78 @@ class _Interpreter:
         self._refuse(where, node, f"unsupported condition {ast.unparse(node)!r}")
 
     def block(self, statements, env, where):
-        """Run statements; return (returned value or None, env). Both branches of an if
-        must end in a return, or neither may; assignments merge with if-then-else."""
-        for index, statement in enumerate(statements):
+        """Run a function body: (the value it returns, env), the value None unless every
+        path ends in a return. Each statement runs once: an if statement runs both
+        branches and merges them (_merge), so sequential ifs cost their sum, not the
+        product of their paths."""
+        returns = _Returns()
+        flow = self._run(statements, _Flow(env), returns, where)
+        pairs = [(guard, value) for guard, value in returns.pairs if guard is not False]
+        if not flow.all_returned or not pairs:
+            return None, flow.env
+        value = pairs[-1][1]  # the guards are disjoint and cover every path: the last one needs no test
+        for guard, returned in reversed(pairs[:-1]):
+            value = returned if guard is True else self.ops.ite(guard, returned, value)
+        return value, flow.env
+
+    def _run(self, statements, flow, returns, where):
+        ops = self.ops
+        for statement in statements:
+            if flow.all_returned:
+                break  # unreachable, as in Python
+            self._step(where, statement)
+            env = flow.env
             if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
                 continue  # a docstring
             if isinstance(statement, ast.Return) and statement.value is not None:
-                return self.expression(statement.value, env, where), env
+                value = self.expression(statement.value, env, where)
+                returns.pairs.append((ops.and_(flow.path, ops.not_(returns.returned)), value))
+                returns.returned = ops.or_(returns.returned, flow.path)
+                return _Flow(env, flow.path, True)
             if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
                     and isinstance(statement.targets[0], ast.Name):
-                env = dict(env, **{statement.targets[0].id: self.expression(statement.value, env, where)})
+                value = self.expression(statement.value, env, where)
+                flow = _Flow(dict(env, **{statement.targets[0].id: value}), flow.path)
                 continue
             if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value:
-                env = dict(env, **{statement.target.id: self.expression(statement.value, env, where)})
+                value = self.expression(statement.value, env, where)
+                flow = _Flow(dict(env, **{statement.target.id: value}), flow.path)
                 continue
             if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name) \
                     and type(statement.op) in _BINARY:
                 node = ast.BinOp(left=ast.Name(statement.target.id, ast.Load(), lineno=statement.lineno),
                                  op=statement.op, right=statement.value, lineno=statement.lineno)
-                env = dict(env, **{statement.target.id: self.expression(node, env, where)})
+                flow = _Flow(dict(env, **{statement.target.id: self.expression(node, env, where)}), flow.path)
                 continue
             if isinstance(statement, ast.If):
                 test = self.condition(statement.test, env, where)
-                rest = statements[index + 1:]
-                then_value, then_env = self.block(statement.body + rest, env, where)
-                else_value, else_env = self.block(statement.orelse + rest, env, where)
-                if then_value is None or else_value is None:
-                    self._refuse(where, statement, "every path must end in a return")
-                return self.ops.ite(test, then_value, else_value), env
+                then = self._run(statement.body, _Flow(env, ops.and_(flow.path, test)), returns, where)
+                otherwise = self._run(statement.orelse, _Flow(env, ops.and_(flow.path, ops.not_(test))), returns,
+                                      where)
+                flow = _Flow(self._merge(test, then, otherwise, statement), flow.path,
+                             then.all_returned and otherwise.all_returned)
+                continue
             self._refuse(where, statement, f"unsupported statement {type(statement).__name__}: "
                                            f"{ast.unparse(statement)!r}")
-        return None, env
+        return flow
+
+    def _merge(self, test, then, otherwise, statement):
+        """The environment after `if test: then else: otherwise` for the paths that go on:
+        a branch that returned on every path adds none; otherwise each name is selected
+        with if-then-else (on ints, the branch taken), and a name assigned on one side
+        only is unbound after the if, whatever the test (refused where it is read)."""
+        if then.all_returned or otherwise.all_returned:
+            return otherwise.env if then.all_returned else then.env
+        env = {}
+        for name in then.env.keys() | otherwise.env.keys():
+            a, b = then.env.get(name), otherwise.env.get(name)
+            if a is b:
+                env[name] = a
+            elif a is None or b is None or isinstance(a, _Unbound) or isinstance(b, _Unbound):
+                env[name] = _Unbound(statement.lineno)
+            else:
+                env[name] = self.ops.ite(test, a, b)
+        return env
 
 
 # Longer than any engine's chunk formula by far; keeps parsing and lifting bounded.
@@ -341,15 +556,21 @@ def _module_file(module_name: str) -> Path:
                                            "give a path/to/file.py instead)")
 
 
-def _read_module(path: Path) -> ast.Module:
+def _read_module(path: Path) -> tuple[ast.Module, str]:
     try:
         if not path.is_file():
             raise BoundcheckInputError("--target", f"{path} is not a file")
+        size = path.stat().st_size
+        if size > MAX_SOURCE_CHARACTERS * 4:  # at most 4 bytes a character
+            raise TooComplex("--target", f"{path}: too complex to lift: {size:,} bytes")
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise BoundcheckInputError("--target", f"cannot read {path}: {error}") from None
+    if len(text) > MAX_SOURCE_CHARACTERS:
+        raise TooComplex("--target", f"{path}: too complex to lift: {len(text):,} characters, at most "
+                                     f"{MAX_SOURCE_CHARACTERS:,}")
     try:
-        return ast.parse(text, filename=str(path))
+        return ast.parse(text, filename=str(path)), text
     except SyntaxError as error:
         raise BoundcheckInputError("--target", f"{path}:{error.lineno}: not Python: {error.msg}") from None
     except (RecursionError, MemoryError):
@@ -391,7 +612,7 @@ def lift_function(target: str) -> Lifted:
     if not location or not qualified:
         raise BoundcheckInputError("--target", f"expected FILE.py:FUNCTION or MODULE:FUNCTION, got {target!r}")
     path = Path(location) if location.endswith(".py") or os.sep in location else _module_file(location)
-    tree = _read_module(path)
+    tree, text = _read_module(path)
     function, is_method = _find_function(tree, qualified, path)
     module = _Module(str(path), tree)
     where = "--target"
@@ -415,13 +636,17 @@ def lift_function(target: str) -> Lifted:
         if variable is not None:
             binding[p.arg] = variable
             continue
-        value = _constant_value(defaults.get(p.arg), module.constants)
+        try:
+            value = _constant_value(defaults.get(p.arg), module.constants, module.too_complex)
+        except TooComplex as error:
+            raise TooComplex(where, f"{path}:{function.lineno}: the default of {p.arg!r} is too complex: "
+                                    + (getattr(error, "root", None) or str(error).split("constant: ", 1)[-1])) from None
         if value is None:
             accepted = ", ".join(n for v in VARIABLES for n in ALIASES[v])
             raise BoundcheckInputError(where, f"{path}:{function.lineno}: parameter {p.arg!r} is none of: {accepted} "
                                               "(and has no integer default)")
         binding[p.arg] = value
-    source = ast.get_source_segment(path.read_text(), function) or ast.unparse(function)
+    source = ast.get_source_segment(text, function) or ast.unparse(function)
 
     def evaluate(interpreter, env):
         interpreter.module = module

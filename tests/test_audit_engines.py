@@ -59,7 +59,7 @@ def test_default_policy_and_chunk_answer_alike():
     c = chunk_bound(256, 8, flashinfer=RELEASE, precision="nvfp4", policy="default").max_chunk_tokens
     proved = audit(parse_formula(str(c)), policy="default", num_experts="256", top_k="8", flashinfer=RELEASE)
     assert proved["status"] == "proved" and proved["tight"] is True
-    assert proved["domain"]["tune_max_num_tokens"] == "8,192" and proved["domain"]["shared_experts"] == (0, 0)
+    assert proved["domain"]["tune_max_num_tokens"] == 8192 and proved["domain"]["shared_experts"] == (0, 0)
     assert proved["domain"]["cluster_y"] == 1
     assert proved["loosest"]["ratio"] == proved["tightest"]["ratio"] == 1.0
     refuted = audit(parse_formula(str(c + 1)), policy="default", num_experts="256", top_k="8", flashinfer=RELEASE)
