@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 from .errors import BoundcheckInputError
+from .releases import E2M1, FP4_PRECISIONS
 
 ENVIRONMENT_VARIABLE = "BOUNDCHECK_MAX_CHUNK_TOKENS"
 
@@ -20,13 +21,23 @@ class Cap:
     provenance: str
 
 
+_NVFP4 = Cap(
+    300_000,
+    "vLLM PR #43599: illegal memory access from 305k tokens on Nemotron 3 Super "
+    "(512 experts, top_k 22) with grid.y near 52,900; cause not established "
+    "(an int32 scale-factor offset is suspected: 2^31 / (22 * 320) ~ 305,040)",
+)
+# The precisions that run the NVFP4 kernels: E2M1 activations with E4M3 scale factors of
+# 16 elements, the buffers the suspected int32 offset indexes (releases.FP4_PRECISIONS;
+# per-token scaling adds a factor per token and keeps them). The cap applies to each.
+NVFP4_PRECISIONS = tuple(name for name, (activations, _, _) in FP4_PRECISIONS.items() if activations == E2M1)
+
 CAPS: dict[str, Cap] = {
-    "nvfp4": Cap(
-        300_000,
-        "vLLM PR #43599: illegal memory access from 305k tokens on Nemotron 3 Super "
-        "(512 experts, top_k 22) with grid.y near 52,900; cause not established "
-        "(an int32 scale-factor offset is suspected: 2^31 / (22 * 320) ~ 305,040)",
-    ),
+    name: _NVFP4 if name == "nvfp4" else Cap(
+        _NVFP4.tokens,
+        f"the nvfp4 cap: {name} runs the same NVFP4 kernels and activation scale factors; " + _NVFP4.provenance,
+    )
+    for name in NVFP4_PRECISIONS
 }
 
 # What a caller passes for "use the table (or the environment variable)".

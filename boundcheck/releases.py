@@ -525,4 +525,8 @@ STRICT_VERSION_VARIABLE = "BOUNDCHECK_STRICT_VERSION"
 
 
 def strict_version() -> bool:
-    return os.environ.get(STRICT_VERSION_VARIABLE, "").strip() not in ("", "0")
+    """Is BOUNDCHECK_STRICT_VERSION on? Read as runtime/dist_aware.py reads flashinfer's
+    switch: on unless unset or one of "", 0, false, no, off, none (case and surrounding
+    blanks ignored), so that `false` or `off` never turns strict mode on."""
+    value = os.environ.get(STRICT_VERSION_VARIABLE)
+    return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off", "none")

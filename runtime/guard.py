@@ -4,11 +4,15 @@ Trust: runtime.limits (the proven bound), boundcheck.plan (the proven chunk plan
 runtime.entry_points (which arguments carry tokens).
 
 Per call, in order of cost:
-1. 0 < M <= FAST_TOKENS (proven safe for every configuration) and no cap below M: call
-   through. One shape read and three comparisons, in a function generated with the entry
-   point's parameters (runtime.fast_path); no allocation, no device sync.
-2. Otherwise read the counts, check them against the domain, infer the precision, look up
-   the cached bound C (and any cap). M <= C: call through, untouched.
+1. 0 < M <= FAST_TOKENS (proven safe for every configuration), no cap below M, and the
+   call's key (its sizes and every count the slow path checks) is the one the slow path
+   last verified: call through. One shape read and one comparison of the key, item by
+   item, in a function generated with the entry point's parameters (runtime.fast_path);
+   no allocation, no device sync. So the fast path refuses (hands to the slow path) what
+   the slow path refuses.
+2. Otherwise check every argument the guard reads (types every call; the counts against
+   the domain and the routing kernel's limits once per configuration), infer the
+   precision, look up the cached bound C (and any cap). M <= C: call through, untouched.
 3. M > C: split M into ceil(M / C) nearly equal chunks; each call gets row views of
    every token-major argument and writes its rows of one output buffer.
 Checks are `if`s that raise GuardError (a ValueError naming the argument and the limit).
@@ -20,20 +24,23 @@ import functools
 import inspect
 
 from boundcheck.caps import DEFAULT
-from boundcheck.facts import INT32_MAX
+from boundcheck.facts import INT32_MAX, ROUTING_METHODS
 from boundcheck.errors import BoundcheckInputError
 from boundcheck.plan import equal_chunks
 
 from . import fast_path, limits
 from .dist_aware import default_policy
 from .entry_points import ENTRY_POINTS, EntryPoint, entry_for, recorded_defaults
-from .precision import hidden_size, infer_precision
+from .precision import hidden_size, infer
 from .release import GuardedRelease, guarded_release
 
 # tllm_enums.SfLayout.layout_linear: the only activation scale layout the kernels read.
 SF_LAYOUT_LINEAR = 2
 # Fp8QuantizationType.DeepSeekFp8 carries float32 scales as [hidden_size / 128, M].
 FP8_DEEPSEEK = 1
+# The Fp8QuantizationType values the block-scale launcher runs (tllm_enums.py; the others
+# name the per-tensor and per-channel launchers' schemes).
+FP8_BLOCK_QUANTIZATION = {1: "DeepSeekFp8", 2: "MxFp8"}
 
 
 class GuardError(BoundcheckInputError):
@@ -55,12 +62,33 @@ def _counts(arguments):
     return arguments["num_experts"], arguments["top_k"], local, shared
 
 
-def _check_counts(arguments):
-    """Each count an int, then in range, each error naming its own argument."""
+def _is_int(value) -> bool:
+    """An int (an IntEnum member included), never a bool, float or numpy scalar."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_types(values):
+    """Every count an int (the optional ones None or an int), routing_method_type one of the
+    routing methods: on every slow call, before anything reads or caches them (1.0 == 1
+    and True == 1, so a cache lookup alone would let them through)."""
     for name in ("num_experts", "top_k", "local_num_experts", "local_expert_offset", "tune_max_num_tokens"):
+        if not _is_int(values[name]):
+            raise GuardError(name, f"must be an integer, got {values[name]!r}")
+    for name in ("num_fused_shared_experts", "n_group", "topk_group"):
+        value = values[name]
+        if value is not None and not _is_int(value):
+            raise GuardError(name, f"must be None or an integer, got {value!r}")
+    method = values["routing_method_type"]
+    if not _is_int(method) or int(method) not in ROUTING_METHODS:
+        raise GuardError("routing_method_type", f"must be one of {sorted(ROUTING_METHODS)}, got {method!r}")
+
+
+def _check_counts(arguments):
+    """Each count in range, each error naming its own argument (types: _check_types)."""
+    for name in ("n_group", "topk_group"):
         value = arguments.get(name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise GuardError(name, f"must be an integer, got {value!r}")
+        if value is not None and value < 0:
+            raise GuardError(name, f"must be None or a non-negative integer, got {value}")
     experts, offset, local = arguments["num_experts"], arguments["local_expert_offset"], arguments["local_num_experts"]
     if experts < 1:
         raise GuardError("num_experts", f"must be at least 1, got {experts}")
@@ -117,8 +145,29 @@ class Guard:
                 name: p.default for name, p in self.signature.parameters.items() if p.default is not p.empty
             }
         self._bounds: dict = {}  # (precision, counts..., sizes) -> proven bound, checked once
-        # The sizes (fast_key) last found safe for the fast path: one tuple, replaced whole.
+        era = self.release.era
+        # The arguments the fast path compares besides the sizes: every one the slow path
+        # checks that this release's entry point has (tile_tokens_dim only where the
+        # caller's tile runs, routing_metadata only where its tile does).
+        skip = set()
+        if era.tile_source != "caller":
+            skip.add("tile_tokens_dim")
+        if not era.routing_metadata_tile:
+            skip.add("routing_metadata")
+        self.key_arguments = tuple(
+            name for name in fast_path.KEY_ARGUMENTS if name in self._positions and name not in skip
+        )
+        # The key (fast_path.key_terms) the slow path last verified: one tuple, replaced whole.
+        self.verified = [fast_path.unverified_key(self._positions, self.key_arguments)]
+        # Its sizes (hidden width, intermediate_size, output width, valid_hidden_size), for reading.
         self.fast_sizes = [None]
+        # Tiles every precision of this launcher runs in the release: a fixed tile (the
+        # guard's policy, the caller's tile_tokens_dim) among them is valid whatever the
+        # call's precision, which the fast path does not read.
+        from boundcheck.domain import launcher_of
+
+        sets = [set(tiles) for name, tiles in era.tiles.items() if launcher_of(name) == entry.launcher]
+        self._common_tiles = frozenset(set.intersection(*sets)) if sets else frozenset()
 
     # -- the slow path: everything past the fast threshold -------------------------------
 
@@ -131,14 +180,27 @@ class Guard:
             bound.apply_defaults()
         return bound
 
-    def chunk_size(self, arguments) -> int:
-        """C for this call. The counts are checked (the proofs' domain first, then the
-        routing kernel's) the first time each configuration is seen; its bound is cached."""
+    def chunk_size(self, arguments, num_tokens=None) -> int:
+        """C for this call. Every argument the guard reads is checked (types on every call;
+        the counts against the proofs' domain, then the routing kernel's limits, the first
+        time each configuration is seen; its bound is cached). A call of at most
+        FAST_TOKENS tokens (the one the fast path just missed) whose key may take the fast
+        path from now on is recorded (see fast_path.build)."""
         values = {name: arguments.get(name) for name in _COUNT_NAMES}
         if "tune_max_num_tokens" not in self.entry.index:
             # Entry points without the parameter (FP8 before 0.5.2) tune up to the default.
             values["tune_max_num_tokens"] = self.release.era.tune_max_default
-        precision = infer_precision(self.entry, arguments, self.release.era)
+        _check_types(values)
+        sizes = self.call_sizes(arguments)
+        if "fp8_quantization_type" in self.entry.index:
+            quantization = arguments.get("fp8_quantization_type")
+            if not _is_int(quantization) or int(quantization) not in FP8_BLOCK_QUANTIZATION:
+                raise GuardError(
+                    "fp8_quantization_type",
+                    f"must be one of {', '.join(f'{v} ({n})' for v, n in FP8_BLOCK_QUANTIZATION.items())}, "
+                    f"got {quantization!r}",
+                )
+        precision, capped = infer(self.entry, arguments, self.release.era)
         policy = self.policy or default_policy(self.release.era)
         metadata = arguments.get("routing_metadata")
         if metadata is not None:
@@ -148,43 +210,88 @@ class Guard:
         elif self.release.era.tile_source == "caller" and arguments.get("tile_tokens_dim") is not None:
             # Up to 0.4.1 the launch runs the caller's tile_tokens_dim.
             policy = f"fixed:{_caller_tile(arguments['tile_tokens_dim'], self.release.era.tiles[precision])}"
-        sizes = self.call_sizes(arguments)
         key = (precision, policy, *values.values(), sizes)
-        try:
-            bound = self._bounds.get(key)
-        except TypeError:  # an unhashable count (a list, say): name it
-            _check_counts(values)
-            raise
+        bound = self._bounds.get(key)
         if bound is None:
             hidden = hidden_size(arguments.get("hidden_states"))
             bound = self._bounds[key] = self._checked_bound(values, precision, policy, hidden, sizes)
-        if limits.fast_path_safe(*sizes, self.release):
-            # these sizes may take the fast path from now on (see fast_path.build)
-            self.fast_sizes[0] = self.fast_key(arguments)
-        cap = limits.effective_cap(precision, self.cap)
+        if (num_tokens is None or num_tokens <= limits.FAST_TOKENS[0]) and metadata is None \
+                and self._any_precision(policy) and limits.fast_path_safe(*sizes, self.release):
+            # This call's key may take the fast path from now on: at up to SMALLEST_BOUND
+            # tokens nothing the fast path does not compare (the precision, the policy)
+            # changes what the slow path decides. Calls with routing metadata (a new
+            # object per batch, whose tile is checked per precision) always come here.
+            self.verified[0] = self._key_of(arguments, values, sizes)
+            self.fast_sizes[0] = self._sizes_of(sizes, arguments)
+        cap = limits.effective_cap(capped, self.cap)
         return bound if cap is None else min(bound, cap)
+
+    def _any_precision(self, policy) -> bool:
+        """True when the policy's validity does not depend on the call's precision: not a
+        fixed tile, or one every precision of this launcher runs."""
+        policy = str(policy)
+        if not policy.startswith("fixed:"):
+            return True
+        tile = policy[len("fixed:"):]
+        return tile.isdigit() and int(tile) in self._common_tiles
 
     def call_sizes(self, arguments) -> tuple:
         """(stored hidden width, intermediate_size, finalize's output width or None): what the
-        other kernels' limits read from a call (boundcheck.kernel_limits)."""
+        other kernels' limits read from a call (boundcheck.kernel_limits), each checked."""
         hidden = arguments.get("hidden_states")
         intermediate = arguments.get("intermediate_size")
-        if isinstance(intermediate, bool) or not isinstance(intermediate, int) or intermediate < 1:
-            raise GuardError("intermediate_size", f"must be a positive int, got {intermediate!r}")
+        if not _is_int(intermediate) or not 1 <= intermediate <= INT32_MAX:
+            raise GuardError("intermediate_size", f"must be a positive int up to {INT32_MAX}, got {intermediate!r}")
         valid = arguments.get("valid_hidden_size")
-        output = arguments.get("output")
-        width = valid if valid is not None else (None if output is None else output.shape[-1])
-        return hidden.shape[-1], intermediate, width
+        if valid is not None:
+            limit = hidden_size(hidden)
+            if not _is_int(valid) or not 1 <= valid <= limit:
+                raise GuardError(
+                    "valid_hidden_size", f"must be None or an int in [1, {limit}] (the hidden size), got {valid!r}"
+                )
+        columns = self._output_columns(arguments)
+        return hidden.shape[1], intermediate, valid if valid is not None else columns
 
-    def fast_key(self, arguments) -> tuple:
-        """The sizes as the fast path compares them (fast_path.size_terms, same order)."""
-        key = (arguments.get("hidden_states").shape[-1], arguments.get("intermediate_size"))
+    def _output_columns(self, arguments):
+        """output's width (None without one); anything but a 2-D shape is named."""
+        output = arguments.get("output")
+        if output is None:
+            return None
+        try:
+            _, columns = output.shape
+        except (AttributeError, TypeError, ValueError):
+            tokens = arguments.get("hidden_states").shape[0]
+            width = self._output_width(arguments)
+            shape = getattr(output, "shape", None)
+            got = f"shape {tuple(shape)}" if shape is not None else f"{type(output).__name__} {output!r:.60}"
+            raise GuardError(
+                "output", f"must have shape [{tokens}, <= {width}] (a 2-D bfloat16 tensor, or None), got {got}"
+            ) from None
+        return columns
+
+    def _sizes_of(self, sizes, arguments) -> tuple:
+        """The verified sizes (call_sizes'): hidden width, intermediate_size, and where the
+        entry point has them the output's width (-1 without one) and valid_hidden_size."""
+        verified = sizes[:2]
         if "output" in self._positions:
-            output = arguments.get("output")
-            key += (-1 if output is None else output.shape[-1],)
+            columns = self._output_columns(arguments)
+            verified += (-1 if columns is None else columns,)
         if "valid_hidden_size" in self._positions:
-            key += (arguments.get("valid_hidden_size"),)
-        return key
+            verified += (arguments.get("valid_hidden_size"),)
+        return verified
+
+    def _key_of(self, arguments, values, sizes) -> tuple:
+        """The call's key as the fast path compares it (fast_path.key_terms, same order),
+        from the checked counts and sizes."""
+        key = [sizes[0]]
+        if "output" in self._positions:
+            columns = self._output_columns(arguments)
+            key.append(-1 if columns is None else columns)
+        key.extend(values[name] if name in values else arguments.get(name) for name in self.key_arguments)
+        if "valid_hidden_size" in self._positions:
+            valid = arguments.get("valid_hidden_size")
+            key.append(None if valid is None else arguments.get("hidden_states").dtype)
+        return tuple(key)
 
     def _checked_bound(self, values, precision, policy, hidden, sizes) -> int:
         """min(grid bound, the other kernels' bound at the call's sizes), the counts checked."""
@@ -204,12 +311,22 @@ class Guard:
         except BoundcheckInputError as error:
             name = _ARGUMENT_NAMES.get(error.argument, error.argument)
             raise GuardError(name, str(error).split(": ", 1)[1]) from None
+        if bound < 1:
+            stored, intermediate, width = sizes
+            raise GuardError(
+                "hidden_states",
+                f"at hidden size {hidden} and intermediate_size {intermediate}"
+                + ("" if width is None else f" (output width {width})")
+                + f", the other kernels' 32-bit limits of flashinfer {self.release.version} fit no token at all",
+            )
         return bound
 
     def call(self, args, kwargs, num_tokens):
+        # Checked on every path, M = 0 included: an argument error is the same GuardError
+        # whatever the token count.
+        limit = self.chunk_size(_Arguments(self, args, kwargs), num_tokens)
         if num_tokens == 0:
             return self._empty(self.bind(args, kwargs))
-        limit = self.chunk_size(_Arguments(self, args, kwargs))
         if num_tokens <= limit:
             return self.fn(*args, **kwargs)
         return self._chunked(self.bind(args, kwargs), num_tokens, limit, args, kwargs)
@@ -269,6 +386,11 @@ class Guard:
             if value is None:
                 continue
             if name == "topk_ids" and isinstance(value, tuple):
+                if len(value) != 2:
+                    raise GuardError(
+                        "topk_ids",
+                        f"must be a tensor or an (ids, weights) pair of tensors, got a tuple of {len(value)}",
+                    )
                 for part, tensor in zip(("topk_ids[0]", "topk_ids[1]"), value):
                     self._check_rows(part, tensor, num_tokens)
                 slicers[name] = lambda s, e, v=value: (v[0][s:e], v[1][s:e])
@@ -282,6 +404,7 @@ class Guard:
                 slicers[name] = lambda s, e, v=value: v[s:e]
         replay = arguments.get("routing_replay_out")
         if replay is not None:
+            _require_tensor("routing_replay_out", replay, f"with at least {num_tokens} rows")
             if replay.dim() < 1 or replay.shape[0] < num_tokens:
                 raise GuardError("routing_replay_out", f"needs at least {num_tokens} rows, got shape {tuple(replay.shape)}")
             slicers["routing_replay_out"] = lambda s, e, v=replay: v[s:e]
@@ -289,6 +412,7 @@ class Guard:
 
     @staticmethod
     def _check_rows(name, tensor, num_tokens):
+        _require_tensor(name, tensor, f"whose first dimension is the {num_tokens} tokens of hidden_states")
         if tensor.dim() < 1 or tensor.shape[0] != num_tokens:
             raise GuardError(
                 name, f"has {tuple(tensor.shape)}; its first dimension must be the {num_tokens} tokens of hidden_states"
@@ -308,6 +432,7 @@ class Guard:
 
     def _scale_slicer(self, arguments, scale, num_tokens):
         layout = self.entry.scale_layout
+        _require_tensor("hidden_states_scale", scale, f"to be split into the chunks of {num_tokens} tokens")
         if layout == "fp8_block" and int(arguments.get("fp8_quantization_type", FP8_DEEPSEEK)) == FP8_DEEPSEEK:
             # DeepSeek FP8: [hidden_size / 128, M], tokens are columns. A column range is
             # strided, and the kernel reads the scales densely: this is the one argument
@@ -322,10 +447,10 @@ class Guard:
             self._check_rows("hidden_states_scale", scale, num_tokens)
             return lambda s, e, v=scale: v[s:e]
         declared = arguments.get("hidden_states_scale_layout")
-        if declared is not None and int(declared) != SF_LAYOUT_LINEAR:
+        if declared is not None and (not _is_int(declared) or int(declared) != SF_LAYOUT_LINEAR):
             raise GuardError(
                 "hidden_states_scale_layout",
-                f"only the linear layout ({SF_LAYOUT_LINEAR}) can be split by rows, got {int(declared)}",
+                f"only the linear layout ({SF_LAYOUT_LINEAR}) can be split by rows, got {declared!r}",
             )
         if scale.dim() == 2:
             self._check_rows("hidden_states_scale", scale, num_tokens)
@@ -394,7 +519,11 @@ class _Omitted:
 
 
 def is_variadic(fn) -> bool:
-    kinds = {p.kind for p in inspect.signature(fn).parameters.values()}
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False  # no signature: _entry_signature names it
+    kinds = {p.kind for p in parameters}
     return bool(kinds) and kinds <= {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}
 
 
@@ -436,35 +565,22 @@ def _hidden_states_error(name, args, kwargs, position) -> Exception:
     return _not_a_tensor(args[position] if len(args) > position else kwargs["hidden_states"])
 
 
-def _sizes_reader(state: Guard):
-    """(hidden_states, args, kwargs) -> Guard.fast_key's tuple, read by position or keyword
-    (with the recorded defaults) without binding the signature: the generic wrapper's fast path."""
-    def reader(name):
-        index, default = state._positions.get(name), state.defaults.get(name)
-
-        def read(args, kwargs):
-            return args[index] if index is not None and len(args) > index else kwargs.get(name, default)
-
-        return read
-
-    intermediate = reader("intermediate_size")
-    output = reader("output") if "output" in state._positions else None
-    valid = reader("valid_hidden_size") if "valid_hidden_size" in state._positions else None
-
-    def sizes_of(hidden_states, args, kwargs):
-        key = (hidden_states.shape[-1], intermediate(args, kwargs))
-        if output is not None:
-            tensor = output(args, kwargs)
-            key += (-1 if tensor is None else tensor.shape[-1],)
-        if valid is not None:
-            key += (valid(args, kwargs),)
-        return key
-
-    return sizes_of
-
-
 def _not_a_tensor(value) -> GuardError:
+    """hidden_states is not a 2-D tensor [tokens, hidden] (every launcher checks ndim == 2)."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and not callable(shape):
+        try:
+            got = f"shape {tuple(shape)}"
+        except TypeError:
+            got = repr(shape)
+        return GuardError("hidden_states", f"must be a 2-D tensor [tokens, hidden], got {got}")
     return GuardError("hidden_states", f"must be a tensor whose first dimension is the tokens, got {value!r}")
+
+
+def _require_tensor(name, value, what):
+    """A token-major argument the guard slices must be a tensor (or have its dim and shape)."""
+    if not callable(getattr(value, "dim", None)) or getattr(value, "shape", None) is None:
+        raise GuardError(name, f"must be a tensor {what}, got {type(value).__name__} {value!r:.60}")
 
 
 # A guard cap no token count reaches (the fast path compares with it unconditionally).
@@ -556,6 +672,8 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
     runs, read once; see runtime.release). A guard passed as `fn` is
     replaced by the callable it guards: guards never nest."""
     fn = unguarded(fn)
+    if not callable(fn):
+        raise GuardError("fn", f"must be a callable with the signature of flashinfer's {entry_point}, got {fn!r:.60}")
     if entry_point not in ENTRY_POINTS:
         raise GuardError("entry_point", f"unknown entry point {entry_point!r}; expected one of {sorted(ENTRY_POINTS)}")
     try:
@@ -574,32 +692,23 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
         raise GuardError(error.argument, str(error).split(": ", 1)[1]) from None
     fast = limits.FAST_TOKENS
     call_cap = limits._CALL_CAP.get  # the context variable's own C method: no Python frame
-    guard_cap = state.cap if isinstance(state.cap, int) else None
+    guard_cap = state.cap if isinstance(state.cap, int) else _UNCAPPED
     slow = state.call
     parameters = None if state.variadic else fast_path.generated_parameters(state.signature)
     if parameters is not None:
-        guarded = fast_path.build(entry.name, parameters, fn, _not_a_tensor, fast, call_cap,
-                                  _UNCAPPED if guard_cap is None else guard_cap, slow, state.fast_sizes)
+        guarded = fast_path.build(entry.name, parameters, fn, _not_a_tensor, fast, call_cap, guard_cap, slow,
+                                  state.verified, state.key_arguments)
         functools.update_wrapper(guarded, fn)
         guarded.__signature__ = state.signature
         guarded.boundcheck_guard = state
         return guarded
     position = entry.index["hidden_states"]
-    sizes_of = _sizes_reader(state)
-
-    @functools.wraps(fn)
-    def guarded(*args, **kwargs):
-        try:
-            hidden_states = args[position] if len(args) > position else kwargs["hidden_states"]
-            num_tokens = hidden_states.shape[0]
-        except (KeyError, AttributeError, IndexError, TypeError):
-            raise _hidden_states_error(entry.name, args, kwargs, position) from None
-        if 0 < num_tokens <= fast[0] and call_cap() is None and (guard_cap is None or num_tokens <= guard_cap):
-            sizes = state.fast_sizes[0]
-            if sizes is not None and sizes_of(hidden_states, args, kwargs) == sizes:
-                return fn(*args, **kwargs)
-        return slow(args, kwargs, num_tokens)
-
+    guarded = fast_path.build_variadic(
+        entry.name, state._positions, state.defaults, fn,
+        lambda args, kwargs: _hidden_states_error(entry.name, args, kwargs, position),
+        fast, call_cap, guard_cap, slow, state.verified, state.key_arguments,
+    )
+    functools.update_wrapper(guarded, fn)
     guarded.__signature__ = state.signature
     guarded.boundcheck_guard = state
     return guarded

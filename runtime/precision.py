@@ -4,7 +4,9 @@ Trust: trtllm_fused_moe_kernel_launcher.cu of flashinfer 0.7.2.post1 (the dtype
 deduction in trtllm_fp4_block_scale_moe and the fp8 block-scale quantization types, the
 same in every modeled release) and the release's era (boundcheck.releases: which FP4
 dtype pairs get 192 and 256, and 0.6.18's per-token exception). When the inference is in
-doubt it answers the precision with the smaller tile set.
+doubt (a scale that is not a tensor, an activation_type that is not an int) it answers the
+precision with the smaller tile set; it never raises for such arguments (the guard has
+checked the counts and fp8_quantization_type before).
 """
 
 from __future__ import annotations
@@ -29,13 +31,24 @@ def hidden_size(hidden_states) -> int:
     return hidden_states.shape[1] * (2 if _dtype_name(hidden_states) == "uint8" else 1)
 
 
+def _numel(value):
+    """value.numel() for a tensor; None for anything else."""
+    try:
+        count = value.numel()
+    except (AttributeError, TypeError):
+        return None
+    return count if isinstance(count, int) else None
+
+
 def fp4_dtypes(arguments: dict) -> tuple[str, str]:
-    """(dtype_act, dtype_weights) exactly as trtllm_fp4_block_scale_moe deduces them."""
+    """(dtype_act, dtype_weights) exactly as trtllm_fp4_block_scale_moe deduces them; None
+    for one it cannot tell (an argument that is not a tensor, an unknown activation)."""
     hidden = arguments["hidden_states"]
     scale = arguments.get("hidden_states_scale")
     num_tokens = hidden.shape[0]
     width = hidden_size(hidden)
-    act_vec = (num_tokens * width) // scale.numel() if scale is not None and scale.numel() else -1
+    scale_count = None if scale is None else _numel(scale)
+    act_vec = (num_tokens * width) // scale_count if scale_count else -1
     kind = _dtype_name(hidden)
     if kind == "uint8":
         act = {16: E2M1, 32: MX_E2M1}.get(act_vec)
@@ -43,26 +56,47 @@ def fp4_dtypes(arguments: dict) -> tuple[str, str]:
         act = (MX_E4M3 if act_vec == 32 else None) if scale is not None else E4M3
     else:
         act = BFLOAT16
+    activation = arguments.get("activation_type", 3)
+    if isinstance(activation, bool) or not isinstance(activation, int):
+        return act, None  # not an ActivationType: no pair, the smaller tile set
     shared = arguments.get("num_fused_shared_experts") or 0
-    factor = 2 if arguments.get("activation_type", 3) in GATED_ACTIVATIONS else 1
+    factor = 2 if activation in GATED_ACTIVATIONS else 1
     logical = (arguments["local_num_experts"] + shared) * arguments["intermediate_size"] * factor * width
-    weight_scale = arguments.get("gemm1_weights_scale")
-    if weight_scale is None or not weight_scale.numel():
+    weight_count = _numel(arguments.get("gemm1_weights_scale"))
+    if not weight_count:
         return act, None  # unknown weights pair with no activation: no 192 tile
-    raw = logical // weight_scale.numel()
+    raw = logical // weight_count
     weights = MX_E2M1 if raw > 16 else E2M1
     return act, weights
 
 
 def infer_precision(entry, arguments: dict, era) -> str:
     """The precision name whose tile set the launcher of this call runs in `era`."""
+    return infer(entry, arguments, era)[0]
+
+
+def infer(entry, arguments: dict, era) -> tuple[str, str]:
+    """(precision, the precision whose empirical cap applies): the precision names the
+    tile set; the cap follows the kernels. FP4 calls with NVFP4 activations (E2M1, E4M3
+    scale factors of 16 elements) are capped as NVFP4 (or NVFP4 per-token) whatever
+    weights they pair with: the cap's suspected cause is the activations' scale-factor
+    offset (boundcheck.caps)."""
     launcher = entry.launcher
     if launcher in ("bf16", "fp8_per_tensor", "fp8_per_channel", "mxint4"):
-        return launcher
+        return launcher, launcher
     if launcher == "fp8_block":
         mxfp8 = int(arguments.get("fp8_quantization_type", 1)) == FP8_QUANTIZATION_MXFP8
-        return "mxfp8" if mxfp8 and "mxfp8" in era.tiles else "fp8_block"
+        name = "mxfp8" if mxfp8 and "mxfp8" in era.tiles else "fp8_block"
+        return name, name
     act, weights = fp4_dtypes(arguments)
+    per_token = arguments.get("per_token_scale") is not None
+    named = _infer_fp4(act, weights, per_token, era)
+    if act == E2M1 and era.tile_source != "caller":
+        return named, "nvfp4_per_token" if per_token else "nvfp4"
+    return named, named
+
+
+def _infer_fp4(act, weights, per_token, era) -> str:
     if act is None:
         # A scale the launcher would reject: assume the set with the smallest bound, the
         # bf16-activation one (every other FP4 set adds larger tiles to it).
@@ -71,7 +105,6 @@ def infer_precision(entry, arguments: dict, era) -> str:
         # Up to 0.4.1 the FP4 tiles differ only by whether the activations are bf16
         # (0.4.1's max_tile_tokens_dim 64 or 128; 0.2.9 has NVFP4 alone).
         return "mxfp4_bf16" if act == BFLOAT16 and "mxfp4_bf16" in era.tiles else "nvfp4"
-    per_token = arguments.get("per_token_scale") is not None
     named = _FP4_NAMES.get((act, weights)) or _FP4_NAMES.get((act, None))
     if named == "nvfp4" and per_token:
         named = "nvfp4_per_token"

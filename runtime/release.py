@@ -74,10 +74,33 @@ def for_version(version: str | None, installed: str | None = None) -> GuardedRel
     return GuardedRelease(version, installed, releases.era_for(version), False)
 
 
+# The unmodeled newer releases already warned about in this process: the fallback is
+# announced once per version, whether the release is the installed one or named.
+_WARNED: set = set()
+
+
+def _warn_fallback(release: GuardedRelease, stacklevel: int, always: bool = False) -> None:
+    """Warn that `release` is unmodeled and bounded by the `any` fallback (once per version
+    unless `always`: the installed release warns on every reload())."""
+    if not always and release.version in _WARNED:
+        return
+    _WARNED.add(release.version)
+    warnings.warn(
+        f"boundcheck: {release.describe()}; set {releases.STRICT_VERSION_VARIABLE}=1 to refuse "
+        "unmodeled releases instead",
+        RuntimeWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def guarded_release(flashinfer: str | None = None) -> GuardedRelease:
-    """flashinfer=None: the release that runs here (read once); else the version named."""
+    """flashinfer=None: the release that runs here (read once); else the version named (an
+    unmodeled newer one warns once per version, as the installed one does)."""
     if flashinfer is not None:
-        return for_version(flashinfer, flashinfer)
+        release = for_version(flashinfer, flashinfer)
+        if release.fallback:
+            _warn_fallback(release, stacklevel=3)
+        return release
     if "installed" not in _CACHE:
         _CACHE["installed"] = _installed_release(installed_flashinfer.detect())
     return _CACHE["installed"]
@@ -86,12 +109,7 @@ def guarded_release(flashinfer: str | None = None) -> GuardedRelease:
 def _installed_release(found: installed_flashinfer.InstalledFlashinfer) -> GuardedRelease:
     release = for_version(found.release, found.module or found.metadata)
     if release.fallback:
-        warnings.warn(
-            f"boundcheck: {release.describe()}; set {releases.STRICT_VERSION_VARIABLE}=1 to refuse "
-            "unmodeled releases instead",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+        _warn_fallback(release, stacklevel=4, always=True)
     if found.disagree:
         try:
             witness = for_version(installed_flashinfer.release_of(found.metadata), found.metadata)
