@@ -177,9 +177,20 @@ def test_an_empty_root_is_an_input_error(capsys):
         rows("", era_for("0.7.4"))
 
 
-def test_an_empty_folder_is_all_missing_and_no_era(tmp_path, capsys):
+def test_an_empty_folder_is_not_a_flashinfer_folder(tmp_path, capsys):
+    """No fused-MoE source at all: an input error, not a table of MISSING rows
+    (tests/test_drift_adversarial.py has more)."""
+    assert main(["drift", "--flashinfer-root", str(tmp_path), "--flashinfer", "0.7.4"]) == 2
+    assert "--flashinfer-root: not a flashinfer package folder" in capsys.readouterr().err
+    with pytest.raises(drift.BoundcheckInputError):
+        identify(str(tmp_path))
+
+
+def test_a_folder_with_one_empty_source_is_read_and_matches_no_era(tmp_path, capsys):
+    (tmp_path / "fused_moe").mkdir()
+    (tmp_path / FUSED_MOE_CORE).write_text("")
     table = rows(str(tmp_path), era_for("0.7.4"))
-    assert table and all(r.status == MISSING for r in table)
+    assert table and all(r.status == MISSING for r in table if r.fact not in ("entry_points", "routing_metadata_tile"))
     assert identify(str(tmp_path)) == []
     assert main(["drift", "--flashinfer-root", str(tmp_path), "--flashinfer", "0.7.4"]) == len(table)
     assert "sources match no modeled era" in capsys.readouterr().out

@@ -143,8 +143,13 @@ def test_nothing_runs_without_the_flag_and_a_hang_is_cut_off(copy_of_0_7_2, tmp_
     assert marker.exists()  # executed, in the child, because it was asked for
     _edit(copy_of_0_7_2, UTILS, r"(def map_to_hybrid_bucket\(x: int, max_num_tokens: int\) -> int:\n)",
           r"\1    while True:\n        pass\n")
-    code, report, executed = _drift(copy_of_0_7_2, "--flashinfer", "0.7.2.post1", "--execute-timeout", "20", timeout=120)
-    assert code != 0 and executed["(all)"]["status"] == "timeout"
+    code, report, executed = _drift(copy_of_0_7_2, "--flashinfer", "0.7.2.post1", "--execute-timeout", "20", timeout=300)
+    # Cut off by the call's own budget (1 s), or the comparison's child killed at 20 s; the
+    # other comparisons (each with its own 20 s) still report.
+    row = executed.get("map_to_hybrid_bucket") or executed["(tuning buckets)"]
+    assert code != 0 and row["status"] in ("error", "timeout") and "ran past" in row["detail"], row
+    assert "(all)" not in executed
+    assert "getMaxNumCtasInBatchDim" in executed or "(compiled functions)" in executed
 
 
 def test_bad_timeout_is_an_input_error(copy_of_0_7_2):

@@ -2,11 +2,18 @@
 with what an era (boundcheck.releases) says; name the era(s) the sources match.
 
 Trust: the files of the flashinfer package given (installed, or --flashinfer-root: a
-folder laid out as installed, holding `data/` and `fused_moe/`). They are read as text;
-nothing from the folder is imported or executed: C++ is read with comments and literals
-blanked, Python is parsed with `ast`, and the one function whose behaviour matters,
-map_to_hybrid_bucket, is run by a small evaluator that knows only if / return /
-comparisons / integer arithmetic / min / max and the helpers it calls.
+folder laid out as installed, holding `data/` and `fused_moe/`; a folder holding none of
+the fused-MoE sources is an input error). They are read as text; nothing from the folder
+is imported or executed: C++ is read with comments and literals blanked, Python is parsed
+with `ast`, and the one function whose behaviour matters, map_to_hybrid_bucket, is run by
+a small evaluator that knows only if / return / comparisons / integer arithmetic / min /
+max and the helpers it calls, and compared with the model's on every small input and, by
+Z3, on the whole domain. The evaluators of the folder's code (Python, and the C++ that
+builds the tile sets) run within step, depth, integer-size and time budgets: past them a
+fact is MISSING "too complex", and an error of the code (division by zero) is MISSING
+naming its file:line. `--execute` runs each comparison in a child process group of its own
+with a timeout, killed with everything it started (processes), and loads only libraries
+it compiled into a private cache, checked against their recorded sha256 (compiled).
 
 Each fact is extracted once per folder as a value in the model's own terms and compared
 with the era's value, one row per fact that applies to the era: the CTA formula and padded
@@ -27,7 +34,10 @@ The package, one job a module: folder (reading files safely), cxx (C++ as text),
 tile_program (the interpreter of the tile-set builders), tile_sets, launcher, runner,
 python_sources, python_evaluator, buckets and routing (the readers of each fact), found
 (what a reader returns), paths (the files read), extraction (every fact, once per folder),
-comparison (one row per fact of an era; identify) and command (`boundcheck drift`).
+comparison (one row per fact of an era; identify) and command (`boundcheck drift`); for
+--execute: execute (the comparisons, each in its own child), compiled and
+compiled_tile_sets (extraction, g++ and the private library cache), compare (the model
+over numpy arrays) and processes (bounded children, killed with their process group).
 """
 
 from ..errors import BoundcheckInputError

@@ -1,20 +1,24 @@
 """The trtllm-gen runner's tuning-bucket map: round-down or hybrid (and which function
 builds it), read with ast from fused_moe/*.py; a hybrid map's phase constants, and its
-map_to_hybrid_bucket run by the evaluator on samples against the model's."""
+map_to_hybrid_bucket run by the evaluator (boundcheck.drift.python_evaluator, within its
+budget) against the model's: on every small input and each side of every boundary one at
+a time, then symbolically, by Z3, on the whole domain (every x <= 2**25, every
+tune_max_num_tokens 1..2**31-1)."""
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from dataclasses import dataclass
 
 from .. import facts
 from ..facts import FUSED_MOE_CORE, FUSED_MOE_UTILS
-from ..tiles import map_to_hybrid_bucket
+from ..tiles import POWER_OF_TWO_EXPONENTS, map_to_hybrid_bucket
 from .folder import _Folder
 from .found import Found, Missing
 from .paths import FUSED_MOE_TUNING
-from .python_evaluator import _PyEvaluator
+from .python_evaluator import Budget, EvaluationError, TooComplex, _PyEvaluator
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class Buckets:
 _PHASE_NAMES = ("_PHASE1_END", "_PHASE2_STEP", "_PHASE2_END", "_PHASE3_STEP", "_PHASE3_END")
 MODEL_PHASES = (facts.BUCKET_PHASE1_END, facts.BUCKET_PHASE2_STEP, facts.BUCKET_PHASE2_END,
                 facts.BUCKET_PHASE3_STEP, facts.BUCKET_PHASE3_END)
-SAME_MAPPING = "same mapping as the model's"
+SAME_MAPPING = "same mapping as the model's on every x <= 2**25 and max_num_tokens 1..2**31-1"
 
 
 def _call_name(node) -> str | None:
@@ -99,17 +103,28 @@ def _mapper_is_hybrid(folder: _Folder) -> bool:
     return False
 
 
-_BUCKET_CAPS = (1, 100, 256, 3000, 8192, 2**20)
+# The domain on which the folder's map must equal the model's: every token count the model
+# describes (boundcheck.tiles: up to 2**POWER_OF_TWO_EXPONENTS, and every count below 1)
+# and every tune_max_num_tokens, 1..2**31-1. Z3 checks the whole of it.
+X_MIN, X_MAX = -(2**31), 2**POWER_OF_TWO_EXPONENTS
+CAP_MIN, CAP_MAX = 1, 2**31 - 1
+# Compared one input at a time first (a small input where they differ, and a check of the
+# symbolic translation): every x in [-2, 1100] with the largest max, every x in [-2, 40]
+# with each max in 1..40, and each side of every phase boundary and step multiple.
+_BUCKET_CAPS = (1, 100, 256, 3000, 8192, 2**20, CAP_MAX)
 
 
 def _bucket_samples(phases) -> list[tuple[int, int]]:
-    """(x, tune_max) pairs: a sweep, and each side of every phase boundary and step of
-    both the source's and the model's constants."""
-    points = set(range(-1, 5000, 41)) | {8191, 8192, 8193, 2**19 + 3, 2**20 + 1}
+    """(x, tune_max) pairs: all small values, and each side of every phase boundary and
+    step multiple of both the source's and the model's constants."""
+    pairs = [(x, CAP_MAX) for x in range(-2, 1101)]
+    pairs += [(x, cap) for cap in range(1, 41) for x in range(-2, 41)]
+    points = {8191, 8192, 8193, 2**19 + 3, 2**20 + 1, X_MAX - 1, X_MAX}
     for boundary in set(phases) | set(MODEL_PHASES):
         for multiple in range(1, 17):
             points |= {boundary * multiple - 1, boundary * multiple, boundary * multiple + 1}
-    return [(x, cap) for cap in _BUCKET_CAPS for x in sorted(points) if x <= 2**21]
+    pairs += [(x, cap) for cap in _BUCKET_CAPS for x in sorted(points) if X_MIN <= x <= X_MAX]
+    return list(dict.fromkeys(pairs))
 
 
 _MODEL_BUCKETS: dict = {}
@@ -121,27 +136,119 @@ def _model_bucket(x: int, cap: int) -> int:
     return _MODEL_BUCKETS[(x, cap)]
 
 
+def _bound_names(node) -> set:
+    """Every name a statement binds, at any depth (defs, classes, imports, assignment targets, del)."""
+    names = set()
+    for inner in ast.walk(node):
+        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(inner.name)
+        elif isinstance(inner, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in inner.names}
+        elif isinstance(inner, ast.Name) and isinstance(inner.ctx, (ast.Store, ast.Del)):
+            names.add(inner.id)
+    return names
+
+
+def _module_definitions(module: ast.Module) -> tuple[dict, dict]:
+    """(functions, integer constants) bound at the module's top level, as Python leaves
+    them: the last binding of a name wins; a name bound to anything but a plain `def` or an
+    integer literal (an import, a class, another value, a binding inside if / try / with /
+    a loop) is neither, so that code calling it is not evaluated."""
+    functions, constants = {}, {}
+    for node in module.body:
+        if isinstance(node, ast.FunctionDef):
+            functions[node.name] = node
+            constants.pop(node.name, None)
+            continue
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Constant) and type(node.value.value) is int):
+            constants[node.targets[0].id] = node.value.value
+            functions.pop(node.targets[0].id, None)
+            continue
+        for name in _bound_names(node):
+            functions.pop(name, None)
+            constants.pop(name, None)
+    return functions, constants
+
+
+def _the_same_map(evaluator: _PyEvaluator, budget: Budget, phases) -> str:
+    """SAME_MAPPING, or where the folder's map differs from the model's: first on the
+    samples, one at a time, then by Z3 on the whole domain (X_MIN..X_MAX x CAP_MIN..CAP_MAX).
+    An error of the code is Missing naming it; past the budget, TooComplex."""
+
+    def differs(x, cap) -> str | None:
+        try:
+            theirs = evaluator.call("map_to_hybrid_bucket", [x, cap])
+        except (EvaluationError, TooComplex) as error:
+            raise type(error)(f"{error}, for (x, max) = ({x}, {cap})") from None
+        if theirs is None or theirs != _model_bucket(x, cap):
+            return f"differs at (x, max) = ({x}, {cap}): {theirs} vs the model's {_model_bucket(x, cap)}"
+        return None
+
+    for x, cap in _bucket_samples(phases):
+        found = differs(x, cap)
+        if found:
+            return found
+    witness = _z3_witness(evaluator, budget)
+    if witness is None:
+        return SAME_MAPPING
+    found = differs(*witness)  # raises the code's own error there, if that is what Z3 found
+    if found is None:
+        raise Missing(f"Z3 and the evaluator disagree at (x, max) = {witness}; not compared")
+    return found
+
+
+def _z3_witness(evaluator: _PyEvaluator, budget: Budget) -> tuple[int, int] | None:
+    """An input of the domain where the folder's map differs from the model's or fails,
+    None if there is none (Z3 proves it); TooComplex if Z3 cannot tell in the time left."""
+    import z3
+
+    from ..solver.backends import Z3IntOps
+
+    x, cap = z3.Int("x"), z3.Int("max_num_tokens")
+    theirs, problems = evaluator.symbolic("map_to_hybrid_bucket", [x, cap])
+    model = map_to_hybrid_bucket(x, cap, ops=Z3IntOps())
+    seconds = budget.remaining()
+    if seconds <= 0:
+        budget.check_time()
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(seconds * 1000)))
+    solver.add(x >= X_MIN, x <= X_MAX, cap >= CAP_MIN, cap <= CAP_MAX)
+    solver.add(z3.Or(theirs != model, *(condition for condition, _ in problems)))
+    verdict = solver.check()
+    if verdict == z3.unsat:
+        return None
+    if verdict == z3.sat:
+        found = solver.model()
+        return (found.eval(x, model_completion=True).as_long(), found.eval(cap, model_completion=True).as_long())
+    raise TooComplex(f"too complex: Z3 could not compare map_to_hybrid_bucket with the model's on the whole domain "
+                     f"within the {budget.seconds:g} s budget ({solver.reason_unknown()})")
+
+
+_SAME_MAPS: dict = {}
+
+
 def _hybrid_map(folder: _Folder) -> tuple[tuple, str]:
     """fused_moe/utils.py's phase constants, and whether its map_to_hybrid_bucket (run by
-    the evaluator, never imported) maps every sample as the model's does."""
+    the evaluator, never imported) maps every input of the domain as the model's does."""
     module = folder.python(FUSED_MOE_UTILS)
-    constants, functions = {}, {}
-    for node in module.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, int):
-            constants[node.targets[0].id] = node.value.value
-        elif isinstance(node, ast.FunctionDef) and node.name in ("map_to_hybrid_bucket", "_ceil_to_step"):
-            functions[node.name] = node
+    functions, constants = _module_definitions(module)
     absent = [name for name in _PHASE_NAMES if name not in constants]
     if "map_to_hybrid_bucket" not in functions or absent:
         raise Missing(f"{FUSED_MOE_UTILS}: no map_to_hybrid_bucket or no {', '.join(absent) or 'phase constants'}")
     phases = tuple(constants[name] for name in _PHASE_NAMES)
-    evaluator = _PyEvaluator(functions, constants)
-    for x, cap in _bucket_samples(phases):
-        theirs = evaluator.call("map_to_hybrid_bucket", [x, cap])
-        if theirs != _model_bucket(x, cap):
-            return phases, f"differs at (x, max) = ({x}, {cap}): {theirs} vs the model's {_model_bucket(x, cap)}"
-    return phases, SAME_MAPPING
+    key = hashlib.sha256(folder.text(FUSED_MOE_UTILS).encode()).hexdigest()  # what functions and constants come from
+    if key not in _SAME_MAPS:
+        budget = Budget()
+        evaluator = _PyEvaluator(functions, constants, FUSED_MOE_UTILS, budget)
+        try:
+            mapping = _the_same_map(evaluator, budget, phases)
+        except Missing as missing:
+            raise Missing(f"{FUSED_MOE_UTILS}: map_to_hybrid_bucket: {missing}") from None
+        except (ArithmeticError, RecursionError, MemoryError) as error:  # a backstop: the evaluator names its own
+            raise Missing(f"{FUSED_MOE_UTILS}: map_to_hybrid_bucket: {type(error).__name__}") from None
+        _SAME_MAPS[key] = mapping
+    return phases, _SAME_MAPS[key]
 
 
 def _buckets(folder: _Folder) -> Found:

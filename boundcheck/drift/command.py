@@ -35,11 +35,13 @@ def add_parser(sub):
                       f"if modeled, else the newest modeled, {releases.NEWEST})")
     p.add_argument("--json", action="store_true")
     p.add_argument("--execute", action="store_true",
-                   help="also compile and run the folder's own geometry code (CTA count, tile choice, tuning buckets) "
-                        "and compare its answers with the model's, in a child process with a timeout (default: off; "
-                        "nothing from the folder runs without it)")
+                   help="also compile and run the folder's own geometry code (CTA count, tile choice, tile sets, "
+                        "tuning buckets) and compare its answers with the model's, each comparison in a child process "
+                        "group with a timeout, killed with everything it started (default: off; nothing from the "
+                        "folder runs without it)")
     p.add_argument("--execute-timeout", type=float, default=300.0,
-                   help="seconds the executed comparison may take (default: 300)")
+                   help="seconds each of the three executed comparisons (compiled host functions, tile sets, tuning "
+                        "buckets) may take, its compile included")
     p.set_defaults(run=run)
 
 

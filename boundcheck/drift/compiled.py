@@ -15,10 +15,21 @@ kept in this repository:
 Comments are stripped, functions are found by brace matching on the text (string and char
 literals blanked while matching), and the extracted text is compiled (g++ -O2 -std=c++17
 -shared -fPIC) behind a small shim header (TVM_FFI_ICHECK* and FLASHINFER_CHECK throw)
-together with `extern "C"` wrappers that evaluate whole arrays of points per call. The
-shared library is cached under `$BOUNDCHECK_COMPILED_CACHE` (else
-`<tmp>/boundcheck-compiled-reference`) by a hash of the generated source, so releases whose
-extracted text is identical share one library.
+together with `extern "C"` wrappers that evaluate whole arrays of points per call. g++
+runs in a process group of its own, at most COMPILE_TIMEOUT_S seconds (or until the
+deadline `drift --execute` sets), and is killed with everything it started when the time
+is up (boundcheck.drift.processes): a FIFO `#include` cannot hang it.
+
+The shared library is cached, so that releases whose extracted text is identical share
+one, in a folder of the user's own: `$BOUNDCHECK_COMPILED_CACHE`, else
+`$XDG_CACHE_HOME/boundcheck/compiled`, else `~/.cache/boundcheck/compiled`; created 0700,
+and refused (UnsafeCacheError) if it is not a folder, not owned by the user or group- or
+world-writable. Each library is named by a hash of everything that makes it (the source,
+its headers, the compiler, its version and flags): `<prefix>_<key>.so`, and the sha256 of
+the library's bytes, recorded when it was compiled, beside it (`<prefix>_<key>.so.sha256`).
+Before a library is loaded the record is checked against the file (both regular files of
+the user, not group- or world-writable); on any mismatch it is compiled again. Nothing is
+ever loaded from a shared temporary folder.
 
 The wrappers (all arrays are C-contiguous):
 
@@ -40,12 +51,12 @@ drift --execute` runs the comparison on any folder (boundcheck.drift.execute).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -74,8 +85,60 @@ def release_folder(version: str, root: Path | None = None) -> Path:
 
 
 def build_root() -> Path:
-    default = Path(tempfile.gettempdir()) / "boundcheck-compiled-reference"
-    return Path(os.environ.get(BUILD_VARIABLE, default)).expanduser()
+    """Where compiled libraries are cached: $BOUNDCHECK_COMPILED_CACHE, else
+    $XDG_CACHE_HOME/boundcheck/compiled (an absolute XDG_CACHE_HOME only, as the spec
+    says), else ~/.cache/boundcheck/compiled. private_build_root() creates and checks it."""
+    chosen = os.environ.get(BUILD_VARIABLE)
+    if chosen:
+        return Path(chosen).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path("~/.cache").expanduser()
+    return base / "boundcheck" / "compiled"
+
+
+class UnsafeCacheError(RuntimeError):
+    """The compiled-library folder or a file in it could be written by someone else."""
+
+
+def _unsafe(path: Path, st, kind: str) -> str | None:
+    """Why `path` (stat `st`) may not be trusted, None if it may."""
+    import stat as stat_module
+
+    wanted = stat_module.S_ISDIR if kind == "folder" else stat_module.S_ISREG
+    if not wanted(st.st_mode):
+        return f"{path} is not a {'folder' if kind == 'folder' else 'regular file'}"
+    if st.st_uid != os.geteuid():
+        return f"{path} is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})"
+    if st.st_mode & 0o022:
+        return f"{path} is group- or world-writable (mode {st.st_mode & 0o7777:04o})"
+    return None
+
+
+def private_build_root() -> Path:
+    """build_root(), created 0700 if absent; UnsafeCacheError unless it is a folder of this
+    user's that no one else can write."""
+    root = build_root()
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(root, 0o700)
+            os.chmod(root, 0o700)  # whatever the umask
+        except FileExistsError:
+            pass
+        st = os.stat(root)
+    except OSError as error:
+        raise UnsafeCacheError(f"the compiled-library folder {root} cannot be made: {error.strerror or error} "
+                               f"(set {BUILD_VARIABLE} to a folder of your own)") from None
+    reason = _unsafe(root, st, "folder")
+    if reason:
+        raise UnsafeCacheError(f"refusing the compiled-library folder: {reason} "
+                               f"(set {BUILD_VARIABLE} to a folder of your own, mode 0700)")
+    return root
+
+
+# g++ gets at most this long per library; drift --execute's child lowers it to its deadline.
+COMPILE_TIMEOUT_S = 300.0
+COMPILE_DEADLINE: float | None = None  # time.time() by which a compile must end (set by drift --execute)
 
 
 def compiler() -> str | None:
@@ -416,40 +479,143 @@ class CompileError(RuntimeError):
 
 
 def library_digest(source: str, headers: dict | None = None) -> str:
+    """A digest of the source and its headers (Reference.digest: which releases compile the
+    same text). The library's file is named by library_key, which adds the compiler."""
     return hashlib.sha256("\0".join([source, *(headers or {}).values()]).encode()).hexdigest()[:16]
 
 
+_COMPILER_IDS: dict = {}
+
+
+def _compiler_id(cxx: str) -> str:
+    """The compiler's resolved path and `-dumpfullversion -dumpmachine` (once per process)."""
+    if cxx not in _COMPILER_IDS:
+        from .processes import run_bounded
+
+        version = run_bounded([cxx, "-dumpfullversion", "-dumpmachine"], 60, new_session=False)
+        _COMPILER_IDS[cxx] = f"{os.path.realpath(cxx)}\0{version.stdout.strip()}"
+    return _COMPILER_IDS[cxx]
+
+
+def _flags(opt: str) -> list[str]:
+    return [opt, "-std=c++17", "-shared", "-fPIC"]
+
+
+def library_key(source: str, headers: dict | None = None, opt: str = "-O2", cxx: str | None = None) -> str:
+    """The hash a library is cached under: its source, headers, compiler (path and version)
+    and flags."""
+    cxx = cxx or compiler()
+    parts = [source, *[f"{name}\0{text}" for name, text in sorted((headers or {}).items())],
+             _compiler_id(cxx) if cxx else "no compiler", " ".join(_flags(opt))]
+    return hashlib.sha256("\0\0".join(parts).encode()).hexdigest()[:32]
+
+
+def library_path(prefix: str, source: str, headers: dict | None = None, opt: str = "-O2") -> Path:
+    """Where compile_library keeps this library (under build_root())."""
+    return build_root() / f"{prefix}_{library_key(source, headers, opt)}.so"
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _record(lib: Path) -> Path:
+    return lib.with_name(lib.name + ".sha256")
+
+
+def verified(lib: Path) -> bool:
+    """Is `lib` the library compile_library made: it and its recorded sha256 regular files
+    of this user's that no one else can write, in a folder of the same kind, and the
+    file's sha256 the one recorded when it was compiled?"""
+    record = _record(lib)
+    try:
+        if _unsafe(lib.parent, os.stat(lib.parent), "folder"):
+            return False
+        if _unsafe(lib, os.lstat(lib), "file") or _unsafe(record, os.lstat(record), "file"):
+            return False
+        recorded = record.read_text().strip()
+        return len(recorded) == 64 and _sha256_file(lib) == recorded
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _compile_timeout() -> float:
+    timeout = COMPILE_TIMEOUT_S
+    if COMPILE_DEADLINE is not None:
+        import time
+
+        timeout = min(timeout, COMPILE_DEADLINE - time.time())
+    if timeout <= 0:
+        raise CompileError("no time left to compile (the --execute-timeout is spent)")
+    return timeout
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically, as a file only this user can write."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def compile_library(prefix: str, source: str, label: str = "", headers: dict | None = None, opt: str = "-O2") -> Path:
-    """g++ -shared of `source` (with `headers` beside it), cached under build_root() by a hash
-    of everything compiled: `<prefix>_<digest>.so`, and the source kept beside it."""
+    """g++ -shared of `source` (with `headers` beside it), cached in private_build_root()
+    as `<prefix>_<key>.so` (library_key), with the sha256 of the library recorded beside
+    it and the source kept. A cached library is reused only if verified(); otherwise, and
+    when absent, it is compiled (in a process group of its own, within _compile_timeout())."""
+    from .processes import run_bounded
+
     cxx = compiler()
     if cxx is None:
         raise CompileError("g++ not found")
     headers = headers or {}
-    digest = library_digest(source, headers)
-    root = build_root()
-    root.mkdir(parents=True, exist_ok=True)
-    lib = root / f"{prefix}_{digest}.so"
-    if lib.exists():
+    root = private_build_root()
+    key = library_key(source, headers, opt, cxx)
+    lib = root / f"{prefix}_{key}.so"
+    if verified(lib):
         return lib
-    work = Path(tempfile.mkdtemp(prefix=f"{prefix}_{digest}_", dir=root))
+    timeout = _compile_timeout()
+    work = Path(tempfile.mkdtemp(prefix=f".{prefix}_{key}_", dir=root))
     try:
         for name, text in headers.items():
             (work / name).write_text(text)
         (work / f"{prefix}.cpp").write_text(f"// {label}\n" + source)
-        result = subprocess.run(
-            [cxx, opt, "-std=c++17", "-shared", "-fPIC", "-o", str(work / "lib.so"), str(work / f"{prefix}.cpp")],
-            capture_output=True, text=True,
-        )
+        # Relative names (run in `work`) so that the library's bytes do not name the folder.
+        result = run_bounded([cxx, *_flags(opt), "-o", "lib.so", f"{prefix}.cpp"], timeout, new_session=False,
+                             cwd=str(work))
+        if result.timed_out:
+            raise CompileError(f"g++ ran past {timeout:g} s for {label or key} and was killed with what it started")
         if result.returncode != 0:
-            raise CompileError(f"g++ failed for {label or digest}:\n{result.stderr[-4000:]}")
-        os.replace(work / "lib.so", lib)
-        (root / f"{prefix}_{digest}.cpp").write_text(source)
+            raise CompileError(f"g++ failed for {label or key}:\n{result.stderr[-4000:]}")
+        built = work / "lib.so"
+        os.chmod(built, 0o700)
+        digest = _sha256_file(built)
+        os.replace(built, lib)
+        _write_private(_record(lib), (digest + "\n").encode())
+        _write_private(root / f"{prefix}_{key}.cpp", source.encode())
         for name, text in headers.items():
-            (root / name).write_text(text)
+            _write_private(root / name, text.encode())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return lib
+
+
+def load_library(lib: Path) -> ctypes.CDLL:
+    """ctypes.CDLL of a library compile_library made, after verified() checks it again."""
+    if not verified(lib):
+        raise UnsafeCacheError(f"{lib}: not the library boundcheck compiled (its recorded sha256 or its owner "
+                               f"or mode differ); not loaded")
+    return ctypes.CDLL(str(lib))
 
 
 def build(ex: Extracted, label: str = "") -> Path:
@@ -470,7 +636,7 @@ class Reference:
         self.label = label
         self.digest = source_hash(ex)
         self.path = build(ex, label)
-        self._lib = ctypes.CDLL(str(self.path))
+        self._lib = load_library(self.path)
         if ex.compute_selected_tile_n is not None:
             self._lib.bc_tiles.restype = ctypes.c_int64
             self._lib.bc_tiles.argtypes = [_I32, ctypes.c_int64, ctypes.c_int64, _I64, _I64, _I64, _I64,

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..releases import BFLOAT16, E2M1, E4M3, FP4_PRECISIONS, MX_E2M1, MX_E4M3, fp4_launcher_tiles
-from .compiled import LAUNCHER, ExtractionError, compile_library, find_definitions, strip_comments
+from .compiled import LAUNCHER, ExtractionError, compile_library, find_definitions, load_library, strip_comments
 from .cxx import _Cpp
 from .launcher import _entry_definitions
 from .tile_sets import _FP4_ENTRY, _PLAIN_LAUNCHERS
@@ -231,7 +231,7 @@ class CompiledTileSets:
     def __init__(self, ex: ExtractedTileSets, label: str = ""):
         self.extracted = ex
         self.label = label
-        self._lib = ctypes.CDLL(str(_build(ex, label)))
+        self._lib = load_library(_build(ex, label))
         self._lib.bc_tile_set.restype = ctypes.c_int64
         self._lib.bc_tile_set.argtypes = [ctypes.c_int64] * 5 + [ctypes.POINTER(ctypes.c_int32), ctypes.c_int64]
 

@@ -1,23 +1,29 @@
 """`drift --execute`: run a flashinfer folder's own geometry code and compare its answers with
 the model's, so that a change of meaning shows even where the text still reads the same.
 
-Only with the flag, and only in a child process with a timeout (the parent never loads
-or runs anything from the folder). The child (`python -m boundcheck.drift.execute ROOT
-ERA`) extracts by name and compiles with g++ (boundcheck.drift.compiled): runner.h's
+Only with the flag, and only in child processes with a timeout (the parent never loads or
+runs anything from the folder). Each of the three comparisons (PARTS) runs in a child of
+its own (`python -m boundcheck.drift.execute ROOT ERA PART DEADLINE`), in a new session
+and process group, at most `--execute-timeout` seconds; when it is done or its time is up,
+the whole group and every process left in its session are killed
+(boundcheck.drift.processes), so nothing the folder's code started survives, and a
+comparison that hangs is that comparison's TIMEOUT row while the others still report.
+g++ runs inside the child's session, in a group of its own, until the child's deadline.
+
+The children extract by name and compile with g++ (boundcheck.drift.compiled): runner.h's
 getMaxNumCtasInBatchDim and, where the launcher picks the tile, computeSelectedTileN, the
-default tile and each launcher's tile set with its dtype conditions
-(boundcheck.drift.compiled_tile_sets); it executes the folder's Python tuning-bucket map (map_to_hybrid_bucket,
-or last_positive_power_of_2 for the round-down map) from its own source; and it compares
-each with the model's function for the era on an exhaustive small domain and random points
-of the full one. It prints one JSON object per function: its status ("match", "differs",
-"error", "absent"), the points compared and, where they differ, one input with both
-answers."""
+default tile ("compiled"), and each launcher's tile set with its dtype conditions
+(boundcheck.drift.compiled_tile_sets, "tile_sets"); and execute the folder's Python
+tuning-bucket map (map_to_hybrid_bucket, or last_positive_power_of_2 for the round-down
+map) from its own source ("buckets"). Each is compared with the model's function for the
+era on an exhaustive small domain and random points of the full one. A child prints one
+JSON object per function: its status ("match", "differs", "error", "absent"), the points
+compared and, where they differ, one input with both answers."""
 
 from __future__ import annotations
 
 import ast
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +41,30 @@ class Executed:
     detail: str  # where it differs: one input and both answers; else what was compared
 
 
+# The comparisons, each in a child of its own, and the row that stands for one that fails.
+PARTS = {"compiled": "(compiled functions)", "tile_sets": "(tile sets)", "buckets": "(tuning buckets)"}
+
+
 def run(root: str, era, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Executed]:
-    """The child's verdicts for `root` against `era` (one TIMEOUT or ERROR row if it fails)."""
-    command = [sys.executable, "-m", "boundcheck.drift.execute", str(root), era.name]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return [Executed("(all)", TIMEOUT, 0, f"the executed comparison ran past {timeout_s:g} s and was killed")]
+    """The children's verdicts for `root` against `era`: each comparison's rows, or one
+    TIMEOUT or ERROR row for a comparison whose child ran out of time or failed."""
+    rows = []
+    for part in PARTS:
+        rows.extend(run_part(root, era, part, timeout_s))
+    return rows
+
+
+def run_part(root: str, era, part: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Executed]:
+    import time
+
+    from .processes import run_bounded
+
+    name = PARTS[part]
+    deadline = time.time() + timeout_s
+    command = [sys.executable, "-m", "boundcheck.drift.execute", str(root), era.name, part, repr(deadline)]
+    result = run_bounded(command, timeout_s)
+    if result.timed_out:
+        return [Executed(name, TIMEOUT, 0, f"ran past {timeout_s:g} s; it and every process it started were killed")]
     rows = []
     for line in result.stdout.splitlines():
         try:
@@ -50,7 +73,7 @@ def run(root: str, era, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Executed]:
             continue
     if result.returncode != 0 or not rows:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        rows.append(Executed("(all)", ERROR, 0, f"the child exited {result.returncode}: {tail[0][:300]}"))
+        rows.append(Executed(name, ERROR, 0, f"the child exited {result.returncode}: {tail[0][:300]}"))
     return rows
 
 
@@ -166,6 +189,36 @@ def _executable(name, functions, constants):
     return namespace[name]
 
 
+# Each call of the folder's bucket map gets at most this long (a call takes microseconds;
+# repeated squaring is stopped here while its integers are still small), within the
+# comparison's own timeout.
+CALL_SECONDS = 1.0
+
+
+class _TooLong(BaseException):
+    """Raised in the folder's code when one call runs past CALL_SECONDS (a BaseException,
+    so that `except Exception` in that code does not swallow it)."""
+
+
+def _per_call_budget(function):
+    """`function`, each call stopped (_TooLong) after CALL_SECONDS of wall time (SIGALRM)."""
+    import signal
+
+    def expired(signum, frame):
+        raise _TooLong
+
+    signal.signal(signal.SIGALRM, expired)
+
+    def call(*arguments):
+        signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
+        try:
+            return function(*arguments)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    return call
+
+
 def _buckets(root: Path, era, rng, np) -> Executed:
     from ..tiles import last_positive_power_of_2, map_to_hybrid_bucket
 
@@ -188,15 +241,27 @@ def _buckets(root: Path, era, rng, np) -> Executed:
         theirs = _executable(name, functions, constants)
         pairs = [(int(x), None) for x in xs if x >= 1]
         ours_of, theirs_of = (lambda x, t: model(x)), (lambda x, t: theirs(x))
+    bounded = _per_call_budget(theirs_of)
     for x, t in pairs:
-        a, b = theirs_of(x, t), ours_of(x, t)
+        try:
+            a = bounded(x, t)
+        except _TooLong:
+            args = f"x={x}" + (f", max_num_tokens={t}" if t is not None else "")
+            return Executed(name, ERROR, len(pairs), f"too complex: {name}({args}) ran past {CALL_SECONDS:g} s "
+                                                     f"(each call's budget)")
+        b = ours_of(x, t)
         if a != b:
             args = f"x={x}" + (f", max_num_tokens={t}" if t is not None else "")
             return Executed(name, DIFFERS, len(pairs), f"first difference: {name}({args}): flashinfer {a}, model {b}")
     return Executed(name, MATCH, len(pairs), "executed from the folder's source")
 
 
-def check(root: str, era_name: str) -> list[Executed]:
+def _error(name: str, error: BaseException) -> Executed:
+    return Executed(name, ERROR, 0, f"{type(error).__name__}: {str(error)[:300]}")
+
+
+def check(root: str, era_name: str, parts=tuple(PARTS)) -> list[Executed]:
+    """In the child: the rows of the comparisons `parts` (an exception is that one's ERROR row)."""
     import numpy as np
 
     from ..releases import ERAS
@@ -206,24 +271,39 @@ def check(root: str, era_name: str) -> list[Executed]:
     folder = Path(root)
     rng = np.random.default_rng(20261128)
     rows = []
-    try:
-        ref = compiled.Reference(compiled.extract(folder), label=str(folder))
-    except Exception as error:  # noqa: BLE001 (reported as the row's verdict)
-        rows.append(Executed("(compiled functions)", ERROR, 0, f"{type(error).__name__}: {str(error)[:300]}"))
-    else:
-        rows.append(_ctas(ref, era, rng, np))
-        rows.extend(_tile_choice(ref, era, rng, np))
-    try:
-        rows.extend(_tile_sets(folder, era))
-    except Exception as error:  # noqa: BLE001
-        rows.append(Executed("(tile sets)", ERROR, 0, f"{type(error).__name__}: {str(error)[:300]}"))
-    try:
-        rows.append(_buckets(folder, era, rng, np))
-    except Exception as error:  # noqa: BLE001
-        rows.append(Executed("(tuning buckets)", ERROR, 0, f"{type(error).__name__}: {str(error)[:300]}"))
+    if "compiled" in parts:
+        try:
+            ref = compiled.Reference(compiled.extract(folder), label=str(folder))
+        except Exception as error:  # noqa: BLE001 (reported as the row's verdict)
+            rows.append(_error(PARTS["compiled"], error))
+        else:
+            rows.append(_ctas(ref, era, rng, np))
+            rows.extend(_tile_choice(ref, era, rng, np))
+    if "tile_sets" in parts:
+        try:
+            rows.extend(_tile_sets(folder, era))
+        except Exception as error:  # noqa: BLE001
+            rows.append(_error(PARTS["tile_sets"], error))
+    if "buckets" in parts:
+        try:
+            rows.append(_buckets(folder, era, rng, np))
+        except Exception as error:  # noqa: BLE001
+            rows.append(_error(PARTS["buckets"], error))
     return rows
 
 
-if __name__ == "__main__":
-    for row in check(sys.argv[1], sys.argv[2]):
+def main(argv: list[str]) -> None:
+    """ROOT ERA [PART [DEADLINE]]: print the rows of one comparison (all without PART);
+    g++ stops by DEADLINE (time.time()), before the parent kills the child."""
+    from . import compiled
+
+    root, era_name = argv[0], argv[1]
+    parts = (argv[2],) if len(argv) > 2 else tuple(PARTS)
+    if len(argv) > 3:
+        compiled.COMPILE_DEADLINE = float(argv[3]) - 1.0
+    for row in check(root, era_name, parts):
         print(json.dumps(row.__dict__), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -30,7 +30,9 @@ def _attempt(read):
         return read()
     except Missing as missing:
         return missing
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as error:
+    except RecursionError:
+        return Missing("too complex: code nested too deeply for drift's readers")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, ArithmeticError, MemoryError) as error:
         # code too different for a reader: say so in the row rather than fail the command
         return Missing(f"reader failed: {type(error).__name__}: {error}")
 

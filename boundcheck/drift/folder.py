@@ -11,17 +11,48 @@ import stat
 from ..errors import BoundcheckInputError
 from .cxx import _Cpp
 from .found import Missing
+from ..facts import FUSED_MOE_CORE, LAUNCHER
 from .paths import FIXED_PATHS, FUSED_MOE_DIR
 
 MAX_SOURCE_BYTES = 64 * 2**20
 
 
-def check_root(root) -> str:
+def _folder_only(root) -> str:
     if root is None or not str(root).strip():
         raise BoundcheckInputError("--flashinfer-root", "must name a flashinfer package folder, got an empty string")
     root = str(root)
     if not os.path.isdir(root):
         raise BoundcheckInputError("--flashinfer-root", f"not a folder: {root}")
+    return root
+
+
+def _present(root: str) -> list[str]:
+    """Every file drift reads that exists under `root` (relative paths)."""
+    folder = _Folder(root)
+    paths = [path for path in FIXED_PATHS if folder.exists(path)]
+    try:
+        paths += [path for path in folder.python_modules(FUSED_MOE_DIR) if path not in paths]
+    except Missing:
+        pass
+    return paths
+
+
+def check_root(root) -> str:
+    """`root` if it is a flashinfer package folder: a folder holding at least one of the
+    fused-MoE sources drift reads (FIXED_PATHS, fused_moe/*.py), readable or not (a file
+    drift cannot read is that fact's MISSING row). Anything else is an input error naming
+    --flashinfer-root: a folder with none of them is not a flashinfer package, and reading
+    it would only list every fact as missing."""
+    root = _folder_only(root)
+    if not _present(root):
+        hint = ""
+        for inner in ("flashinfer", os.path.join("python", "flashinfer")):
+            if os.path.isdir(os.path.join(root, inner)) and _present(os.path.join(root, inner)):
+                hint = f"; did you mean {os.path.join(root, inner)}?"
+                break
+        raise BoundcheckInputError(
+            "--flashinfer-root", f"not a flashinfer package folder (none of its fused-MoE sources, e.g. {FUSED_MOE_CORE} "
+                                 f"or {LAUNCHER}, is there): {root}{hint}")
     return root
 
 
@@ -56,6 +87,10 @@ def _parse_python(path: str, text: str) -> ast.Module:
         return ast.parse(text)
     except SyntaxError as error:
         raise Missing(f"{path}: not valid Python (line {error.lineno})") from None
+    except (RecursionError, MemoryError):
+        raise Missing(f"{path}: too complex: nested too deeply for Python's parser") from None
+    except ValueError as error:
+        raise Missing(f"{path}: not valid Python ({error})") from None
 
 
 class _Folder:
@@ -110,10 +145,4 @@ class _Folder:
 
 def source_paths(root: str) -> list[str]:
     """Every file drift reads that exists under `root` (relative paths)."""
-    folder = _Folder(check_root(root))
-    paths = [path for path in FIXED_PATHS if folder.exists(path)]
-    try:
-        paths += [path for path in folder.python_modules(FUSED_MOE_DIR) if path not in paths]
-    except Missing:
-        pass
-    return paths
+    return _present(check_root(root))

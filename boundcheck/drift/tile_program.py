@@ -1,7 +1,12 @@
 """The interpreter of the C++ statements that build a launcher's tile vector
 (getSupportedTileNums, and the inline sets before 0.5.3): tokenised, parsed into a small
 tree and run on given dtypes. Only what those functions use is modelled; anything else is
-Missing."""
+Missing.
+
+The code is foreign input: a program longer than MAX_PROGRAM_CHARS or nested deeper than
+MAX_NESTING is TooComplex, and parsing and running share a Budget (steps and a deadline,
+boundcheck.drift.python_evaluator). The language has no loops and no calls, so a run is
+one pass over the parsed statements and these limits bound its time and memory."""
 
 from __future__ import annotations
 
@@ -9,6 +14,10 @@ import re
 
 from .cxx import _Definition
 from .found import Missing
+from .python_evaluator import Budget, TooComplex
+
+MAX_PROGRAM_CHARS = 200_000
+MAX_NESTING = 64
 
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_]\w*(?:\s*::\s*[A-Za-z_]\w*)*)|(?P<int>\d+)"
                     r"|(?P<op>&&|\|\||==|!=|->|[-+*/!(){};,.<>=?:\[\]&|])|(?P<literal>\"[^\"\n]*\"|'[^'\n]*')"
@@ -59,16 +68,26 @@ class _TileProgram:
     Missing, except (with stop_at_other) the first other statement after the set is built,
     which is where an inline set (0.5.0-0.5.2) ends."""
 
-    def __init__(self, code: str, arrays: dict):
+    def __init__(self, code: str, arrays: dict, budget: Budget | None = None):
+        if len(code) > MAX_PROGRAM_CHARS:
+            raise TooComplex(f"too complex: tile-set code of {len(code):,} characters (at most {MAX_PROGRAM_CHARS:,})")
+        self.budget = budget or Budget()
         self.tokens = _tokens(_preprocess(code))
         self.arrays = arrays
         self.position = 0
+        self.depth = 0
+
+    def _nest(self):
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise TooComplex(f"too complex: tile-set code nested more than {MAX_NESTING} deep")
 
     def _peek(self, offset=0):
         index = self.position + offset
         return self.tokens[index][1] if index < len(self.tokens) else None
 
     def _take(self, expected=None, kind=None):
+        self.budget.step("the tile-set code")
         if self.position >= len(self.tokens):
             raise Missing(f"unexpected end, expected {expected or kind}")
         token_kind, value = self.tokens[self.position]
@@ -87,6 +106,13 @@ class _TileProgram:
         return statements
 
     def _statement(self, stop_at_other=False):
+        self._nest()
+        try:
+            return self._statement_at(stop_at_other)
+        finally:
+            self.depth -= 1
+
+    def _statement_at(self, stop_at_other):
         word = self._peek()
         if word == "{":
             self._take("{")
@@ -168,6 +194,13 @@ class _TileProgram:
         return left
 
     def _unary(self):
+        self._nest()
+        try:
+            return self._unary_at()
+        finally:
+            self.depth -= 1
+
+    def _unary_at(self):
         if self._peek() == "!":
             self._take("!")
             return ("not", self._unary())
@@ -204,10 +237,12 @@ def _condition(node, env) -> bool:
     return bool(value(node[1]))
 
 
-def _run_tiles(statements, env, variables=None):
+def _run_tiles(statements, env, variables=None, budget: Budget | None = None):
     """Run parsed statements; returns (variables, returned vector or None)."""
     variables = {} if variables is None else variables
+    budget = budget or Budget()
     for statement in statements:
+        budget.step("the tile-set code")
         kind = statement[0]
         if kind == "declare":
             variables[statement[1]] = list(statement[2])
@@ -216,13 +251,13 @@ def _run_tiles(statements, env, variables=None):
                 raise Missing(f"push_back on an undeclared {statement[1]}")
             variables[statement[1]].append(statement[2])
         elif kind == "block":
-            _, returned = _run_tiles(statement[1], env, variables)
+            _, returned = _run_tiles(statement[1], env, variables, budget)
             if returned is not None:
                 return variables, returned
         elif kind == "if":
             branch = statement[2] if _condition(statement[1], env) else statement[3]
             if branch is not None:
-                _, returned = _run_tiles([branch], env, variables)
+                _, returned = _run_tiles([branch], env, variables, budget)
                 if returned is not None:
                     return variables, returned
         elif kind == "return":
@@ -232,7 +267,8 @@ def _run_tiles(statements, env, variables=None):
 
 def _function_tiles(definition: _Definition, arrays: dict, env: dict) -> tuple[int, ...]:
     """The tiles a getSupportedTileNums-like function returns for `env`."""
-    _, returned = _run_tiles(_TileProgram(definition.body[1:-1], arrays).parse(), env)
+    program = _TileProgram(definition.body[1:-1], arrays)
+    _, returned = _run_tiles(program.parse(), env, budget=program.budget)
     if returned is None:
         raise Missing("the tile function returns no vector drift can follow")
     return returned
@@ -247,5 +283,5 @@ def _inline_tiles(entry_body: str, env: dict) -> tuple[int, ...] | None:
     # The set is complete where the candidates are computed from it.
     end = entry_body.find("computeSelectedTileN", m.start())
     program = _TileProgram(entry_body[m.start():end if end >= 0 else len(entry_body)], {})
-    variables, _ = _run_tiles(program.parse(stop_at_other=True), env)
+    variables, _ = _run_tiles(program.parse(stop_at_other=True), env, budget=program.budget)
     return tuple(variables[m.group(1)])
