@@ -109,3 +109,16 @@ def test_kernel_list_parsing_reads_each_labelled_field():
     first, second = L.parse_kernel_list(text)
     assert (first.name, first["mBatchMode"], first["mClusterDimY"], first["mTransposeMmaOutput"]) == ("bmm_x_bN_dynB", 1, 2, 1)
     assert L.moe_configs([first, second]) == [first]
+
+
+def test_the_grid_library_is_built_and_loaded_through_the_private_checked_cache(monkeypatch):
+    # It used to be cached in a shared temporary folder and loaded unchecked (issue #24).
+    from boundcheck.drift import compiled
+
+    grid = _grid("0.6.13")
+    loaded = []
+    monkeypatch.setattr(compiled, "verified", lambda lib: loaded.append(lib) or False)
+    with pytest.raises(Exception):
+        L.GridFunction(L.Path(compiled.private_build_root()) / "grid_planted.so")
+    assert loaded and loaded[0].parent == compiled.private_build_root()
+    assert grid is not None

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -40,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from boundcheck.releases import GRID_ARTIFACTS  # noqa: E402
-from boundcheck.drift.compiled import (  # noqa: E402
+from boundcheck.drift.compiled import (  # noqa: E402 (compiler: the tests ask it too)
     ExtractionError, compiler, find_definitions, parameters, strip_comments,
 )
 
@@ -236,15 +234,13 @@ def generated_source(header_text: str) -> str:
     return _SHIM % {"functions": "\n".join(functions), "call": call}
 
 
-def _build_folder() -> Path:
-    return Path(os.environ.get("BOUNDCHECK_COMPILED_CACHE") or Path(tempfile.gettempdir()) / "boundcheck-compiled-reference")
-
-
 class GridFunction:
     """The compiled getLaunchGrid (or getGridDim) of one header."""
 
     def __init__(self, library: Path):
-        self._lib = ctypes.CDLL(str(library))
+        from boundcheck.drift.compiled import load_library
+
+        self._lib = load_library(library)  # the recorded sha256, owner and mode checked first
         self._lib.bg_grid.restype = ctypes.c_int
         self._lib.bg_last_error.restype = ctypes.c_char_p
 
@@ -263,25 +259,15 @@ class GridFunction:
 
 
 def grid_function(header_text: str) -> GridFunction:
-    source = generated_source(header_text)
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    folder = _build_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    library = folder / f"grid-{digest}.so"
-    if not library.exists():
-        cxx = compiler()
-        if cxx is None:
-            raise RuntimeError("no C++ compiler (g++) found")
-        with tempfile.TemporaryDirectory() as work:
-            path = Path(work) / "grid.cpp"
-            path.write_text(source)
-            built = Path(work) / "grid.so"
-            result = subprocess.run([cxx, "-O1", "-std=c++17", "-shared", "-fPIC", str(path), "-o", str(built)],
-                                    capture_output=True, text=True)
-            if result.returncode != 0:
-                raise RuntimeError(f"g++ failed on the extracted grid code:\n{result.stderr[-3000:]}")
-            shutil.move(str(built), library)
-    return GridFunction(library)
+    """The header's grid code compiled by boundcheck's one g++ helper: cached in the private,
+    hash-checked build folder (boundcheck.drift.compiled.compile_library), never in a
+    shared temporary folder."""
+    from boundcheck.drift.compiled import CompileError, compile_library
+
+    try:
+        return GridFunction(compile_library("grid", generated_source(header_text), "launch grid", opt="-O1"))
+    except CompileError as error:
+        raise RuntimeError(f"the extracted grid code: {error}") from None
 
 
 def main(argv=None) -> int:
