@@ -545,12 +545,13 @@ def observe_guard(recorder):
     guard_module = importlib.import_module("boundcheck.runtime.guard")  # the module, not runtime.guard()
     call, chunk_size = guard_module.Guard.call, guard_module.Guard.chunk_size
 
-    def recording_call(self, args, kwargs, num_tokens):
+    # Whatever else these methods take is passed on as given (their signatures may grow).
+    def recording_call(self, args, kwargs, num_tokens, *rest, **options):
         recorder.guard_calls.append({"entry_point": self.entry.name, "tokens": int(num_tokens)})
-        return call(self, args, kwargs, num_tokens)
+        return call(self, args, kwargs, num_tokens, *rest, **options)
 
-    def recording_chunk_size(self, arguments):
-        bound = chunk_size(self, arguments)
+    def recording_chunk_size(self, arguments, *rest, **options):
+        bound = chunk_size(self, arguments, *rest, **options)
         recorder.guard_bounds.append(int(bound))
         return bound
 
