@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 
 from . import facts, releases
@@ -68,10 +69,10 @@ def check_smt_dir(path):
 
 def _int_arg(name):
     def parse(text):
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        # ASCII digits only: int() also reads other scripts' digits ('٣٢' is 32) and '1_000'
+        if not re.fullmatch(r"\s*[-+]?[0-9]+\s*", text):
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}")
+        return int(text)
 
     return parse
 
@@ -292,7 +293,10 @@ def _main(argv=None) -> int:
         args = parser.parse_args(words)
     except SystemExit as stop:
         if stop.code == EXIT_BAD_INPUT and "--json" in words:
-            print(json.dumps({"error": _LAST_PARSE_ERROR[0], "argument": None, "exit_code": EXIT_BAD_INPUT}))
+            # argparse says "argument --num-experts: ...": name it as our own errors do
+            named = re.match(r"argument (-[-\w]+)", _LAST_PARSE_ERROR[0])
+            print(json.dumps({"error": _LAST_PARSE_ERROR[0], "argument": named.group(1) if named else None,
+                              "exit_code": EXIT_BAD_INPUT}))
         raise
     try:
         if args.command == "prove":

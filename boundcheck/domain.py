@@ -86,7 +86,7 @@ def check_configuration(
     if local_experts is not None:
         _check_int("local_experts", local_experts, 1, num_experts)
     _check_int("tune_max_num_tokens", tune_max_num_tokens, 1, MAX_TUNE_MAX_NUM_TOKENS)
-    if cluster_y not in CLUSTER_Y_SIZES or isinstance(cluster_y, bool):
+    if not isinstance(cluster_y, int) or isinstance(cluster_y, bool) or cluster_y not in CLUSTER_Y_SIZES:  # not 1.0, True
         raise BoundcheckInputError(
             "cluster_y", f"must be one of {', '.join(map(str, CLUSTER_Y_SIZES))}, got {cluster_y!r}"
         )

@@ -132,6 +132,20 @@ def report(args) -> dict:
     if (args.hidden_size is None) != (args.intermediate_size is None):
         raise BoundcheckInputError("hidden_size" if args.hidden_size is None else "intermediate_size",
                                    "is needed too: the other kernels' bound reads both sizes")
+    if args.num_experts is None:
+        # options that only shape the bounds are refused without a shape, never ignored
+        for name in ("precision", "flashinfer", "hidden_size"):
+            if getattr(args, name) is not None:
+                raise BoundcheckInputError(name, "applies to the bounds: give --num-experts and --top-k too")
+    for name in ("num_experts", "top_k", "hidden_size", "intermediate_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise BoundcheckInputError(name, f"must be at least 1, got {value}")
+    if args.precision is not None:
+        from .tiles import PRECISIONS
+
+        if args.precision not in PRECISIONS:
+            raise BoundcheckInputError("precision", f"must be one of {', '.join(PRECISIONS)}, got {args.precision!r}")
     found = installed_flashinfer.detect()
     document = {
         "boundcheck": os.path.dirname(os.path.abspath(__file__)),

@@ -684,7 +684,10 @@ def guard(fn, *, entry_point: str, policy=None, cluster_y=1, cap=DEFAULT, flashi
     state = Guard(fn, entry, policy, cluster_y, cap, release)
     # Validate the static settings now rather than on the first large call.
     try:
-        limits.max_chunk_tokens(8, 1, policy=policy or "flashinfer", cluster_y=cluster_y, cap=cap,
+        # (cap: the guard's own, not the environment's, which every call reads and, when it
+        # is malformed, refuses: a guard is made at start-up, inside the engine's import)
+        limits.max_chunk_tokens(8, 1, policy=policy or "flashinfer", cluster_y=cluster_y,
+                                cap=None if cap is DEFAULT else cap,
                                 flashinfer=None if flashinfer is None else release.version)
     except GuardError:
         raise

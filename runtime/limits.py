@@ -29,11 +29,15 @@ _BOUNDS: dict = {}
 _CALL_CAP: contextvars.ContextVar = contextvars.ContextVar("boundcheck_chunk_cap", default=None)
 _PROCESS_CAP = [None]
 _ENV_CAP = [None]
+_ENV_ERROR: list = [None]  # a malformed BOUNDCHECK_MAX_CHUNK_TOKENS, raised by every use of a cap
 # Tokens below which no call needs a lookup: recomputed whenever a process-wide cap changes.
 FAST_TOKENS = [SMALLEST_BOUND]
 
 
 def _refresh_fast() -> int:
+    if _ENV_ERROR[0] is not None:
+        FAST_TOKENS[0] = 0  # every call takes the slow path, which refuses
+        return 0
     limits = [SMALLEST_BOUND, min(c.tokens for c in CAPS.values())]
     for override in (_PROCESS_CAP[0], _ENV_CAP[0]):
         if override is not None and override[1] is not None:
@@ -44,10 +48,19 @@ def _refresh_fast() -> int:
 
 def reload_caps() -> int:
     """Re-read BOUNDCHECK_MAX_CHUNK_TOKENS (read once at import otherwise, so that no call
-    reads the environment) and return the new fast threshold."""
+    reads the environment) and return the new fast threshold. Unset or empty: no override.
+    A malformed value does not break `from boundcheck import runtime` (an engine imports it
+    at start-up): it is kept as the error, every guarded call and max_chunk_tokens() then
+    refuses with that one line (fail closed), and the fast path is off."""
     env = os.environ.get(ENVIRONMENT_VARIABLE)
-    cap = parse_cap(env, ENVIRONMENT_VARIABLE) if env is not None else None
-    _ENV_CAP[0] = ("set", cap) if env is not None else None
+    _ENV_ERROR[0] = None
+    if env is None or not env.strip():
+        _ENV_CAP[0] = None
+    else:
+        try:
+            _ENV_CAP[0] = ("set", parse_cap(env, ENVIRONMENT_VARIABLE))
+        except BoundcheckInputError as error:
+            _ENV_CAP[0], _ENV_ERROR[0] = None, error
     return _refresh_fast()
 
 
@@ -88,6 +101,12 @@ def grid_bound(precision, num_experts, top_k, local_experts, shared_experts, tun
     metadata disagree, runtime.release) the smaller of the two releases' bounds; a
     precision or tile the witness's release does not have leaves the module's alone."""
     release = release or guarded_release()
+    for name, value in (("num_experts", num_experts), ("top_k", top_k), ("local_experts", local_experts),
+                        ("shared_experts", shared_experts), ("tune_max_num_tokens", tune_max_num_tokens),
+                        ("cluster_y", cluster_y)):
+        # before the cache: 8.0 or True equal a cached 8 or 1 there, and must not pass for it
+        if (not isinstance(value, int) or isinstance(value, bool)) and not (value is None and name == "local_experts"):
+            raise BoundcheckInputError(name, f"must be an int, got {value!r}")
     counts = (precision, num_experts, top_k, local_experts, shared_experts, tune_max_num_tokens, policy, cluster_y)
     bound = _grid_bound(release, *counts)
     if release.witness is not None:
@@ -170,6 +189,8 @@ def effective_cap(precision, cap=DEFAULT):
     environment as last (re)loaded, else the table."""
     if cap is not DEFAULT:
         return strict_cap(cap, "cap")
+    if _ENV_ERROR[0] is not None:
+        raise _ENV_ERROR[0]
     override = _CALL_CAP.get() or _PROCESS_CAP[0] or _ENV_CAP[0]
     if override is not None:
         return override[1]

@@ -37,7 +37,10 @@ def checked(options: dict, where: str | None = OPTIONS_VARIABLE) -> dict:
     if options.get("policy") is not None:
         if not isinstance(options["policy"], str):
             raise BoundcheckInputError(_name(where, "policy"), f"must be a string, got {options['policy']!r}")
-        policy = parse_policy(options["policy"])
+        try:
+            policy = parse_policy(options["policy"])
+        except BoundcheckInputError as error:
+            raise BoundcheckInputError(_name(where, "policy"), str(error).split(": ", 1)[1]) from None
         if policy.kind == "fixed":
             era = releases.resolve(result.get("flashinfer"))
             tiles = sorted({tile for tiles in era.tiles.values() for tile in tiles})
@@ -66,7 +69,10 @@ def _running_release(version: str, where: str) -> str:
     """A modeled release that is the flashinfer running here (when one is found here)."""
     from boundcheck.installed import detect
 
-    named = releases.resolve_version(version)
+    try:
+        named = releases.resolve_version(version)
+    except BoundcheckInputError as error:
+        raise BoundcheckInputError(where, str(error).split(": ", 1)[1]) from None
     running = detect().release
     if running is not None and running != named:
         raise BoundcheckInputError(where, f"{version} is not the flashinfer that runs here ({running}): the guards "

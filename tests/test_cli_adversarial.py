@@ -150,3 +150,82 @@ def test_a_shared_query_says_whose_numbers_its_counterexample_has():
     shared = [line for line in result.stdout.splitlines() if "[nvfp4 / flashinfer @ 0.2.10" in line and "refuted" in line]
     assert shared and all("same queries as [nvfp4 / flashinfer @ 0.2.9]: the numbers are that case's" in line
                           for line in shared), shared
+
+
+# --- the fresh-eyes campaign's findings (806 inputs, 37 wrong, 9 causes) -------------------
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "1e5"])
+def test_a_malformed_cap_variable_never_breaks_the_import_and_every_call_refuses(value):
+    code = ("from boundcheck import runtime\nfrom tests.fakes import Recorder, make_arguments\n"
+            "rec = Recorder('trtllm_bf16_moe')\ng = runtime.guard(rec, entry_point='trtllm_bf16_moe')\n"
+            "for tokens in (100, 10_000):\n"
+            "    try:\n        g(**make_arguments('trtllm_bf16_moe', tokens)); print('launched')\n"
+            "    except ValueError as e:\n        print('refused', e)\n"
+            "print(len(rec.calls))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env=dict(os.environ, BOUNDCHECK_MAX_CHUNK_TOKENS=value))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "0"  # fail closed: nothing reached the kernel
+    assert all(line.startswith("refused BOUNDCHECK_MAX_CHUNK_TOKENS: must be a positive integer") for line in lines[:-1])
+
+
+def test_an_empty_cap_variable_is_unset():
+    code = "from boundcheck import runtime; print(runtime.max_chunk_tokens(512, 22))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env=dict(os.environ, BOUNDCHECK_MAX_CHUNK_TOKENS=""))
+    assert result.stdout.strip() == "300000", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["chunk", "--json", "--num-experts", "abc", "--top-k", "2"], "--num-experts"),
+    (["chunk", "--json", "--num-experts", "8", "--top-k", "2", "--cluster-y", "both"], "--cluster-y"),
+    (["prove", "--json", "--timeout", "abc"], "--timeout"),
+])
+def test_json_names_the_argument_of_a_parse_error(argv, flag):
+    import json
+
+    result = boundcheck(*argv)
+    assert result.returncode == 2 and json.loads(result.stdout)["argument"] == flag
+
+
+@pytest.mark.parametrize("digits", ["٣٢", "1_000", "３２"])
+def test_integers_are_ascii_digits(digits):
+    result = boundcheck("chunk", "--num-experts", digits, "--top-k", "2")
+    assert result.returncode == 2 and "--num-experts must be an integer" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--num-experts", "8", "--top-k", "2", "--hidden-size", "-1", "--intermediate-size", "5"], "--hidden-size"),
+    (["--precision", "bf16"], "--precision"),
+    (["--flashinfer", "0.1"], "--flashinfer"),
+    (["--num-experts", "8", "--top-k", "2", "--precision", "nope"], "--precision"),
+])
+def test_status_refuses_what_it_would_ignore_or_misprint(argv, flag):
+    result = boundcheck("status", *argv)
+    assert result.returncode == 2 and flag in one_line(result.stderr)
+
+
+def test_drift_checks_the_execute_timeout_even_without_execute():
+    result = boundcheck("drift", "--execute-timeout", "-1")
+    assert result.returncode == 2 and "--execute-timeout" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("value, key", [('{"policy": "bogus"}', "policy"), ('{"flashinfer": "9.9.9"}', "flashinfer")])
+def test_every_malformed_exec_option_names_the_variable(value, key):
+    from boundcheck.runtime.options import from_environment
+
+    with pytest.raises(ValueError, match=f"^BOUNDCHECK_GUARD_OPTIONS.{key}: "):
+        from_environment({"BOUNDCHECK_GUARD_OPTIONS": value})
+
+
+def test_counts_that_equal_a_cached_int_but_are_not_ints_are_refused():
+    from boundcheck import runtime
+    from tests.fakes import Recorder
+
+    runtime.max_chunk_tokens(8, 1)  # cached
+    for kwargs in ({"cluster_y": 1.0}, {"cluster_y": True}):
+        with pytest.raises(ValueError, match="cluster_y"):
+            runtime.guard(Recorder("trtllm_bf16_moe"), entry_point="trtllm_bf16_moe", **kwargs)
+    with pytest.raises(ValueError, match="num_experts: must be an int"):
+        runtime.max_chunk_tokens(8.0, 1)

@@ -58,6 +58,9 @@ def run(args) -> int:
     root = check_root(args.flashinfer_root if args.flashinfer_root is not None else installed_root())
     if args.flashinfer is not None:
         releases.resolve(args.flashinfer)  # a bad version is an input error before any reading
+    if not (args.execute_timeout > 0 and args.execute_timeout < float("inf")):
+        # checked with or without --execute: an option given is an option honoured or refused
+        raise BoundcheckInputError("execute_timeout", f"must be a positive number of seconds, got {args.execute_timeout}")
     extracted = extract(root)
     identified = _matching_eras(extracted)
     era, version, chosen = _era_asked(args, identified)
@@ -67,8 +70,6 @@ def run(args) -> int:
     if args.execute:
         from .execute import ABSENT, run as run_executed
 
-        if not (args.execute_timeout > 0 and args.execute_timeout < float("inf")):
-            raise BoundcheckInputError("execute_timeout", f"must be a positive number of seconds, got {args.execute_timeout}")
         executed = run_executed(root, era, args.execute_timeout)
         failures += sum(r.status not in (MATCH, ABSENT) for r in executed)
     line = identification_line(identified)
