@@ -36,10 +36,10 @@ def pip(python: Path, *argv, timeout=900) -> subprocess.CompletedProcess:
 
 
 def freeze(python: Path) -> list:
-    """The environment's packages, boundcheck's own line left out."""
-    out = pip(python, "freeze", "--all").stdout.splitlines()
-    return sorted(line for line in out if "boundcheck" not in line.lower() and not line.startswith("#")
-                  and line.strip() != f"-e {ROOT}")
+    """The environment's packages as (name, version), boundcheck's own left out (however it
+    was installed before: editable from another checkout, regular, or not at all)."""
+    listed = json.loads(pip(python, "list", "--format", "json").stdout)
+    return sorted((p["name"].lower(), p["version"]) for p in listed if p["name"].lower() != "boundcheck")
 
 
 def install(python: Path, editable: bool) -> None:
