@@ -383,34 +383,18 @@ def _empty_tune_message(tune, empty, lifted, allows):
 
 
 def _shrink(constraints, order, values, variables, timeout_s, steps=8):
-    """Make a counterexample small, as Alive2 does before printing it (solver.core.shrink,
-    here through _ask): variable by variable, binary-search the least value that keeps the
-    query satisfiable, then pin it. Every model it keeps is a whole model of the query; a
-    probe that is undecided or past the deadline ends that variable's search (no claim of
-    minimality is made)."""
-    best, pinned = dict(values), []
-    deadline = time.perf_counter() + timeout_s
-    for var in order:
-        name = str(var)
-        if name not in best:
-            continue
-        low, high = 0, best[name]  # the domain's variables are nonnegative
-        for _ in range(steps):
-            remaining = deadline - time.perf_counter()
-            if low >= high or remaining <= 0:
-                break
-            middle = (low + high) // 2
-            try:
-                found = _ask(constraints + pinned + [var <= middle], f"shrinking {name}", max(0.05, remaining),
-                             variables)
-            except _Undecided:
-                break  # keep the model found so far
-            if found is None:
-                low = middle + 1
-            else:
-                best, high = found, found[name]
-        pinned.append(var == best[name])
-    return best
+    """solver.core.shrink with every probe answered by _ask: each model it keeps is a whole,
+    checked model of the query, and an undecided probe ends that variable's search (no
+    claim of minimality is made)."""
+    from .solver.core import UNDECIDED, shrink
+
+    def probe(probe_constraints, name, seconds):
+        try:
+            return _ask(probe_constraints, f"shrinking {name}", seconds, variables)
+        except _Undecided:
+            return UNDECIDED
+
+    return shrink(constraints, order, values, timeout_s=timeout_s, steps=steps, probe=probe)
 
 
 def _first_failing_tokens(constraints, values, sym, tune_tied, variables, timeout_s):

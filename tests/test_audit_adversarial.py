@@ -198,10 +198,13 @@ def test_ask_maps_unknown_to_undecided_and_is_the_only_reader_of_solver_answers(
     assert audit_module._ask([x > 1, x < 1], "empty", 5) is None
     values = audit_module._ask([x == 3, y >= 5], "sat", 5, [x, y, z])  # z: in no constraint, still read
     assert values["x"] == 3 and values["y"] >= 5 and "z" in values
-    # One reader: the solver is asked in _ask alone, and core's readers (decide, shrink) are not used.
+    # One reader: the solver is asked in _ask alone; core's decide is not used, and core's
+    # shrink only with a probe that asks through _ask.
     source = inspect.getsource(audit_module)
     assert source.count(".check(") == 1 and source.count("make_solver(") == 1
-    assert not re.search(r"(?<![_\w])(decide|shrink)\(", source)
+    assert not re.search(r"(?<![_\w])decide\(", source)
+    shrinks = re.findall(r"(?<![_\w])shrink\(([^)]*)\)", source)
+    assert shrinks and all("probe=probe" in call for call in shrinks)
 
 
 def test_a_cap_reached_only_where_the_solver_struggles_is_never_within_the_cap():

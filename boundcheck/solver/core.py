@@ -103,14 +103,29 @@ def decide(
     return Verdict(UNKNOWN, seconds, reason=solver.reason_unknown() or "unknown", smt_file=smt_file)
 
 
-def shrink(constraints, variables, found: dict, *, timeout_s: float, steps: int = 64) -> dict:
+UNDECIDED = "undecided"  # a probe's answer when the solver did not decide: the search stops
+
+
+def _probe(constraints, name: str, timeout_s: float):
+    """The default probe of shrink: the model's ints, None (unsat) or UNDECIDED."""
+    solver = make_solver(timeout_s)
+    solver.add(*constraints)
+    answer = solver.check()
+    if answer == z3.sat:
+        return _model_ints(solver.model())
+    return None if answer == z3.unsat else UNDECIDED
+
+
+def shrink(constraints, variables, found: dict, *, timeout_s: float, steps: int = 64, probe=None) -> dict:
     """Make a counterexample small, as Alive2 does before printing it: variable by
     variable (in the order given), binary-search the least value that keeps the
     constraints satisfiable, then pin it. 64 probes reach the least value of any variable
     below 2^64, so the first variable printed is the smallest there is (the first failing
     token count, not whatever model the solver found first); it stops early only at the
-    deadline, with the smallest model found so far. Every model it returns satisfies the
-    query."""
+    deadline, or when a probe is UNDECIDED, with the smallest model found so far. Every
+    model it returns satisfies the query. `probe(constraints, name, seconds)` answers each
+    step (a model's values, None or UNDECIDED); audit passes its own, which checks models."""
+    probe = probe or _probe
     best = dict(found)
     pinned = []
     deadline = time.perf_counter() + timeout_s
@@ -120,18 +135,17 @@ def shrink(constraints, variables, found: dict, *, timeout_s: float, steps: int 
             continue
         low, high = 0, best[name]  # the domain's variables are nonnegative
         for _ in range(steps):
-            if low >= high or time.perf_counter() >= deadline:
+            remaining = deadline - time.perf_counter()
+            if low >= high or remaining <= 0:
                 break
             middle = (low + high) // 2
-            solver = make_solver(max(0.05, deadline - time.perf_counter()))
-            solver.add(*constraints, *pinned, var <= middle)
-            answer = solver.check()
-            if answer == z3.sat:
-                best.update(_model_ints(solver.model()))
-                high = best[name]
-            elif answer == z3.unsat:
+            model = probe([*constraints, *pinned, var <= middle], name, max(0.05, remaining))
+            if model is UNDECIDED:
+                break  # keep the model found so far
+            if model is None:
                 low = middle + 1
             else:
-                break
+                best = {**best, **model}
+                high = best[name]
         pinned.append(var == best[name])
     return best
