@@ -17,6 +17,7 @@ import sys
 from . import facts, releases
 from .errors import BoundcheckInputError
 from .folders import writable_folder
+from .known_faults import faults_for
 from .tiles import PRECISIONS
 
 FLASHINFER_HELP = (
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "offsets and token grids (boundcheck/kernel_limits.py)")
     chunk.add_argument("--intermediate-size", type=_int_arg("--intermediate-size"), default=None,
                        help="the experts' intermediate size (unpadded)")
+    chunk.add_argument("--routed", action="store_true",
+                       help="the call passes precomputed top-k ids (the *_routed_moe entry points): the "
+                            "routing-from-logits limit does not apply (default: routing from logits)")
     chunk.add_argument("--json", action="store_true")
 
     from . import audit, drift, exec_command, status_command
@@ -198,6 +202,8 @@ def chunk_report(args) -> dict:
         "cap": cap,
         "cap_provenance": why,
         "max_chunk_tokens": safe if cap is None else min(safe, cap),
+        # faults of this release that no chunk size avoids (boundcheck/known_faults.py)
+        "known_faults": [fault.to_json(result.flashinfer) for fault in faults_for(result.flashinfer)],
     }
 
 
@@ -215,10 +221,12 @@ def _kernel_limits(args, result, counts, era):
         if not 1 <= value <= 1 << 20:
             raise BoundcheckInputError(name, f"must be in [1, {1 << 20:,}], got {value:,}")
     found = kernel_bound(result.flashinfer, args.precision, era.tiles[args.precision], counts.top_k,
-                         counts.global_experts, args.hidden_size, args.intermediate_size, era.cta_formula)
+                         counts.global_experts, args.hidden_size, args.intermediate_size, era.cta_formula,
+                         logits=not getattr(args, "routed", False))
     entry = found.binding
     return {
         "hidden_size": args.hidden_size, "intermediate_size": args.intermediate_size,
+        "routing_from_logits": not getattr(args, "routed", False),
         "bound": found.tokens,
         "binding": None if entry is None else {
             "name": entry.name, "code": entry.code, "where": entry.where, "kind": entry.kind,
@@ -272,6 +280,8 @@ def _chunk(args) -> int:
             print(f"  {entry['code']}  [{entry['where']}; {entry['runs']}]")
     else:
         print("other kernels: not checked (give --hidden-size and --intermediate-size)")
+    for fault in report["known_faults"]:
+        print(fault["message"])
     return 0
 
 

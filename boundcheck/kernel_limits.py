@@ -63,32 +63,46 @@ class KernelLimit:
     kind: str  # "int32" | "uint32" | "grid" (a grid dimension of n, at most 65535)
     count: str  # "tokens" | "rows"
     multiplier: Callable  # shape -> int (from the hidden and intermediate sizes)
-    offset: int = 0
+    offset: int | Callable = 0  # or shape -> int (the last index is count - 1 times a size)
     applies: Callable = lambda shape: True  # noqa: E731 (shape-dependent dispatch)
+    only_with_logits: bool = False  # runs only when the entry point routes from logits
+    files: tuple = ()  # the files the code is in, where `where` names more than one or it moved
+    variants: tuple = ()  # (first, last, verbatim code) where a release range writes it differently
 
     @property
     def limit(self) -> int:
         return LIMITS[self.kind]
 
+    def code_in(self, version: str) -> str:
+        """The verbatim code as `version` writes it."""
+        v = _version_key(version)
+        for first, last, code in self.variants:
+            if _version_key(first) <= v <= _version_key(last):
+                return code
+        return self.code
+
+    def offset_at(self, shape: Shape) -> int:
+        return self.offset(shape) if callable(self.offset) else self.offset
+
     def value(self, n, shape: Shape, ops=INT):
         """The largest value the expression reaches at n tokens."""
         counted = n if self.count == "tokens" else padded_rows(n, shape, ops)
-        return counted * self.multiplier(shape) + self.offset
+        return counted * self.multiplier(shape) + self.offset_at(shape)
 
     def largest_tokens(self, shape: Shape, ops=INT):
         """The largest n whose value fits (closed form; proofs/kernel_limits.py checks it
         against `value` for every n): count(n) <= M = (limit - offset) // multiplier."""
-        most = (self.limit - self.offset) // self.multiplier(shape)
+        most = ops.div(self.limit - self.offset_at(shape), self.multiplier(shape))  # floor: both positive
         if self.count == "tokens":
             return most
         if shape.formula == "permuted_min":
             # roundUp(n*K + (t-1)*E, t) <= M  <=>  n*K + (t-1)*E <= t * (M // t)
             t = shape.tile
-            return ops.max(ops.div(t * (most // t) - (t - 1) * shape.experts, shape.top_k), 0)
+            return ops.max(ops.div(t * ops.div(most, t) - (t - 1) * shape.experts, shape.top_k), 0)
         # t * getMaxNumCtasInBatchDim(n) <= M  <=>  CTAs <= M // t: the grid's closed form
         from .bound import largest_safe_tokens_at_tile
 
-        return largest_safe_tokens_at_tile(shape.top_k, shape.experts, shape.tile, most // shape.tile, ops)
+        return largest_safe_tokens_at_tile(shape.top_k, shape.experts, shape.tile, ops.div(most, shape.tile), ops)
 
 
 def padded_rows(n, shape: Shape, ops=INT):
@@ -170,17 +184,54 @@ LIMITS_TABLE = (
     KernelLimit(
         "per_token_quant_vec_offset",
         "uint32_t vecOffset = rowIdx * num_vecs_per_row + vecIdx;",
-        "nv_internal/cpp/kernels/quantization.cu: invokeNvfp4QuantAndPerTokenScale (0.6.13+; 0.6.11-0.6.12 unread, "
-        "assumed the same)",
+        "nv_internal/tensorrt_llm/kernels/quantization.cuh: nvfp4QuantAndPerTokenScaleKernel and "
+        "nvfp4QuantAndPerTokenScaleFP32Kernel (0.7.2.post1 lines 876, 895, 939; 0.6.11 - 0.6.11.post3 write "
+        "`int64_t vecOffset = rowIdx * num_vecs_per_row + vecIdx;`, lines 716, 827: the same uint32 product, "
+        "widened after it wraps): int rowIdx times uint32_t num_vecs_per_row = ceil(n / ELTS_PER_THREAD); "
+        "called by invokeNvfp4QuantAndPerTokenScale (runner.cu). ELTS_PER_THREAD is 16 when nvcc >= 12.9 "
+        "builds for sm100, else 8: the larger count (8 elements a vector) is the one modeled",
         "0.6.11", "", frozenset({"nvfp4_per_token"}),
         "per-token NVFP4: FC2 input quantized per row of the padded buffer",
-        "uint32", "rows", lambda s: (s.intermediate + 15) // 16, -1,
+        "uint32", "rows", lambda s: (s.intermediate + 7) // 8, -1,
+        files=("quantization.cuh",),
+        variants=(("0.6.11", "0.6.11.post3", "int64_t vecOffset = rowIdx * num_vecs_per_row + vecIdx;"),),
+    ),
+    KernelLimit(
+        "fp8_requant_src_offset",
+        "uint4 const* srcVec = reinterpret_cast<uint4 const*>(src) + blockIdx.x * numColVecs;",
+        "nv_internal/tensorrt_llm/kernels/quantization.cuh: perTokenQuantization (0.7.2.post1 line 162; "
+        "unsigned blockIdx.x times int numColVecs = numCols / 8), launched with grid(numRows) by "
+        "invokePerTokenQuantization (nv_internal/cpp/kernels/quantization.cu 277) from runner.cu's Runner::run "
+        "(0.7.2.post1 line 732) with numRows = total_max_padded_tokens, numCols = intermediate_size",
+        "0.7.1", "", frozenset({"fp8_per_channel"}),
+        "FP8 per-channel: GEMM2 takes FP8 per-token activations, so GEMM1's bf16 output is requantized "
+        "per padded row; a wrap reads the wrong rows silently",
+        "uint32", "rows", lambda s: s.intermediate // 8, lambda s: -(s.intermediate // 8),
+        files=("quantization.cuh",),
+    ),
+    KernelLimit(
+        "routing_scores_offset",
+        "tokenIdx * params.mNumExperts",
+        "trtllm_fused_moe_routing_custom.cuh: `auto scoreOff = tokenIdx * params.mNumExperts;` in "
+        "routingIndicesHistogramScoresKernel and the block kernels (0.7.2.post1 lines 465, 1033; "
+        "routing_kernel.cu in 0.2.8 - 0.4.1, routing_renormalize.cu and routing_llama4.cu in 0.5.x - 0.6.7, "
+        "routing_custom.cu from 0.6.8, routing_custom.cuh from 0.7.0): int tokenIdx times int mNumExperts "
+        "(DeepSeek's own kernel is 64-bit: not a smaller bound)",
+        "0.2.8", "", None,
+        "routing from logits (entry points with routing_logits; the routed ones take top-k ids): the "
+        "scores of token n-1 start at (n-1) x experts",
+        "int32", "tokens", lambda s: s.experts, lambda s: -s.experts, only_with_logits=True,
+        files=("trtllm_fused_moe_routing_kernel.cu", "trtllm_fused_moe_routing_renormalize.cu",
+               "trtllm_fused_moe_routing_llama4.cu", "trtllm_fused_moe_routing_custom.cu",
+               "trtllm_fused_moe_routing_custom.cuh"),
     ),
 )
 
 
-def limits_for(version: str, precision: str, shape: Shape | None = None) -> list[KernelLimit]:
-    """The entries that hold in `version` for `precision` (and, given, the shape)."""
+def limits_for(version: str, precision: str, shape: Shape | None = None, logits: bool = True) -> list[KernelLimit]:
+    """The entries that hold in `version` for `precision` (and, given, the shape); with
+    `logits` False (an entry point that takes precomputed top-k ids), without those that
+    run only when routing from logits."""
     v = _version_key(version)
     out = []
     for entry in LIMITS_TABLE:
@@ -189,6 +240,8 @@ def limits_for(version: str, precision: str, shape: Shape | None = None) -> list
         if entry.precisions is not None and precision not in entry.precisions:
             continue
         if shape is not None and not entry.applies(shape):
+            continue
+        if entry.only_with_logits and not logits:
             continue
         out.append(entry)
     return out
@@ -202,12 +255,13 @@ class KernelBound:
 
 
 def kernel_bound(version: str, precision: str, tiles, top_k: int, experts: int, hidden: int, intermediate: int,
-                 formula: str = "filled", output_width: int | None = None) -> KernelBound:
-    """min over the entries and the precision's tiles of the largest n that fits."""
+                 formula: str = "filled", output_width: int | None = None, logits: bool = True) -> KernelBound:
+    """min over the entries and the precision's tiles of the largest n that fits (`logits`:
+    the entry point routes from logits; True, the default, is the larger set)."""
     best = KernelBound(facts.INT32_MAX, None, None)
     for tile in tiles:
         shape = Shape(top_k, experts, tile, hidden, intermediate, formula, output_width)
-        for entry in limits_for(version, precision, shape):
+        for entry in limits_for(version, precision, shape, logits):
             fits = entry.largest_tokens(shape)
             if fits < best.tokens:
                 best = KernelBound(fits, entry, tile if entry.count == "rows" else None)

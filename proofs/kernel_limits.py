@@ -44,9 +44,13 @@ MODEL_SIZES = (
     ("Qwen3-235B", 8, 4096, 1536),
     ("Nemotron 3 Ultra (as INT32.md reads it)", 22, 2048, 5120),
     ("gpt-oss-120b", 4, 2880, 2880),
+    ("Mixtral 8x22B-shaped (the FP8 per-channel case)", 2, 4096, 14336),
     ("width 1020 (unaligned)", 22, 1020, 2688),
 )
 EXPERTS = (1, D.MAX_EXPERTS + D.MAX_SHARED_EXPERTS)
+# Expert counts for the bit-vector lemma, whose multiplier is concrete (the routing scores'
+# offset is tokenIdx times the expert count).
+BV_EXPERTS = (8, 128, 256, 384, 512, 1024, D.MAX_EXPERTS + D.MAX_SHARED_EXPERTS)
 
 
 def _in_scope(entry: KernelLimit) -> list:
@@ -119,9 +123,9 @@ KERNEL_LIMITS = Obligation(
 
 
 def _bv_queries(case):
-    multipliers = sorted({(entry.kind, entry.multiplier(Shape(k, 1, 8, h, i)))
+    multipliers = sorted({(entry.kind, entry.multiplier(Shape(k, e, 8, h, i)))
                           for entry in LIMITS_TABLE if entry.kind != "grid"
-                          for _, k, h, i in MODEL_SIZES})
+                          for _, k, h, i in MODEL_SIZES for e in BV_EXPERTS})
     row, index = z3.BitVecs("row index", 32)
     for kind, c in multipliers:
         extend = z3.SignExt if kind == "int32" else z3.ZeroExt
@@ -178,5 +182,42 @@ ACTIVATION_AS_INT64 = _misread_twin(
     "fp8_block @ 0.6.0", "deepseek_activation_index", "0.6.0", "fp8_block", 256, 8, 0, 7168, 2048,
 )
 
+REQUANT_AS_INT64 = _misread_twin(
+    "kernel_limits[uint32 requant as 64-bit]",
+    "0.7.2.post1's FP8 per-channel requantization offset (unsigned blockIdx.x times numColVecs) read as 64-bit: "
+    "the grid bound is safe at a Mixtral-shaped call (8 experts, top_k 2, hidden 4096, intermediate 14336)",
+    "fp8_per_channel @ 0.7.2.post1", "fp8_requant_src_offset", "0.7.2.post1", "fp8_per_channel", 8, 2, 0, 4096,
+    14336,
+)
+
+
+def _count_as_index_queries(entry_name, experts, top_k, hidden, intermediate, tile):
+    """The closed form of an entry whose largest value is (count - 1) x size, derived as if
+    it were count x size: the bound it gives is claimed to be the largest safe n."""
+    def build(case):
+        entry = _entry(entry_name)
+        shape = Shape(top_k, experts, tile, hidden, intermediate)
+        as_if = KernelLimit(entry.name, entry.code, entry.where, entry.first, entry.last, entry.precisions,
+                            entry.runs, entry.kind, entry.count, entry.multiplier, 0)
+        claimed = as_if.largest_tokens(shape)
+        n = z3.Int("tokens")
+        yield Query("largest", [n == claimed + 1, entry.value(n, shape, Z3_INT) <= entry.limit], [n],
+                    explain=lambda v: {"tokens": v.get("tokens"), "claimed_largest": claimed,
+                                       "value": entry.value(v.get("tokens", 0), shape, INT), "limit": entry.limit,
+                                       "code": entry.code})
+
+    return build
+
+
+SCORES_COUNT_AS_INDEX = Obligation(
+    name="kernel_limits[count as last index]",
+    statement="the routing scores' offset tokenIdx * mNumExperts bounded as n x E instead of (n - 1) x E: the "
+              "bound it gives (512 experts) is the largest safe n",
+    domain="n = the claimed bound + 1",
+    cases=lambda: [Case("kernel_limits[count as last index]", "routing_scores_offset @ 512 experts")],
+    build=_count_as_index_queries("routing_scores_offset", 512, 22, 1024, 2688, 8),
+    expect=REFUTED, twin_of="kernel_limits",
+)
+
 THEOREMS = [KERNEL_LIMITS, KERNEL_LIMITS_BV]
-TWINS = [VECLOAD_AS_INT32, ACTIVATION_AS_INT64]
+TWINS = [VECLOAD_AS_INT32, ACTIVATION_AS_INT64, REQUANT_AS_INT64, SCORES_COUNT_AS_INDEX]

@@ -304,7 +304,7 @@ class Guard:
             )
             _, intermediate, width = sizes
             bound = min(bound, limits.kernel_bound(precision, top_k + shared, experts + shared, hidden, intermediate,
-                                                   width, self.release))
+                                                   width, self.release, logits=not self.entry.routed))
             limits.check_routing(values, self.entry.routed, self.release.era)
         except GuardError:
             raise

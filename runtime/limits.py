@@ -135,27 +135,28 @@ def _grid_bound(release, precision, num_experts, top_k, local_experts, shared_ex
 
 
 def kernel_bound(precision, top_k, experts, hidden, intermediate, output_width=None,
-                 release: GuardedRelease | None = None) -> int:
+                 release: GuardedRelease | None = None, logits: bool = True) -> int:
     """The other kernels' bound (boundcheck.kernel_limits, proven by proofs/kernel_limits.py)
     for the counts the launcher uses (fused shared experts included) and the call's sizes;
-    with a witness, the smaller of the two releases' (where the witness has the precision)."""
+    with a witness, the smaller of the two releases' (where the witness has the precision).
+    `logits`: the entry point routes from logits (False for the routed entry points)."""
     release = release or guarded_release()
-    sizes = (precision, top_k, experts, hidden, intermediate, output_width)
+    sizes = (precision, top_k, experts, hidden, intermediate, output_width, logits)
     bound = _kernel_bound(release, *sizes)
     if release.witness is not None and precision in release.witness.era.tiles:
         bound = min(bound, _kernel_bound(release.witness, *sizes))
     return bound
 
 
-def _kernel_bound(release, precision, top_k, experts, hidden, intermediate, output_width) -> int:
+def _kernel_bound(release, precision, top_k, experts, hidden, intermediate, output_width, logits=True) -> int:
     from boundcheck.kernel_limits import kernel_bound as model_bound
 
-    key = ("kernels", release.version, precision, top_k, experts, hidden, intermediate, output_width)
+    key = ("kernels", release.version, precision, top_k, experts, hidden, intermediate, output_width, logits)
     bound = _BOUNDS.get(key)
     if bound is None:
         era = release.era
         bound = _BOUNDS[key] = model_bound(release.version, precision, era.tiles[precision], top_k, experts, hidden,
-                                           intermediate, era.cta_formula, output_width).tokens
+                                           intermediate, era.cta_formula, output_width, logits).tokens
     return bound
 
 

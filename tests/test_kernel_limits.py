@@ -23,10 +23,10 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def _source_text(version: str, where: str) -> str | None:
+def _source_text(version: str, entry) -> str | None:
     folder = ROOT / version / "flashinfer"
-    name = where.split(":")[0].split("/")[-1]
-    found = sorted(folder.rglob(name)) if folder.is_dir() else []
+    names = entry.files or (entry.where.split(":")[0].split("/")[-1],)
+    found = sorted(p for name in names for p in folder.rglob(name)) if folder.is_dir() else []
     return "\n".join(p.read_text(errors="replace") for p in found) or None
 
 
@@ -36,25 +36,25 @@ def _versions(entry):
     return [v for v in MODELED_VERSIONS if key(v) >= key(entry.first) and (not entry.last or key(v) <= key(entry.last))]
 
 
-@pytest.mark.parametrize("entry", [e for e in LIMITS_TABLE if "quantization.cu" not in e.where], ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", LIMITS_TABLE, ids=lambda e: e.name)
 def test_each_entry_is_in_the_sources_of_its_releases(entry):
     """The verbatim code is in the named file of every release of the range (whitespace
     aside); where the range ends before the newest release, the release after it no
     longer has it (0.6.6's int64 activation index, 0.6.8's int64 scale size, ...)."""
     checked = 0
     for version in _versions(entry):
-        text = _source_text(version, entry.where)
+        text = _source_text(version, entry)
         if text is None:
             continue
-        assert _squash(entry.code) in _squash(text), f"{entry.name}: not in flashinfer {version}"
+        assert _squash(entry.code_in(version)) in _squash(text), f"{entry.name}: not in flashinfer {version}"
         checked += 1
     if checked == 0:
         pytest.skip("sources not fetched (tools/fetch_flashinfer_sources.py)")
     if entry.last:
         after = MODELED_VERSIONS[MODELED_VERSIONS.index(entry.last) + 1]
-        text = _source_text(after, entry.where)
+        text = _source_text(after, entry)
         if text is not None:
-            assert _squash(entry.code) not in _squash(text), f"{entry.name}: still in {after}"
+            assert _squash(entry.code_in(after)) not in _squash(text), f"{entry.name}: still in {after}"
 
 
 @settings(max_examples=400, deadline=None)
@@ -69,7 +69,7 @@ def test_closed_form_is_the_largest_fitting_count(entry, top_k, experts, tile, h
         assert entry.value(bound, shape) <= entry.limit
     assert entry.value(bound + 1, shape) > entry.limit
     # values grow with n, so a binary search over the literal value finds the same count
-    low, high = 0, 2**31
+    low, high = 0, 2**33  # a token-count entry with one expert fits up to 2^31 tokens
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (middle, high) if entry.value(middle, shape) <= entry.limit else (low, middle)
@@ -89,9 +89,13 @@ def _chunk_json(*args):
 def test_nemotron_super_nvfp4_305k_is_not_explained():
     code, report = _chunk_json("--num-experts", "512", "--top-k", "22", "--precision", "nvfp4", "--hidden-size",
                                "1024", "--intermediate-size", "2688", "--flashinfer", "0.7.2.post1")
-    assert code == 0 and report["kernel_limits"]["binding"] is None
-    assert report["kernel_limits"]["bound"] == 2**31 - 1
+    # no 32-bit offset binds near 305k: the nearest is routing from logits at 2^31 / 512 tokens
+    assert code == 0 and report["kernel_limits"]["binding"]["name"] == "routing_scores_offset"
+    assert report["kernel_limits"]["bound"] == 4_194_304
     assert report["max_chunk_tokens"] == 300_000 == report["cap"]  # the cap stays, its cause unexplained
+    code, routed = _chunk_json("--num-experts", "512", "--top-k", "22", "--precision", "nvfp4", "--hidden-size",
+                               "1024", "--intermediate-size", "2688", "--flashinfer", "0.7.2.post1", "--routed")
+    assert code == 0 and routed["kernel_limits"]["binding"] is None and routed["kernel_limits"]["bound"] == 2**31 - 1
 
 
 @pytest.mark.parametrize("version,precision,hidden,intermediate,experts,top_k,expected,entry", [
@@ -112,12 +116,44 @@ def test_chunk_reports_the_binding_entry(version, precision, hidden, intermediat
     assert report["max_chunk_tokens"] <= kernels["bound"] < report["grid_bound"]
 
 
+@pytest.mark.parametrize("version,precision,hidden,intermediate,experts,top_k,routed,expected,entry", [
+    # the issue's Mixtral-shaped FP8 per-channel call: the grid allows 2,096,899
+    ("0.7.2.post1", "fp8_per_channel", 4096, 14336, 8, 2, False, 1_197_891, "fp8_requant_src_offset"),
+    ("0.7.0", "fp8_per_channel", 4096, 14336, 8, 2, True, None, None),  # before 0.7.1: no requantization
+    # routing from logits at 512 experts: (n - 1) x 512 <= 2^31 - 1
+    ("0.7.2.post1", "bf16", 1024, 2688, 512, 22, False, 4_194_304, "routing_scores_offset"),
+    ("0.7.2.post1", "bf16", 1024, 2688, 512, 22, True, None, None),  # routed: top-k ids, no scores
+    ("0.6.11", "nvfp4_per_token", 1024, 2688, 512, 22, True, None, "per_token_quant_vec_offset"),
+])
+def test_new_entries_bind_where_they_run(version, precision, hidden, intermediate, experts, top_k, routed, expected,
+                                         entry):
+    args = ["--num-experts", str(experts), "--top-k", str(top_k), "--precision", precision, "--hidden-size",
+            str(hidden), "--intermediate-size", str(intermediate), "--flashinfer", version]
+    code, report = _chunk_json(*args, *(["--routed"] if routed else []))
+    kernels = report["kernel_limits"]
+    assert code == 0 and kernels["routing_from_logits"] is (not routed)
+    if entry is None:
+        assert kernels["binding"] is None and kernels["bound"] == 2**31 - 1
+        return
+    assert kernels["binding"]["name"] == entry
+    if expected is not None:
+        assert kernels["bound"] == expected
+    assert kernels["binding"]["value_at_bound"] <= kernels["binding"]["limit"] < kernels["binding"]["value_past_bound"]
+
+
+def test_per_token_offset_counts_eight_elements_a_vector():
+    """ELTS_PER_THREAD is 8 unless nvcc >= 12.9 builds for sm100: the larger vector count
+    (ceil(I / 8)) is modeled, so the bound holds for either toolchain."""
+    entry = next(e for e in LIMITS_TABLE if e.name == "per_token_quant_vec_offset")
+    assert entry.multiplier(Shape(22, 512, 128, 1024, 2688)) == 336 == 2688 // 8
+
+
 def test_fixed_releases_no_longer_bind():
     """0.6.8 made the scale size int64; 0.6.6 the activation index: the same shapes bind no more."""
     assert all(e.name != "hidden_states_scale_vec_size" for e in limits_for("0.6.8", "nvfp4"))
     assert all(e.name != "deepseek_activation_index" for e in limits_for("0.6.6", "fp8_block"))
     era = era_for("0.6.8")
-    assert kernel_bound("0.6.8", "nvfp4", era.tiles["nvfp4"], 8, 256, 7168, 2048).binding is None
+    assert kernel_bound("0.6.8", "nvfp4", era.tiles["nvfp4"], 8, 256, 7168, 2048, logits=False).binding is None
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -87,3 +87,27 @@ def test_a_bad_intermediate_size_is_named():
     g = guard(_kernel([]), entry_point="trtllm_fp8_block_scale_moe", flashinfer="0.6.0")
     with pytest.raises(GuardError, match="intermediate_size"):
         _fp8_block_call(g, 100, -3)
+
+
+def test_routing_from_logits_binds_only_entry_points_that_take_logits():
+    """The routing scores' int32 offset runs only when routing from logits: the guard asks
+    for it on the entry points with routing_logits and not on the *_routed_moe ones."""
+    release = guarded_release()
+    with_logits = limits.kernel_bound("bf16", 22, 512, 1024, 2688, None, release, logits=True)
+    routed = limits.kernel_bound("bf16", 22, 512, 1024, 2688, None, release, logits=False)
+    assert with_logits == 4_194_304 < routed == 2**31 - 1
+
+
+def test_the_guard_asks_for_the_logits_limit_on_an_entry_point_with_logits(monkeypatch):
+    asked = []
+    real = limits.kernel_bound
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("logits"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(limits, "kernel_bound", recording)
+    calls = []
+    g = guard(_kernel(calls), entry_point="trtllm_fp8_block_scale_moe", flashinfer="0.6.0")
+    _fp8_block_call(g, 9_000, 2048)
+    assert asked and set(asked) == {True} and sum(calls) == 9_000
