@@ -5,7 +5,8 @@ era the guard applies, whether the vLLM plugin is registered and enabled and whe
 process runs under `boundcheck exec`; then it installs the guards in its own process, as
 the plugin or exec would, lists every entry point and every place (module attribute)
 guarded, and uninstalls them. With --num-experts and --top-k it also prints the bounds the
-guard would use for that model shape, per precision of the release.
+guard would use for that model shape, per precision of the release. A known fault of the
+release that chunking cannot fix (boundcheck/known_faults.py) is named on a line of its own.
 
 Exit code 0 when the guards engage here; 1 when they cannot (flashinfer missing, not
 importable, or a release the guard refuses); 2 for bad arguments."""
@@ -152,6 +153,8 @@ def report(args) -> dict:
         "python": sys.executable,
         "flashinfer": {"module": found.module, "metadata": found.metadata, "location": found.location,
                        "release": found.release, "disagree": found.disagree},
+        # faults of the release that runs here that no chunk size avoids (known_faults.py)
+        "known_faults": _faults(found.release),
         "engines": _engines(),
         "vllm_plugin": _plugin(),
         "exec": _exec_state(),
@@ -171,9 +174,18 @@ def report(args) -> dict:
                            "describe": release.describe()}
     document["guard"] = _guards(release)
     if args.num_experts is not None:
+        rows = _bounds(args, release)
+        bounds_release = release.version if args.flashinfer in (None, "installed") else args.flashinfer
         document["bounds"] = {"num_experts": args.num_experts, "top_k": args.top_k,
-                              "flashinfer": args.flashinfer or release.version, "rows": _bounds(args, release)}
+                              "flashinfer": args.flashinfer or release.version, "rows": rows,
+                              "known_faults": _faults(bounds_release)}
     return document
+
+
+def _faults(version) -> list:
+    from .known_faults import faults_for
+
+    return [fault.to_json(version) for fault in faults_for(version)]
 
 
 def render(document: dict) -> str:
@@ -185,6 +197,7 @@ def render(document: dict) -> str:
     if "release" in document:
         r = document["release"]
         lines.append(f"guarded release: {r['describe']}; {r['modeled']}")
+    lines.extend(fault["message"] for fault in document["known_faults"])
     engines = ", ".join(f"{k} {v}" for k, v in document["engines"].items()) or "none found"
     lines.append(f"engines installed: {engines}")
     plugin = document["vllm_plugin"]
@@ -216,6 +229,8 @@ def render(document: dict) -> str:
                 text += ("   other kernels: none binds below 2^31" if kernels >= INT32_MAX
                          else f"   other kernels {kernels:>9,}")
             lines.append(text)
+        shown = {fault["message"] for fault in document["known_faults"]}
+        lines.extend(fault["message"] for fault in b["known_faults"] if fault["message"] not in shown)
     return "\n".join(lines)
 
 
