@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,15 +30,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from boundcheck.releases import MODELED_VERSIONS  # noqa: E402
+from boundcheck.releases import MODELED_VERSIONS, _version_key  # noqa: E402
 
 CACHE_VARIABLE = "BOUNDCHECK_FLASHINFER_CACHE"
 
-# What drift and tools/record_signatures.py read, relative to the wheel's root.
+# What drift, the 32-bit inventory (boundcheck/drift/inventory.py) and
+# tools/record_signatures.py read, relative to the wheel's root: the MoE sources, the
+# trtllm headers they include (batched-GEMM runner and, where the wheel ships it, its
+# interface), flashinfer's own top-level headers and the nv_internal kernels the runner
+# calls (per-token and FP8 requantization).
 KEEP_PREFIXES = (
-    "flashinfer/data/include/flashinfer/trtllm/fused_moe/",
+    "flashinfer/data/include/flashinfer/trtllm/",
     "flashinfer/data/csrc/fused_moe/trtllm_backend/",
+    "flashinfer/data/csrc/nv_internal/",
 )
+# Bumped when the kept files change: a release fetched with an older layout is fetched again.
+LAYOUT = "2"
 KEEP_FILES = (
     "flashinfer/__init__.py",
     # where the imported module's __version__ comes from (boundcheck.installed reads it)
@@ -62,6 +70,12 @@ def wanted(name: str) -> bool:
     if name.startswith("flashinfer/fused_moe/") and name.endswith(".py"):
         return True
     base = name.rsplit("/", 1)[-1]
+    top_level = (name.startswith("flashinfer/data/include/flashinfer/") and name.count("/") == 4) or (
+        name.startswith("flashinfer/data/csrc/") and name.count("/") == 3)
+    if top_level and base.endswith((".h", ".cuh")):  # exception.h, tvm_ffi_utils.h, ...
+        return True
+    if name.startswith("flashinfer/data/csrc/") and base == "trtllm_batched_gemm_runner.cu":
+        return True
     return name.startswith("flashinfer/data/csrc/") and base.startswith("trtllm_fused_moe")
 
 
@@ -88,7 +102,8 @@ def sdist_name(member: str) -> str | None:
 
 def fetch(version: str, cache: Path) -> bool:
     destination = cache / version
-    if (destination / ".done").exists():
+    marker = destination / ".done"
+    if marker.exists() and (destination / f".layout-{LAYOUT}").exists():
         return True
     with tempfile.TemporaryDirectory() as download:
         result = _download(version, download, binary=True)
@@ -114,8 +129,52 @@ def fetch(version: str, cache: Path) -> bool:
                         target = destination / name
                         target.parent.mkdir(parents=True, exist_ok=True)
                         target.write_bytes(sdist.extractfile(member).read())
-        (destination / ".done").write_text((wheels or sdists)[0].name + "\n")
+        (destination / f".layout-{LAYOUT}").write_text("")
+        marker.write_text((wheels or sdists)[0].name + "\n")
     return True
+
+
+BMM_EXPORT = "flashinfer/data/include/flashinfer/trtllm/batched_gemm/trtllmGen_bmm_export"
+_BMM_IN_CUBIN = re.compile(r"^flashinfer_cubin/cubins/[^/]+/batched_gemm-[^/]+/include/trtllmGen_bmm_export/(.+)$")
+# The last flashinfer-cubin with the batched-GEMM headers: the stand-in for later releases,
+# which ship none (they are fetched with the cubins at run time).
+BMM_STANDIN_RELEASE = "0.6.13"
+BMM_STANDIN = "_bmm_export_standin"
+
+
+def _extract_bmm_export(requirement: str, destination: Path) -> bool:
+    """The batched-GEMM export headers of a flashinfer-cubin wheel, into `destination`."""
+    with tempfile.TemporaryDirectory() as download:
+        result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                                 requirement, "-d", download], capture_output=True, text=True)
+        wheels = list(Path(download).glob("flashinfer_cubin-*.whl"))
+        if not wheels:
+            print(f"{requirement}: download failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
+            return False
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            for name in wheel.namelist():
+                match = _BMM_IN_CUBIN.match(name)
+                if match and not name.endswith("/"):
+                    target = destination / match.group(1)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(wheel.read(name))
+    (destination / ".from").write_text(requirement + "\n")
+    return True
+
+
+def fetch_bmm_export(version: str, cache: Path) -> bool:
+    """A release without the batched-GEMM headers in its wheel (0.6.5 on) gets those of its
+    flashinfer-cubin where that ships them (up to 0.6.13); later releases ship none and the
+    32-bit inventory reads 0.6.13's as a declared stand-in (`<cache>/_bmm_export_standin`)."""
+    folder = cache / version / BMM_EXPORT
+    if folder.is_dir():
+        return True
+    if _version_key(version) <= _version_key(BMM_STANDIN_RELEASE):
+        return _extract_bmm_export(f"flashinfer-cubin=={version}", folder)
+    standin = cache / BMM_STANDIN
+    if (standin / ".from").exists():
+        return True
+    return _extract_bmm_export(f"flashinfer-cubin=={BMM_STANDIN_RELEASE}", standin)
 
 
 def main(argv=None) -> int:
@@ -125,7 +184,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cache = args.cache or default_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    failed = [v for v in (args.versions or MODELED_VERSIONS) if not fetch(v, cache)]
+    failed = [v for v in (args.versions or MODELED_VERSIONS) if not (fetch(v, cache) and fetch_bmm_export(v, cache))]
     print(f"flashinfer sources in {cache}: {len(args.versions or MODELED_VERSIONS) - len(failed)} releases"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
     return len(failed)
