@@ -8,7 +8,9 @@ evaluates arrays of points. Compared with the model:
 
 - the tuner's candidate set (boundcheck.tiles.selected_tiles) and the default tile
   (boundcheck.tiles.default_tile), for every tile ladder of the release's era;
-- the CTA count (boundcheck.geometry.max_num_ctas_in_batch_dim) where n * top_k fits int32.
+- the CTA count (boundcheck.geometry.max_num_ctas_in_batch_dim) where n * top_k fits int32;
+- resolveMoeTileAndConfig (0.6.7+) against tiles.resolved_tactic, on the tactics
+  boundcheck.drift.tactics chooses (the ones drift --execute runs).
 
 Points: an exhaustive small domain (experts 1..64, top_k 1..8, tokens 0..4096; 0.7.4 also
 under EP with num_experts > num_local_experts), then random points of the full domain
@@ -40,6 +42,7 @@ from boundcheck.facts import INT32_MAX
 from boundcheck.releases import MODELED_VERSIONS, era_for
 
 from boundcheck.drift import compiled as cref
+from boundcheck.drift import tactics
 from boundcheck.drift.compare import NP, as_set, ladders, model_ctas, model_default, model_mask, small_domain
 
 ROOT = cref.sources_root()
@@ -301,6 +304,7 @@ def test_extraction_shapes(version):
     ex = ref.extracted
     era = era_for(version)
     assert (ex.get_max_permuted_padded_count is not None) == (era.cta_formula == "permuted_min")
+    assert (ex.resolve_moe_tile_and_config is not None) == tactics.expected(era)
     if era.tile_source == "caller":
         assert ex.compute_selected_tile_n is None and ex.select_default_tile_n is None
         return
@@ -321,6 +325,12 @@ def test_extraction_shapes(version):
         assert blocks and all(re.match(r"tile_N = \*selected_tile_nums\.begin\(\);", b) for b in blocks), blocks
     else:
         assert "selectDefaultTileN(" in ex.select_default_tile_n and "*selected.begin()" in ex.select_default_tile_n
+    if ex.resolve_moe_tile_and_config is not None:
+        # resolveMoeTileAndConfig is the launcher's only tactic fallback (no inline copy
+        # left, which drift --execute would not run), and the entry functions call it.
+        own = re.sub(r"\s+", " ", cref.strip_comments(ex.resolve_moe_tile_and_config))
+        assert code.count("tile_N == -1") == own.count("tile_N == -1") == 1
+        assert code.count("resolveMoeTileAndConfig(") >= 2
 
 
 @pytest.mark.parametrize("version", ["0.5.0", "0.6.18.post1", "0.7.4"])
@@ -426,37 +436,98 @@ def test_0_4_1s_own_python_tile_choice_equals_the_model():
     print(f"0.4.1: calculate_tile_tokens_dim: {points} points compared")
 
 
-RESOLVE_POINTS = 50_000  # tactics per ladder
+RESOLVE_POINTS = 50_000  # random tactics per ladder, besides the exhaustive tactics
 
 
-@pytest.mark.parametrize("version", [v for v in MODELED_VERSIONS if era_for(v).tuned_tile_launchers == "all"])
+@pytest.mark.parametrize("version", [v for v in MODELED_VERSIONS if tactics.expected(era_for(v))])
 def test_resolve_moe_tile_and_config_equals_the_model(version):
-    """resolveMoeTileAndConfig (0.6.7+), compiled, on tuner tactics [tile, config] with and
-    without a tile or a config: the launched (tile, config) equals tiles.resolved_tactic with
-    the model's default tile (0.7.4 keeps a tile whose config is -1; before, it falls back)."""
+    """resolveMoeTileAndConfig (0.6.7+), compiled, on boundcheck.drift.tactics' domain (the
+    one drift --execute runs, with more random tactics): the launched (tile, config) equals
+    tiles.resolved_tactic with the model's default tile (0.7.4 keeps a tile whose config is
+    -1; before, it falls back)."""
     ref = _reference(version)
     assert ref.extracted.resolve_moe_tile_and_config is not None, f"{version}: resolveMoeTileAndConfig not found"
     era = era_for(version)
-    rng = _rng(version, "resolve")
     total = 0
-    for ladder in ladders(era):
-        n = rng.integers(0, 2**24, RESOLVE_POINTS)
-        k, local = rng.integers(1, 35, RESOLVE_POINTS), rng.integers(1, 2051, RESOLVE_POINTS)
-        tile = np.where(rng.random(RESOLVE_POINTS) < 0.3, -1, rng.choice(np.array(ladder), RESOLVE_POINTS))
-        config = np.where(rng.random(RESOLVE_POINTS) < 0.3, -1, rng.integers(0, 64, RESOLVE_POINTS))
-        got_tile, got_config, status = ref.resolve(ladder, n, k, local, tile, config)
-        assert not status.any(), f"flashinfer {version}: resolveMoeTileAndConfig threw: {ref.last_error}"
-        default = model_default(ladder, n, k, local, era)
-        want_tile, want_config = tilesets.resolved_tactic(tile, config, default, era, ops=NP)
-        bad = np.flatnonzero((got_tile != want_tile) | (got_config != want_config))
-        assert bad.size == 0, _fail_lines(
-            version, f"resolveMoeTileAndConfig (ladder {ladder})", bad,
-            lambda i: (f"tactic=[{tile[i]}, {config[i]}] tokens={n[i]} top_k={k[i]} local={local[i]}: flashinfer "
-                       f"({got_tile[i]}, {got_config[i]}), model ({want_tile[i]}, {want_config[i]})"))
+    for result in tactics.compare(ref, era, _rng(version, "resolve"), random_tactics=RESOLVE_POINTS):
+        bad = result.differing
+        assert bad.size == 0, _fail_lines(version, f"resolveMoeTileAndConfig (ladder {result.domain.ladder})", bad,
+                                          lambda i: result.describe(int(i), ref))
         # the launched tile is the default or the tactic's: what the flashinfer policy allows
-        assert np.all((got_tile == default) | (got_tile == tile))
-        total += n.size
+        assert np.all((result.tile == result.model_default) | (result.tile == result.domain.tile))
+        total += result.domain.size
     print(f"{version}: resolveMoeTileAndConfig: {total} tactics compared")
+
+
+@pytest.mark.parametrize("version", ["0.6.7", "0.6.16", "0.7.2.post1", "0.7.4"])
+def test_the_tactic_domain_covers_every_tile_and_the_fallbacks(version):
+    """drift --execute's tactics (boundcheck.drift.tactics.domain), per ladder: every tile of
+    the ladder, -1 and tiles outside it, each with config -1 and others, at points where
+    each default tile the model picks on the whole small domain is the default."""
+    era = era_for(version)
+    for ladder in ladders(era):
+        d = tactics.domain(era, ladder, _rng(version, "domain"))
+        pairs = set(zip(d.tile.tolist(), d.config.tolist()))
+        tiles = {t for t, _ in pairs}
+        assert set(ladder) | {-1} <= tiles and len(tiles - set(ladder) - {-1}) >= 8, sorted(tiles)
+        assert set(d.outside) == tiles - set(ladder) - {-1} and not set(d.outside) & set(ladder)
+        for tile in tiles:
+            assert {(tile, c) for c in tactics.CONFIGS} <= pairs, tile
+        n, k, local, _ = small_domain(era, 64, 8, 4096)
+        every_default = set(model_default(ladder, n, k, local, era).tolist())
+        assert set(d.defaults) == every_default, (ladder, d.defaults, every_default)
+        default = model_default(ladder, d.tokens, d.top_k, d.local, era)
+        for tile in every_default:  # every default meets every fallback tactic
+            at = default == tile
+            assert {(-1, c) for c in tactics.CONFIGS} <= set(zip(d.tile[at].tolist(), d.config[at].tolist()))
+            assert {(t, -1) for t in ladder} <= set(zip(d.tile[at].tolist(), d.config[at].tolist()))
+
+
+_RESOLVE_EDITS = {
+    # 0.7.4's rule pasted into 0.7.2.post1: a tactic without a config keeps its tile
+    "a tile without a config is kept": (r"if \(tile_N == -1 \|\| config == -1\) \{", "if (tile_N == -1) {"),
+    # tactics of the tiles above 128 fall back to the default tile
+    "large tiles fall back": (r"if \(tile_N == -1 \|\| config == -1\) \{", "if (tile_N == -1 || config == -1 || tile_N > 128) {"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(_RESOLVE_EDITS))
+def test_an_edited_resolve_moe_tile_and_config_is_caught(edit):
+    version = "0.7.2.post1"
+    if _missing_reason(version):
+        pytest.skip(_missing_reason(version))
+    pattern, replacement = _RESOLVE_EDITS[edit]
+    launcher, runner = cref.read_sources(cref.release_folder(version, ROOT))
+    edited, made = re.subn(pattern, replacement, launcher)
+    assert made == 1, f"{pattern!r} matched {made} times in {version}'s launcher"
+    era = era_for(version)
+    mutated = cref.reference_for_texts(edited, runner, f"flashinfer {version} edited: {edit}")
+    bad = [r for r in tactics.compare(mutated, era, _rng(version, "resolve")) if r.differing.size]
+    assert bad, f"{edit}: no tactic resolves differently"
+    first = bad[0].differing[0]
+    kept = bad[0].domain.config[first] == -1 if edit == "a tile without a config is kept" else bad[0].domain.tile[first] > 128
+    assert kept, bad[0].describe(int(first))
+    # and the unedited text matches on the same domain
+    assert not any(r.differing.size for r in tactics.compare(cref.reference_for(version, ROOT), era,
+                                                            _rng(version, "resolve")))
+
+
+def test_the_resolve_row_is_absent_before_0_6_7_and_a_difference_where_the_era_needs_it():
+    """drift --execute's row: `absent` where the entry functions resolve the tactic inline
+    (0.6.6), `differs` for a 0.6.7+ launcher whose function is gone under another name."""
+    for version in ("0.6.6", "0.7.2.post1"):
+        if _missing_reason(version):
+            pytest.skip(_missing_reason(version))
+    rng = _rng("row", "resolve")
+    old = tactics.row(cref.reference_for("0.6.6", ROOT), era_for("0.6.6"), rng)
+    assert old.status == "absent" and old.points == 0 and "inline" in old.detail, old
+    launcher, runner = cref.read_sources(cref.release_folder("0.7.2.post1", ROOT))
+    renamed = launcher.replace("resolveMoeTileAndConfig", "resolveTactic")
+    assert renamed != launcher
+    gone = tactics.row(cref.reference_for_texts(renamed, runner, "0.7.2.post1 renamed"), era_for("0.7.2.post1"), rng)
+    assert gone.status == "differs" and "not found" in gone.detail, gone
+    same = tactics.row(cref.reference_for("0.7.2.post1", ROOT), era_for("0.7.2.post1"), rng)
+    assert same.status == "match" and same.points > 400_000, same
 
 
 def test_resolve_before_0_7_4_differs_from_0_7_4_on_a_tile_without_config():

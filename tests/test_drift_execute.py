@@ -3,7 +3,7 @@ process, against the model. Unmodified releases match; edited copies whose text 
 reads alike are flagged, naming the function and one input where the answers differ;
 nothing from the folder runs without the flag; a hanging folder is cut off. (Launchers
 built only for the candidates is not host arithmetic: the text fact tuned_tile catches it,
-tests/test_drift.py.)"""
+tests/test_drift.py.) The README's table of what --execute runs is the generated one."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from boundcheck.drift import tactics
 from boundcheck.drift.compiled import LAUNCHER, RUNNER_H, compiler, sources_root
+from boundcheck.drift.execute import executed_functions
 from boundcheck.releases import MODELED_VERSIONS, era_for
 
 ROOT = sources_root()
@@ -74,6 +76,14 @@ def test_unmodified_releases_match_when_executed(group):
     if era_for(version).tile_source == "launcher":
         assert "match" in buckets  # the folder's own bucket map, executed
     assert all(r["status"] in ("match", "absent") for r in executed.values())
+    # the rows are the functions the README's table lists for the release (those it runs
+    # as another's callee aside)
+    listed = executed_functions(_folder(version), era_for(version))
+    assert {n for n, r in executed.items() if r["status"] != "absent"} == \
+        {n for n, compared in listed.items() if not compared.startswith("called by")}, (listed, executed)
+    resolve = executed["resolveMoeTileAndConfig"]  # 0.6.7+: executed; before, resolved inline
+    assert resolve["status"] == ("match" if tactics.expected(era_for(version)) else "absent"), resolve
+    assert (resolve["points"] > 200_000) == tactics.expected(era_for(version))
     if era_for(version).tile_source == "launcher":
         tile_sets = [name for name in executed if "SupportedTileN" in name or "(inline" in name]
         assert tile_sets and all(executed[name]["status"] == "match" for name in tile_sets)
@@ -103,9 +113,17 @@ _TWO_SMALLER = """auto down = it;
 EDITS = {
     # 0.7.4's extra tuner candidate in 0.7.2.post1's computeSelectedTileN
     "two smaller candidates": (LAUNCHER, r"if \(it != supported_tile_nums\.begin\(\)\) \{\s*selected_tile_nums\.insert\(\*std::prev\(it\)\);\s*\}",
-                               _TWO_SMALLER, ("computeSelectedTileN", "selectDefaultTileN")),
-    # the default tile returned early: the largest candidate instead of the smallest
-    "default returns early": (LAUNCHER, r"return \*selected\.begin\(\);", "return *selected.rbegin();", ("selectDefaultTileN",)),
+                               _TWO_SMALLER, ("computeSelectedTileN", "selectDefaultTileN", "resolveMoeTileAndConfig")),
+    # the default tile returned early: the largest candidate instead of the smallest (and
+    # resolveMoeTileAndConfig, which falls back to it, launches that tile)
+    "default returns early": (LAUNCHER, r"return \*selected\.begin\(\);", "return *selected.rbegin();",
+                              ("selectDefaultTileN", "resolveMoeTileAndConfig")),
+    # which tactics keep their tile: 0.7.4's rule (a tile without a config is kept) pasted in
+    "a tile without a config keeps it": (LAUNCHER, r"if \(tile_N == -1 \|\| config == -1\) \{", "if (tile_N == -1) {",
+                                         ("resolveMoeTileAndConfig",)),
+    # which tactics keep their tile: those of tiles above 128 fall back to the default
+    "large tiles fall back": (LAUNCHER, r"if \(tile_N == -1 \|\| config == -1\) \{",
+                              "if (tile_N == -1 || config == -1 || tile_N > 128) {", ("resolveMoeTileAndConfig",)),
     # one CTA more in runner.h's count
     "a term added to the CTA count": (RUNNER_H, r"maxNumCtasInBatchDim \+= \(numRemainingTokens / tileTokensDim\);",
                                       "maxNumCtasInBatchDim += (numRemainingTokens / tileTokensDim) + 1;",
@@ -131,6 +149,43 @@ def test_an_edited_meaning_is_flagged_by_function_with_an_input(copy_of_0_7_2, e
         assert "first" in detail and "flashinfer" in detail and "model" in detail
     others = [r for name, r in executed.items() if name not in functions]
     assert others and all(r["status"] == "match" for r in others), others
+
+
+def test_0_7_4_with_the_older_tactic_rule_is_flagged(tmp_path):
+    """0.7.4 keeps a tactic's tile whose config is -1; its resolveMoeTileAndConfig edited back
+    to 0.7.2.post1's rule (such a tactic falls back to the default tile) reads alike to every
+    text fact, and drift --execute names the function and a tactic with config -1."""
+    target = tmp_path / "flashinfer"
+    shutil.copytree(_folder("0.7.4"), target)
+    _edit(target, LAUNCHER, r"if \(tile_N == -1\) \{", "if (tile_N == -1 || config == -1) {")
+    code, report, executed = _drift(target, "--flashinfer", "0.7.4")
+    assert code != 0 and report["failures"] >= 1
+    row = executed["resolveMoeTileAndConfig"]
+    assert row["status"] == "differs", report["executed"]
+    assert re.search(r"first: tactic=\[\d+, -1\] .*: flashinfer \(\d+, -1\), model \(\d+, -1\)", row["detail"]), row
+    assert all(r["status"] == "match" for name, r in executed.items() if name != "resolveMoeTileAndConfig")
+    assert all(f["status"] == "match" for f in report["facts"]), report["facts"]
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+_LIST = re.compile(r"<!-- executed functions: (.*?) -->\n(.*?)\n<!-- end of the executed functions -->", re.S)
+
+
+def test_the_readme_lists_every_executed_function_with_its_releases():
+    """The README's table is what tools/compiled_reference.py --executed-list prints from
+    the sources of every modeled release (resolveMoeTileAndConfig included)."""
+    from boundcheck.drift.execute import executed_functions_markdown
+
+    for version in MODELED_VERSIONS:
+        if not (ROOT / version / "flashinfer" / LAUNCHER).is_file():
+            pytest.skip(f"flashinfer {version} sources not fetched: python tools/fetch_flashinfer_sources.py")
+    found = _LIST.findall(README.read_text())
+    assert len(found) == 1, "the README has no (or more than one) generated list of executed functions"
+    (how, table), = found
+    assert "tools/compiled_reference.py --executed-list" in how
+    generated = executed_functions_markdown(ROOT)
+    assert table == generated, "the README's list is stale: python tools/compiled_reference.py --executed-list"
+    assert re.search(r"^\| `resolveMoeTileAndConfig` \| 0\.6\.7 - 0\.7\.4 \(32\) \|", generated, re.M)
 
 
 def test_nothing_runs_without_the_flag_and_a_hang_is_cut_off(copy_of_0_7_2, tmp_path):

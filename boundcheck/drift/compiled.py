@@ -7,7 +7,9 @@ kept in this repository:
 - from `data/csrc/trtllm_fused_moe_kernel_launcher.cu`: `nextPowerOfTwo` (0.5.0 -
   0.7.0.post1, defined in the launcher itself), `computeSelectedTileN` (every signature:
   (tiles, num_tokens, top_k, num_local_experts) up to 0.7.2.post1; 0.7.4 adds num_experts
-  and num_smaller_tile_candidates = 2) and `selectDefaultTileN` (0.6.7+);
+  and num_smaller_tile_candidates = 2), `selectDefaultTileN` (0.6.7+) and
+  `resolveMoeTileAndConfig` (0.6.7+: the tuner's tactic [tile_N, config] -> the tile and
+  config launched; before, each entry function does it inline, and there is no function);
 - from `data/include/flashinfer/trtllm/fused_moe/runner.h`: `getMaxNumCtasInBatchDim` (and
   up to 0.4.0 the `getMaxPermutedPaddedCount` it calls). Releases before 0.5.0 have no
   computeSelectedTileN (the caller passes the tile): their library has `bc_ctas` only.
@@ -41,6 +43,11 @@ The wrappers (all arrays are C-contiguous):
   exists, else `*computeSelectedTileN(...).begin()` (the inline `tile_N == -1` code of
   0.5.0 - 0.6.6). status: 0 ok, 1 the candidate set threw, 2 the default threw, 3 a
   returned tile is not in the ladder. Returns how many points failed.
+- `bc_resolve(tiles[int32, T], T, n, tokens[int64, n], top_k[int64, n], local[int64, n],
+  tile_in[int64, n], config_in[int64, n], tile_out[int64, n], config_out[int64, n],
+  status[int32, n])` (0.6.7+): resolveMoeTileAndConfig(Array{tile_in, config_in}, tiles,
+  tokens, top_k, local); status 1 where it threw. Returns how many points failed.
+  boundcheck.drift.tactics chooses the tactics and compares them with the model.
 - `bc_ctas(n, tokens[int32], top_k[int32], experts[int32], tile[int32], out[int32],
   status[int32])`: getMaxNumCtasInBatchDim. Returns how many points failed.
 - `bc_last_error()`: the message of the last exception caught.

@@ -12,13 +12,15 @@ g++ runs inside the child's session, in a group of its own, until the child's de
 
 The children extract by name and compile with g++ (boundcheck.drift.compiled): runner.h's
 getMaxNumCtasInBatchDim and, where the launcher picks the tile, computeSelectedTileN, the
-default tile ("compiled"), and each launcher's tile set with its dtype conditions
-(boundcheck.drift.compiled_tile_sets, "tile_sets"); and execute the folder's Python
+default tile and, from 0.6.7, resolveMoeTileAndConfig (the tuner's tactic -> the tile and
+config launched; boundcheck.drift.tactics) ("compiled"), and each launcher's tile set with
+its dtype conditions (boundcheck.drift.compiled_tile_sets, "tile_sets"); and execute the folder's Python
 tuning-bucket map (map_to_hybrid_bucket, or last_positive_power_of_2 for the round-down
 map) from its own source ("buckets"). Each is compared with the model's function for the
 era on an exhaustive small domain and random points of the full one. A child prints one
 JSON object per function: its status ("match", "differs", "error", "absent"), the points
-compared and, where they differ, one input with both answers."""
+compared and, where they differ, one input with both answers. executed_functions names,
+from the text alone, what a folder's run compiles or executes (the README's table)."""
 
 from __future__ import annotations
 
@@ -127,7 +129,7 @@ def _tile_choice(ref, era, rng, np) -> list[Executed]:
             i = int(bad_default[0])
             default_bad.append(f"{bad_default.size} points differ; first: {where(i)}: flashinfer "
                                f"{default[i] if status[i] != 2 else 'threw'}, model {m_default[i]}")
-    default_name = "selectDefaultTileN" if ref.extracted.select_default_tile_n else "default tile (*selected.begin())"
+    default_name = "selectDefaultTileN" if ref.extracted.select_default_tile_n else DEFAULT_INLINE
     return [
         Executed("computeSelectedTileN", DIFFERS if set_bad else MATCH, total, set_bad[0] if set_bad else "candidate sets"),
         Executed(default_name, DIFFERS if default_bad else MATCH, total, default_bad[0] if default_bad else "default tiles"),
@@ -169,11 +171,8 @@ def _python_functions(root: Path) -> tuple[dict, dict]:
     return functions, constants
 
 
-def _executable(name, functions, constants):
-    """`name` and the module functions it calls, executed from their source (decorators
-    dropped) with the modules' integer constants and math in scope."""
-    import math
-
+def _closure(name, functions) -> dict:
+    """`name` and the module functions it calls (transitively), by name: what is executed."""
     needed, queue = {}, [name]
     while queue:
         current = queue.pop()
@@ -182,6 +181,15 @@ def _executable(name, functions, constants):
         node = functions[current]
         needed[current] = node
         queue.extend(n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
+    return needed
+
+
+def _executable(name, functions, constants):
+    """`name` and the module functions it calls, executed from their source (decorators
+    dropped) with the modules' integer constants and math in scope."""
+    import math
+
+    needed = _closure(name, functions)
     module = ast.Module(body=[ast.FunctionDef(**{**{f: getattr(n, f) for f in n._fields}, "decorator_list": []})
                               for n in needed.values()], type_ignores=[])
     namespace = {"math": math, **constants}
@@ -227,7 +235,7 @@ def _buckets(root: Path, era, rng, np) -> Executed:
     functions, constants = _python_functions(root)
     xs = np.unique(np.concatenate([np.arange(0, 9000), rng.integers(0, 2**22, 5000)]))
     tunes = [1, 256, 1024, 4096, 8192, 16384, 3000, 1 << 20]
-    if era.buckets == "hybrid":
+    if _bucket_function(era) == "map_to_hybrid_bucket":
         name, model = "map_to_hybrid_bucket", map_to_hybrid_bucket
         if name not in functions:
             return Executed(name, DIFFERS, 0, f"{name} not found in utils.py / fused_moe/utils.py")
@@ -256,6 +264,116 @@ def _buckets(root: Path, era, rng, np) -> Executed:
     return Executed(name, MATCH, len(pairs), "executed from the folder's source")
 
 
+# --- what --execute runs, by name (text only: nothing is compiled or run) ------------------------
+
+DEFAULT_INLINE = "default tile (*selected.begin())"  # the row before selectDefaultTileN (0.5.0 - 0.6.6)
+COUNTERPARTS = {
+    "getMaxNumCtasInBatchDim": "`geometry.ctas_function` (the era's CTA formula)",
+    "getMaxPermutedPaddedCount": "called by getMaxNumCtasInBatchDim",
+    "computeSelectedTileN": "`tiles.tuner_candidate` (the tuner's candidate set)",
+    "nextPowerOfTwo": "called by computeSelectedTileN",
+    "selectDefaultTileN": "`tiles.default_tile_index`",
+    DEFAULT_INLINE: "`tiles.default_tile_index` (the entry functions' inline `*selected_tile_nums.begin()`, "
+                    "executed as `*computeSelectedTileN(...).begin()`)",
+    "resolveMoeTileAndConfig": "`tiles.resolved_tactic` with the model's default tile",
+    "map_to_hybrid_bucket": "`tiles.map_to_hybrid_bucket`",
+    "last_positive_power_of_2": "`tiles.last_positive_power_of_2`",
+}
+
+
+class _Unrun:
+    """A folder's tile-set code, extracted and not compiled: compare_tile_sets on it (every
+    answer empty) names the functions that drift --execute runs, by the same selection."""
+
+    def __init__(self, extracted):
+        self.extracted = extracted
+
+    @property
+    def names(self) -> tuple:
+        return tuple(c.name for c in self.extracted.codes)
+
+    def code(self, name: str):
+        return self.extracted.codes[self.extracted.index(name)]
+
+    def tiles(self, name: str, **call) -> tuple:
+        return ()
+
+
+def _bucket_function(era) -> str:
+    return "map_to_hybrid_bucket" if era.buckets == "hybrid" else "last_positive_power_of_2"
+
+
+def executed_functions(folder: Path, era) -> dict[str, str]:
+    """{function: what it is compared with, or which executed function calls it}: every
+    function of the folder that `drift --execute` against `era` compiles or executes and
+    calls, found as the children find them, from the text alone."""
+    from . import compiled
+    from .compiled_tile_sets import FP4_CLASS, compare_tile_sets, extract_tile_sets
+    from .tile_sets import _FP4_ENTRY
+
+    folder = Path(folder)
+    ex = compiled.extract(folder)
+    out = {}
+    for name, text in ex.functions().items():
+        if text is not None:
+            out[name] = COUNTERPARTS[name]
+    if ex.compute_selected_tile_n is not None and ex.select_default_tile_n is None:
+        out[DEFAULT_INLINE] = COUNTERPARTS[DEFAULT_INLINE]
+    if era.tile_source == "caller":
+        return out
+    unrun = _Unrun(extract_tile_sets((folder / compiled.LAUNCHER).read_text()))
+    for name in compare_tile_sets(unrun, era):
+        fp4 = name.startswith(FP4_CLASS) or name.startswith(_FP4_ENTRY)
+        out[name] = ("`releases.fp4_launcher_tiles` (the model's FP4 rule)" if fp4
+                     else "the era's tile set (`Era.tiles`)")
+    functions, _ = _python_functions(folder)
+    bucket = _bucket_function(era)
+    for name in _closure(bucket, functions):
+        out[name] = COUNTERPARTS[bucket] if name == bucket else f"called by {bucket}"
+    return out
+
+
+def _spans(versions, order) -> str:
+    """Runs of consecutive releases of `order`, as `first - last`."""
+    index = sorted(order.index(v) for v in versions)
+    runs, start = [], index[0]
+    for previous, current in zip(index, index[1:] + [None]):
+        if current != previous + 1:
+            runs.append(order[start] if start == previous else f"{order[start]} - {order[previous]}")
+            start = current
+    return ", ".join(runs)
+
+
+def executed_function_releases(root: Path | None = None) -> dict[str, dict[str, list[str]]]:
+    """{function: {what it is compared with: the modeled releases}} over the sources of
+    every modeled release (boundcheck.drift.compiled.sources_root())."""
+    from ..releases import MODELED_VERSIONS, era_for
+    from . import compiled
+
+    found: dict[str, dict[str, list[str]]] = {}
+    for version in MODELED_VERSIONS:
+        for name, counterpart in executed_functions(compiled.release_folder(version, root), era_for(version)).items():
+            found.setdefault(name, {}).setdefault(counterpart, []).append(version)
+    return found
+
+
+def executed_functions_markdown(root: Path | None = None) -> str:
+    """The README's table (python tools/compiled_reference.py --executed-list prints it)."""
+    from ..releases import MODELED_VERSIONS
+
+    order = list(MODELED_VERSIONS)
+    found = {name: (sorted((v for vs in by.values() for v in vs), key=order.index), by)
+             for name, by in executed_function_releases(root).items()}
+    lines = ["| executed | modeled releases | compared with |", "|---|---|---|"]
+    for name, (versions, by) in sorted(found.items(), key=lambda item: (order.index(item[1][0][0]), item[0])):
+        if len(by) == 1:
+            (compared,) = by
+        else:
+            compared = "; ".join(f"{c} ({_spans(vs, order)})" for c, vs in by.items())
+        lines.append(f"| `{name}` | {_spans(versions, order)} ({len(versions)}) | {compared} |")
+    return "\n".join(lines)
+
+
 def _error(name: str, error: BaseException) -> Executed:
     return Executed(name, ERROR, 0, f"{type(error).__name__}: {str(error)[:300]}")
 
@@ -265,7 +383,7 @@ def check(root: str, era_name: str, parts=tuple(PARTS)) -> list[Executed]:
     import numpy as np
 
     from ..releases import ERAS
-    from . import compiled
+    from . import compiled, tactics
 
     era = next(e for e in ERAS if e.name == era_name)
     folder = Path(root)
@@ -279,6 +397,10 @@ def check(root: str, era_name: str, parts=tuple(PARTS)) -> list[Executed]:
         else:
             rows.append(_ctas(ref, era, rng, np))
             rows.extend(_tile_choice(ref, era, rng, np))
+            try:
+                rows.append(tactics.row(ref, era, rng))
+            except Exception as error:  # noqa: BLE001
+                rows.append(_error(tactics.NAME, error))
     if "tile_sets" in parts:
         try:
             rows.extend(_tile_sets(folder, era))
