@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
 """
 
 
-def _run(command, log):
+def run_logged(command, log):
+    """Run `command`, write it and its output (a sanitizer's repeats cut) to `log`."""
     log.write(f"$ {' '.join(command)}\n")
     result = subprocess.run(command, capture_output=True, text=True, timeout=540)
     text = (result.stdout + result.stderr).strip()
@@ -124,6 +125,22 @@ def _run(command, log):
     log.write("\n".join(lines) + f"\n(exit {result.returncode})\n\n")
     log.flush()
     return result.returncode, text
+
+
+def device_line() -> str:
+    """The card and its driver, as nvidia-smi names them."""
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True).stdout.strip()
+    except FileNotFoundError:
+        return "no nvidia-smi"
+
+
+def build(source: str, out: Path, name: str, log) -> tuple[int, str]:
+    """Write `source` to out/name.cu and compile it for Hopper: (exit code, the program's path)."""
+    (out / f"{name}.cu").write_text(textwrap.dedent(source))
+    code, _ = run_logged(["nvcc", "-O2", "-arch=sm_90", "-o", str(out / name), str(out / f"{name}.cu")], log)
+    return code, str(out / name)
 
 
 def main(argv=None) -> int:
@@ -143,24 +160,17 @@ def main(argv=None) -> int:
                   f"  bound B = {bound:,} tokens: {rows_at:,} padded rows, largest index "
                   f"{entry.value(bound, shape):,}\n  B + 1 = {bound + 1:,}: {rows_past:,} rows, largest index "
                   f"{entry.value(bound + 1, shape):,} > 2^31 - 1\n\n")
-        try:
-            nvidia = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                                    capture_output=True, text=True).stdout.strip()
-        except FileNotFoundError:
-            nvidia = "no nvidia-smi"
-        log.write(f"device: {nvidia}\n\n")
-        (out / "demo.cu").write_text(textwrap.dedent(KERNEL))
-        code, _ = _run(["nvcc", "-O2", "-arch=sm_90", "-o", str(out / "demo"), str(out / "demo.cu")], log)
+        log.write(f"device: {device_line()}\n\n")
+        code, demo = build(KERNEL, out, "demo", log)
         if code:
             return code
-        demo = str(out / "demo")
-        _, at = _run([demo, "probe", str(rows_at), str(inner), "0"], log)
-        _, past = _run([demo, "probe", str(rows_past), str(inner), "0"], log)
+        _, at = run_logged([demo, "probe", str(rows_at), str(inner), "0"], log)
+        _, past = run_logged([demo, "probe", str(rows_past), str(inner), "0"], log)
         ok = ": 0 indices outside" in at and ": 0 indices outside" not in past
         sanitizer = shutil.which("compute-sanitizer")
         if sanitizer:
             for rows in (rows_at, rows_past):
-                _run([sanitizer, "--tool", "memcheck", "--print-limit", "4", demo, "touch", str(rows), str(inner),
+                run_logged([sanitizer, "--tool", "memcheck", "--print-limit", "4", demo, "touch", str(rows), str(inner),
                       str(rows - TOP_ROWS)], log)
         else:
             log.write("compute-sanitizer not found: part 2 not run\n")
