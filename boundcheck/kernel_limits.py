@@ -219,8 +219,9 @@ LIMITS_TABLE = (
         "(DeepSeek's own kernel is 64-bit: not a smaller bound)",
         "0.2.8", "", None,
         "routing from logits (entry points with routing_logits; the routed ones take top-k ids): the "
-        "scores of token n-1 start at (n-1) x experts",
-        "int32", "tokens", lambda s: s.experts, lambda s: -s.experts, only_with_logits=True,
+        "last score read, token n-1's last expert, is at (n-1) x experts + experts - 1 (the kernels that add "
+        "the expert to the product in 32 bits, `warpIdx * params.mNumExperts + expertIdx`, reach it)",
+        "int32", "tokens", lambda s: s.experts, -1, only_with_logits=True,
         files=("trtllm_fused_moe_routing_kernel.cu", "trtllm_fused_moe_routing_renormalize.cu",
                "trtllm_fused_moe_routing_llama4.cu", "trtllm_fused_moe_routing_custom.cu",
                "trtllm_fused_moe_routing_custom.cuh"),

@@ -192,7 +192,7 @@ REQUANT_AS_INT64 = _misread_twin(
 
 
 def _count_as_index_queries(entry_name, experts, top_k, hidden, intermediate, tile):
-    """The closed form of an entry whose largest value is (count - 1) x size, derived as if
+    """The closed form of an entry whose largest value is count x size - 1, derived as if
     it were count x size: the bound it gives is claimed to be the largest safe n."""
     def build(case):
         entry = _entry(entry_name)
@@ -211,8 +211,8 @@ def _count_as_index_queries(entry_name, experts, top_k, hidden, intermediate, ti
 
 SCORES_COUNT_AS_INDEX = Obligation(
     name="kernel_limits[count as last index]",
-    statement="the routing scores' offset tokenIdx * mNumExperts bounded as n x E instead of (n - 1) x E: the "
-              "bound it gives (512 experts) is the largest safe n",
+    statement="the routing scores' last index (n - 1) x E + E - 1 bounded as n x E: the bound it gives (512 "
+              "experts) is the largest safe n",
     domain="n = the claimed bound + 1",
     cases=lambda: [Case("kernel_limits[count as last index]", "routing_scores_offset @ 512 experts")],
     build=_count_as_index_queries("routing_scores_offset", 512, 22, 1024, 2688, 8),
