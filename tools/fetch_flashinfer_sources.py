@@ -4,14 +4,18 @@
 
 For each release (default: every one boundcheck models) it downloads the wheel with
 `pip download --no-deps` into a temporary folder (releases up to 0.4.1 have no wheel:
-their sdist, read and never built), keeps only the files the drift check and the
-signature recorder read (the fused-MoE launcher, runner and routing sources and
+their sdist, read and never built), keeps only the files the drift check, the 32-bit
+inventory and the signature recorder read (the fused-MoE launcher, runner and routing
+sources, the trtllm headers, nv_internal's kernels, flashinfer's top-level headers and
 `fused_moe/*.py`, 0.2.8's `fused_moe.py`), laid out as the installed package
 (`<cache>/<VERSION>/flashinfer/`; an sdist's `csrc/` and `include/` go under
 `flashinfer/data/` as in a wheel), and deletes the download. A release already in the cache is skipped. The cache folder is
 `$BOUNDCHECK_FLASHINFER_CACHE`, else `~/.cache/boundcheck/flashinfer-src`; it is outside
-the repository, and flashinfer's files are never committed. Exit code: the number of
-releases that could not be fetched.
+the repository, and flashinfer's files are never committed. A release without the
+batched-GEMM export headers in its wheel gets those of its flashinfer-cubin (0.6.5 -
+0.6.13); later releases ship none, and 0.6.13's are kept once as a declared stand-in
+(`<cache>/_bmm_export_standin`). Exit code: the number of releases that could not be
+fetched.
 """
 
 from __future__ import annotations

@@ -7,6 +7,17 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+// Kernel attributes that nvcc's host_defines.h spells only for CUDA compilers: empty here,
+// or every kernel declared with them would be a parse error and its body lost.
+#undef __launch_bounds__
+#define __launch_bounds__(...)
+#undef __cluster_dims__
+#define __cluster_dims__(...)
+#undef __maxnreg__
+#define __maxnreg__(...)
+#undef __grid_constant__
+#define __grid_constant__
+
 extern const uint3 threadIdx;
 extern const uint3 blockIdx;
 extern const dim3 blockDim;
@@ -73,3 +84,70 @@ long long max(long long, long long);
 unsigned long long max(unsigned long long, unsigned long long);
 float max(float, float);
 double max(double, double);
+
+// cooperative_groups.h declares nothing without __CUDACC__: the parts flashinfer's routing
+// kernels use, with their return types, so that code over a warp tile keeps its types.
+namespace cooperative_groups {
+struct thread_group {
+  unsigned thread_rank() const;
+  unsigned size() const;
+  unsigned num_threads() const;
+  void sync() const;
+};
+struct thread_block : thread_group {
+  dim3 group_index() const;
+  dim3 thread_index() const;
+};
+struct grid_group : thread_group {
+  unsigned long long block_rank() const;
+};
+struct cluster_group : thread_group {
+  unsigned block_rank() const;
+  unsigned num_blocks() const;
+  template <class T> T* map_shared_rank(T*, unsigned) const;
+};
+template <unsigned N, class P = void>
+struct thread_block_tile : thread_group {
+  unsigned meta_group_rank() const;
+  unsigned meta_group_size() const;
+  template <class T> T shfl(T, int) const;
+  template <class T> T shfl_xor(T, int) const;
+  template <class T> T shfl_up(T, unsigned) const;
+  template <class T> T shfl_down(T, unsigned) const;
+  unsigned ballot(int) const;
+  int any(int) const;
+  int all(int) const;
+};
+thread_block this_thread_block();
+grid_group this_grid();
+cluster_group this_cluster();
+template <unsigned N, class P> thread_block_tile<N, P> tiled_partition(const P&);
+template <class T> struct plus { T operator()(T, T) const; };
+template <class T> struct greater { T operator()(T, T) const; };
+template <class T> struct less { T operator()(T, T) const; };
+template <class T> struct bit_or { T operator()(T, T) const; };
+template <class G, class T, class Op> T reduce(const G&, T, Op);
+template <class G, class T, class Op> T inclusive_scan(const G&, T, Op);
+template <class G, class T> T inclusive_scan(const G&, T);
+template <class G, class T, class Op> T exclusive_scan(const G&, T, Op);
+template <class G, class T> T exclusive_scan(const G&, T);
+}  // namespace cooperative_groups
+
+// TensorRT-LLM's check and log macros, where their header is not shipped: the arguments
+// stay expressions (typed, and read by the inventory), nothing else.
+#define TLLM_CHECK(...) ((void)(__VA_ARGS__))
+#define TLLM_CHECK_WITH_INFO(...) ((void)(__VA_ARGS__))
+#define TLLM_CHECK_ERROR(...) ((void)(__VA_ARGS__))
+#define TLLM_CUDA_CHECK(...) ((void)(__VA_ARGS__))
+#define TLLM_LOG_WARNING(...) ((void)(__VA_ARGS__))
+#define TLLM_LOG_ERROR(...) ((void)(__VA_ARGS__))
+#define TLLM_LOG_INFO(...) ((void)(__VA_ARGS__))
+#define TLLM_LOG_DEBUG(...) ((void)(__VA_ARGS__))
+#define TLLM_THROW(...) ((void)(__VA_ARGS__))
+
+// cuda_runtime.h's C++ overloads taking a kernel (declared only for CUDA compilers).
+template <class T> cudaError_t cudaFuncSetAttribute(T*, cudaFuncAttribute, int);
+template <class T> cudaError_t cudaFuncGetAttributes(cudaFuncAttributes*, T*);
+template <class T> cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int*, T, int, size_t);
+template <class... Params, class... Args>
+cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t*, void (*)(Params...), Args&&...);

@@ -42,9 +42,9 @@ class Candidate:
 class UnitFacts:
     candidates: list = field(default_factory=list)
     flows: list = field(default_factory=list)  # (target key, frozenset of source keys)
-    calls: dict = field(default_factory=dict)  # function name -> set of names it references
+    calls: dict = field(default_factory=dict)  # qualified name -> {"q:" qualified, "t:" unresolved identifier}
     names: dict = field(default_factory=dict)  # declaration key -> spelling
-    defined: dict = field(default_factory=dict)  # flashinfer file -> names of the functions it defines
+    defined: dict = field(default_factory=dict)  # flashinfer file -> qualified names of the functions it defines
 
 
 def _integer_width(ctype) -> int | None:
@@ -68,6 +68,7 @@ class _Walker:
         self.data = data.rstrip("/") + "/"
         self.facts = UnitFacts()
         self._param_keys: dict = {}
+        self.fields: dict = {}  # field name -> {(bytes, signed)} of flashinfer's declarations
 
     # -- declarations as keys ----------------------------------------------------------
     def key(self, decl) -> str | None:
@@ -90,17 +91,33 @@ class _Walker:
             self._param_keys[usr] = key
             self.facts.names[key] = decl.spelling
             return key
+        if decl.kind == self.k.FIELD_DECL:
+            if self.own(decl) is None:
+                # a system type's field (dim3::x, uint3::y): one key for all of them would taint
+                # threadIdx.x as soon as any grid.x = numTokens; their values come from their object
+                return None
+            return self.field_key(decl.spelling)
         usr = decl.get_usr()
         if not usr:
             return None
         self.facts.names.setdefault(usr, decl.spelling)
         return usr
 
+    def field_key(self, name: str) -> str:
+        """Fields by name: a template's `params.mNumTokens` names no declaration until it is
+        instantiated, so every field of that name is one key (an over-approximation)."""
+        key = f"field:{name}"
+        self.facts.names.setdefault(key, name)
+        return key
+
     def reads(self, cursor) -> frozenset:
         out = set()
         for node in cursor.walk_preorder():
             if node.kind in (self.k.DECL_REF_EXPR, self.k.MEMBER_REF_EXPR, self.k.CALL_EXPR):
                 key = self.key(node.referenced)
+                if key is None and node.kind == self.k.MEMBER_REF_EXPR:
+                    name = member_name(node)  # a dependent member
+                    key = self.field_key(name) if name else None
                 if key:
                     out.add(key)
         return frozenset(out)
@@ -119,30 +136,43 @@ class _Walker:
                      self.k.DESTRUCTOR)
         scopes = (self.k.NAMESPACE, self.k.CLASS_DECL, self.k.STRUCT_DECL, self.k.CLASS_TEMPLATE,
                   self.k.CLASS_TEMPLATE_PARTIAL_SPECIALIZATION, self.k.UNEXPOSED_DECL, self.k.LINKAGE_SPEC)
-        pending = list(root.get_children())
+        pending, bodies = list(root.get_children()), []
         while pending:
             cursor = pending.pop()
             path = self.own(cursor)
             if path is None:
                 continue
             if cursor.kind in functions and cursor.is_definition():
-                self.function(cursor, path)
+                bodies.append((cursor, path))
+            elif cursor.kind == self.k.FIELD_DECL:
+                width = _integer_type(cursor.type)
+                if width is not None:
+                    self.fields.setdefault(cursor.spelling, set()).add(width)
             elif cursor.kind in scopes:
                 pending.extend(cursor.get_children())
+        for cursor, path in bodies:
+            self.function(cursor, path)
 
     def function(self, fn, path: str):
-        name = fn.spelling
+        """One body: its flows, candidates and calls. Calls are qualified names where the
+        reference resolves; an identifier that resolves to nothing here (a dependent call,
+        a kernel passed to a launch macro) may be any defined function of that name, unless
+        the body also resolves a call of that name (then `run` is the run it calls, not
+        every `run` of the release)."""
+        name = qualified(fn, self.k)
         self.facts.defined.setdefault(path, set()).add(name)
         calls = self.facts.calls.setdefault(name, set())
         fn_key = self.key(fn)
-        for token in fn.get_tokens():
-            if token.kind.name == "IDENTIFIER":
-                calls.add(token.spelling)
+        body = [c for c in fn.get_children() if c.kind == self.k.COMPOUND_STMT]  # not the declarator's names
+        tokens = {t.spelling for b in body for t in b.get_tokens() if t.kind.name == "IDENTIFIER"}
+        resolved = set()
         for node in fn.walk_preorder():
             kind = node.kind
             if kind in (self.k.CALL_EXPR, self.k.DECL_REF_EXPR, self.k.MEMBER_REF_EXPR) and node.referenced is not None:
-                if node.referenced.kind in (self.k.FUNCTION_DECL, self.k.CXX_METHOD, self.k.FUNCTION_TEMPLATE):
-                    calls.add(node.referenced.spelling)
+                if node.referenced.kind in (self.k.FUNCTION_DECL, self.k.CXX_METHOD, self.k.FUNCTION_TEMPLATE,
+                                            self.k.CONSTRUCTOR):
+                    calls.add("q:" + qualified(node.referenced, self.k))
+                    resolved.add(node.referenced.spelling)
             if kind == self.k.VAR_DECL:
                 children = [c for c in node.get_children() if c.kind.is_expression()]
                 if children:
@@ -151,12 +181,21 @@ class _Walker:
                 for child in node.get_children():
                     self.flow(fn_key, child)
             elif kind == self.k.CALL_EXPR:
-                self.call(node)
+                op = _dependent_operator(node, self.k)
+                if op is not None:
+                    self.binary(node, name, path, op)
+                else:
+                    self.call(node)
             elif kind in (self.k.BINARY_OPERATOR, self.k.COMPOUND_ASSIGNMENT_OPERATOR):
                 self.binary(node, name, path)
             elif kind in (self.k.UNEXPOSED_EXPR, self.k.CSTYLE_CAST_EXPR, self.k.CXX_STATIC_CAST_EXPR,
                           self.k.CXX_FUNCTIONAL_CAST_EXPR):
                 self.conversion(node, name, path)
+            elif kind == self.k.OVERLOADED_DECL_REF and node.spelling:
+                tokens.add(node.spelling)  # unresolved, also inside a macro's expansion (a kernel launch)
+            if kind == self.k.DECL_REF_EXPR and node.referenced is None and node.spelling:
+                tokens.add(node.spelling)
+        calls.update("t:" + t for t in tokens - resolved)
 
     def flow(self, target, source):
         if target:
@@ -185,11 +224,16 @@ class _Walker:
                 return token.spelling
         return None
 
-    def binary(self, node, function: str, path: str):
-        op = self.operator(node)
+    def binary(self, node, function: str, path: str, op: str | None = None):
+        """`a op b`; for a dependent operator call (`op` given) the operands are the call's
+        children after the operator's name."""
         if op is None:
+            op = self.operator(node)
+            children = list(node.get_children())
+        else:
+            children = operands(node, self.k)
+        if op is None or len(children) != 2:
             return
-        children = list(node.get_children())
         if op in ASSIGN:
             target = self._target(children[0])
             if target:
@@ -202,10 +246,10 @@ class _Walker:
                     self.facts.flows.append((target, self.reads(other)))
         if op not in ARITHMETIC | COMPOUND:
             return
-        width = _integer_width(node.type)
-        if width is None or width > 4:
+        typed = self.infer(node, children, op)
+        if typed is None or typed[0] > 4:
             return
-        self.candidate(node, function, path, op, self.reads(node))
+        self.candidate(node, function, path, op, self.reads(node), typed)
 
     def _plain_variable(self, side):
         """The variable a comparison side reads, if it is just a variable (casts aside)."""
@@ -232,10 +276,133 @@ class _Walker:
             return
         self.candidate(node, function, path, "narrowing", self.reads(children[0]))
 
-    def candidate(self, node, function: str, path: str, op: str, reads: frozenset):
+    def candidate(self, node, function: str, path: str, op: str, reads: frozenset, typed=None):
         code = " ".join(t.spelling for t in node.get_tokens())
-        self.facts.candidates.append(Candidate(path, node.location.line, function, code, op,
-                                               node.type.get_canonical().spelling, reads))
+        if typed is None or typed[2] == "compiler":
+            spelling = node.type.get_canonical().spelling
+        else:  # a dependent expression typed from its operands' declarations
+            spelling = ("int" if typed[1] else "unsigned int") + " (from declarations)"
+        self.facts.candidates.append(Candidate(path, node.location.line, function, code, op, spelling, reads))
+
+    # -- types -------------------------------------------------------------------------
+    def infer(self, node, children=None, op=None, depth=0):
+        """(bytes, signed, how) of an integer expression: the compiler's type where it is
+        not dependent; in a template, the usual arithmetic conversions of its operands'
+        declared types (a dependent member by the fields of that name, all of one type).
+        None: not an integer, or not decidable from the declarations."""
+        own = _integer_type(node.type)
+        if own is not None:
+            return own + ("compiler",)
+        if depth > 8 or not _is_dependent(node.type):
+            return None
+        kind = node.kind
+        if kind in (self.k.UNEXPOSED_EXPR, self.k.PAREN_EXPR) and children is None:
+            inner = [c for c in node.get_children() if c.kind.is_expression()]
+            return self.infer(inner[0], depth=depth + 1) if len(inner) == 1 else None
+        if kind == self.k.MEMBER_REF_EXPR and node.referenced is None:
+            types = self.fields.get(member_name(node), set())
+            return next(iter(types)) + ("declarations",) if len(types) == 1 else None
+        if kind == self.k.DECL_REF_EXPR and node.referenced is not None:
+            decl = node.referenced
+            typed = _integer_type(decl.type)
+            if typed is not None:
+                return typed + ("declarations",)
+            inits = [c for c in decl.get_children() if c.kind.is_expression()]
+            return self.infer(inits[-1], depth=depth + 1) if decl.kind == self.k.VAR_DECL and inits else None
+        if children is None:
+            op = _dependent_operator(node, self.k) if kind == self.k.CALL_EXPR else None
+            if op is None and kind == self.k.BINARY_OPERATOR:
+                op = self.operator(node)
+            if op is None:
+                return None
+            children = operands(node, self.k)
+        if op not in ARITHMETIC | COMPOUND or len(children) != 2:
+            return None
+        left, right = (self.infer(c, depth=depth + 1) for c in children)
+        if left is None or right is None:
+            return None
+        if op in ("<<", "<<="):
+            return _promoted(left[:2]) + ("declarations",)
+        return _converted(left[:2], right[:2]) + ("declarations",)
+
+
+def qualified(cursor, kinds) -> str:
+    """namespace::class::name of a declaration."""
+    parts = [cursor.spelling]
+    parent = cursor.semantic_parent
+    while parent is not None and parent.kind != kinds.TRANSLATION_UNIT:
+        parts.append(parent.spelling or "(anonymous)")
+        parent = parent.semantic_parent
+    return "::".join(reversed(parts))
+
+
+def _integer_type(ctype):
+    """(bytes, signed) of a non-dependent integer type, else None."""
+    from clang.cindex import TypeKind
+
+    width = _integer_width(ctype)
+    if width is None:
+        return None
+    unsigned = ctype.get_canonical().kind in (TypeKind.UCHAR, TypeKind.CHAR_U, TypeKind.USHORT, TypeKind.UINT,
+                                              TypeKind.ULONG, TypeKind.ULONGLONG)
+    return (width, not unsigned)
+
+
+def _is_dependent(ctype) -> bool:
+    from clang.cindex import TypeKind
+
+    return ctype.kind in (TypeKind.DEPENDENT, TypeKind.UNEXPOSED, TypeKind.AUTO, TypeKind.INVALID) or (
+        "type-parameter" in ctype.spelling or ctype.spelling in ("<dependent type>", "auto"))
+
+
+def _promoted(typed):
+    return (4, True) if typed[0] < 4 else typed
+
+
+def _converted(a, b):
+    """C++'s usual arithmetic conversions of two integer types (bytes, signed)."""
+    a, b = _promoted(a), _promoted(b)
+    if a[0] != b[0]:
+        return a if a[0] > b[0] else b  # the wider is signed 64-bit or unsigned: either way it wins
+    return (a[0], a[1] and b[1])
+
+
+_OPERATOR_NAMES = {"operator" + op: op for op in ("*", "+", "-", "<<", "*=", "+=", "-=", "<<=", "=", "<", "<=",
+                                                 ">", ">=", "!=")}
+
+
+def _operator_callee(child, kinds):
+    """The `operator*` an unresolved operator call names (libclang shows it as an
+    OVERLOADED_DECL_REF, alone or under a DECL_REF_EXPR of overload type)."""
+    if child.kind == kinds.OVERLOADED_DECL_REF:
+        return child.spelling
+    if child.kind == kinds.DECL_REF_EXPR and child.type.kind.name == "OVERLOAD":
+        inner = [c for c in child.get_children() if c.kind == kinds.OVERLOADED_DECL_REF]
+        return inner[0].spelling if inner else None
+    return None
+
+
+def operands(node, kinds) -> list:
+    """A dependent operator call's operands: its children but the operator."""
+    return [c for c in node.get_children() if _operator_callee(c, kinds) is None]
+
+
+def _dependent_operator(node, kinds) -> str | None:
+    """A binary operator on a dependent operand is an unresolved operator call: its op."""
+    names = [n for n in (_operator_callee(c, kinds) for c in node.get_children()) if n]
+    if len(names) != 1:
+        return None
+    op = _OPERATOR_NAMES.get(names[0])
+    return op if op is not None and len(operands(node, kinds)) == 2 else None
+
+
+def member_name(node) -> str | None:
+    """A member expression's name: libclang leaves a dependent one unspelled, so the last
+    identifier of its tokens (`params.mNumExperts` -> mNumExperts)."""
+    if node.spelling:
+        return node.spelling
+    names = [t.spelling for t in node.get_tokens() if t.kind.name == "IDENTIFIER"]
+    return names[-1] if names else None
 
 
 def unit_facts(unit, data: str) -> UnitFacts:

@@ -80,6 +80,8 @@ def flashinfer_includes(data: Path) -> list[str]:
         data / "csrc" / "nv_internal" / "tensorrt_llm" / "cutlass_extensions" / "include",
         data / "csrc" / "fused_moe" / "trtllm_backend",
         data / "include" / "flashinfer" / "trtllm" / "fused_moe",
+        # the export headers include each other as "trtllm/gen/...", relative to their folder
+        data / "include" / "flashinfer" / "trtllm" / "batched_gemm" / "trtllmGen_bmm_export",
     ]
     return [str(c) for c in candidates if c.is_dir()]
 
@@ -135,6 +137,11 @@ class Parsed:
 COMMON_HEADERS = ("cuda_fp16.h", "cuda_bf16.h", "cuda_fp8.h", "cub/cub.cuh", "vector", "string", "algorithm", "map",
                   "unordered_map", "functional", "memory", "iostream", "sstream")
 _PCH: dict = {}
+# After the common headers (they keep their host view): flashinfer's own sources are read as
+# nvcc's device pass for Blackwell reads them, so that kernel bodies under
+# `#if __CUDA_ARCH__ >= 900` are parsed. __CUDACC_VER_MAJOR__ stays undefined: the per-token
+# quantization then takes 8 elements a vector, the larger count kernel_limits models.
+DEVICE_PASS = "#define __CUDA_ARCH__ 1000\n"
 
 
 def _base_args() -> list[str]:
@@ -151,7 +158,8 @@ def precompiled_prelude(folder: str) -> str:
         return _PCH[folder]
     cindex = clang()
     header = Path(folder) / f"boundcheck_common_{os.getpid()}.h"  # one per worker process
-    header.write_text(f'#include "{PRELUDE}"\n' + "".join(f"#include <{h}>\n" for h in COMMON_HEADERS))
+    header.write_text(f'#include "{PRELUDE}"\n' + "".join(f"#include <{h}>\n" for h in COMMON_HEADERS)
+                      + DEVICE_PASS)
     unit = cindex.Index.create().parse(str(header), args=["-x", "c++-header"] + _base_args() + _system_args())
     path = str(header.with_suffix(".pch"))
     unit.save(path)
@@ -176,7 +184,8 @@ def parse(path: Path, data: Path, work: str, standin: Path | None = None) -> Par
             except FileExistsError:  # another worker of the same release made it
                 pass
     args = ["-x", "c++"] + _base_args() + ["-include-pch", precompiled_prelude(work)]
-    args += [f"-I{d}" for d in flashinfer_includes(data)] + _system_args() + [f"-I{stubs}"]
+    args += [f"-I{d}" for d in flashinfer_includes(data)] + ([f"-I{standin}"] if standin is not None else [])
+    args += _system_args() + [f"-I{stubs}"]
     unsaved = _rewritten_files(data)
     index = cindex.Index.create()
     made: list[str] = []

@@ -76,8 +76,14 @@ def units_of(data: Path) -> list[Path]:
 def standin_for(data: Path) -> Path | None:
     if (data / BMM_EXPORT).is_dir():
         return None
-    candidate = data.parents[2] / STANDIN  # <cache>/<VERSION>/flashinfer/data -> <cache>/_bmm_export_standin
-    return candidate if (candidate / ".from").is_file() else None
+    from boundcheck.drift.compiled import sources_root
+
+    # beside the release in the sources cache (<cache>/<VERSION>/flashinfer/data), else the
+    # cache's own, for a folder elsewhere (an installed flashinfer, an edited copy)
+    for candidate in (data.parents[2] / STANDIN, sources_root() / STANDIN):
+        if (candidate / ".from").is_file():
+            return candidate.resolve()
+    return None
 
 
 def _analysis_digest() -> str:

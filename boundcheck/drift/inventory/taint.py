@@ -42,18 +42,22 @@ def tainted_keys(units) -> set:
 
 
 def reached_functions(units) -> set:
-    """Names of the functions reachable from the launcher file's definitions."""
+    """Qualified names of the functions reachable from the launcher file's definitions."""
     calls = defaultdict(set)
     roots = set()
+    by_name = defaultdict(set)  # unqualified name -> qualified names defined
     for facts in units:
         for name, referenced in facts.calls.items():
             calls[name] |= referenced
+            by_name[name.rsplit("::", 1)[-1]].add(name)
         for path in LAUNCHER_FILES:
             roots |= facts.defined.get(path, set())
     reached, work = set(roots), list(roots)
     while work:
-        for callee in calls.get(work.pop(), ()):
-            if callee in calls and callee not in reached:
-                reached.add(callee)
-                work.append(callee)
+        for edge in calls.get(work.pop(), ()):
+            targets = {edge[2:]} if edge.startswith("q:") else by_name.get(edge[2:], set())
+            for callee in targets:
+                if callee in calls and callee not in reached:
+                    reached.add(callee)
+                    work.append(callee)
     return reached
