@@ -5,6 +5,7 @@ era(s) they match, compares them with the era asked for and prints the table or 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .. import releases
 from ..errors import BoundcheckInputError
@@ -35,13 +36,17 @@ def add_parser(sub):
                       f"if modeled, else the newest modeled, {releases.NEWEST})")
     p.add_argument("--json", action="store_true")
     p.add_argument("--execute", action="store_true",
-                   help="also compile and run the folder's own geometry code (CTA count, tile choice, tile sets, "
-                        "tuning buckets) and compare its answers with the model's, each comparison in a child process "
+                   help="also compile and run the folder's own geometry code (CTA count, tile choice, tactic "
+                        "resolution, tile sets, tuning buckets) and compare its answers with the model's, each comparison in a child process "
                         "group with a timeout, killed with everything it started (default: off; nothing from the "
                         "folder runs without it)")
     p.add_argument("--execute-timeout", type=float, default=300.0,
                    help="seconds each of the three executed comparisons (compiled host functions, tile sets, tuning "
                         "buckets) may take, its compile included")
+    p.add_argument("--inventory", action="store_true",
+                   help="also parse the folder's MoE path with libclang (boundcheck/drift/inventory) and compare its "
+                        "32-bit expressions that grow with the token count with the release's recorded inventory "
+                        "(about 30 s the first time; needs libclang)")
     p.set_defaults(run=run)
 
 
@@ -52,6 +57,43 @@ def _era_asked(args, identified) -> tuple:
     if args.flashinfer_root is not None and len(identified) == 1:
         return identified[0], None, "identified from the sources"
     return releases.resolve(None), releases.resolve_version(None), "default"
+
+
+def _inventory(root, era, version) -> dict:
+    """The folder's 32-bit inventory against the recorded one of the release compared with
+    (each release of the era when no release was named: the first that is the same)."""
+    from .inventory import record
+    from .inventory.release import inventory as take
+
+    found = take(Path(root) / "data")
+    recorded = record.load()
+    changes = [c for v in ([version] if version else list(era.versions)) for c in [record.compare(found, v, recorded)]
+               if c is not None]
+    same = next((c.version for c in changes if c.same), None)
+    nearest = min(changes, key=lambda c: len(c.added) + len(c.removed), default=None)
+    return {
+        "findings": len(found.findings), "reached": len(found.reached), "units": len(found.units),
+        "errors": sum(e for _, e, _ in found.units), "same_as": same,
+        "compared_with": None if nearest is None else nearest.version,
+        "added": [] if same or nearest is None else [list(k) for k in nearest.added],
+        "removed": [] if same or nearest is None else [list(k) for k in nearest.removed],
+    }
+
+
+def _print_inventory(inventory: dict) -> None:
+    head = (f"{inventory['findings']} expressions of <= 32 bits growing with the token count, "
+            f"{inventory['reached']} on a path from the launcher")
+    if inventory["same_as"]:
+        print(f"  {MATCH:<8} inventory {head}: as recorded for {inventory['same_as']}")
+        return
+    if inventory["compared_with"] is None:
+        print(f"  MISSING  inventory {head}: no recorded inventory for this release")
+        return
+    print(f"  MISMATCH inventory {head}: against {inventory['compared_with']}, "
+          f"{len(inventory['added'])} added, {len(inventory['removed'])} removed")
+    for sign, rows in (("+", inventory["added"]), ("-", inventory["removed"])):
+        for file, function, code, ctype in rows[:10]:
+            print(f"           {sign} {file} ({function}) {ctype}: {code}")
 
 
 def run(args) -> int:
@@ -72,13 +114,16 @@ def run(args) -> int:
 
         executed = run_executed(root, era, args.execute_timeout)
         failures += sum(r.status not in (MATCH, ABSENT) for r in executed)
+    inventory = _inventory(root, era, version) if getattr(args, "inventory", False) else None
+    if inventory is not None:
+        failures += 0 if inventory["same_as"] else 1
     line = identification_line(identified)
     if args.json:
         print(json.dumps({
             "flashinfer_root": root, "flashinfer": version, "era": era.name, "era_releases": list(era.versions),
             "era_from": chosen, "failures": failures, "facts": [r.__dict__ for r in table],
             "identified": [{"era": e.name, "releases": list(e.versions)} for e in identified],
-            "identification": line, "executed": [r.__dict__ for r in executed],
+            "identification": line, "executed": [r.__dict__ for r in executed], "inventory": inventory,
         }, indent=2))
     else:
         release = f"flashinfer {version}" if version else f"flashinfer {era.span}"
@@ -90,5 +135,7 @@ def run(args) -> int:
         print(f"{sum(r.status == MATCH for r in table)}/{len(table)} facts match")
         for r in executed:
             print(f"  {r.status:<8} executed {r.function:<33} {r.points:,} points: {r.detail}")
+        if inventory is not None:
+            _print_inventory(inventory)
         print(line)
     return min(failures, MAX_EXIT)
