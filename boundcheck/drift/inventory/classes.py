@@ -42,7 +42,8 @@ class Rule:
 
 INT32_THEOREM = "the int32 theorem (proofs/int32.py)"
 _TOKENS = r"(?:params\.|data\.|args\.|args->)?m?(?:[Nn]um_?[Tt]okens)"
-_TOP_K = r"(?:params\.|data\.|args\.|args->)?m?(?:[Tt]op_?[Kk]|totalExpertsPerToken)"
+# NumTopExperts: the top_k a routing kernel is compiled for (0.2.8 - 0.4.1's Qwen3 and Llama 4)
+_TOP_K = r"(?:params\.|data\.|args\.|args->)?m?(?:[Tt]op_?[Kk]|totalExpertsPerToken|NumTopExperts)"
 _TOKEN_INDEX = r"(?:tokenIdx|warpTokenIdx)"
 _LANE = r"(?:k|laneIdx|kIdx|smemKIdx\[offset\]|smemKIdx\[\w+\])"
 RULES = (
@@ -55,7 +56,7 @@ RULES = (
           "::routingIndicesClusterKernel", "::routingIndicesClusterKernelBody", "::routingIndicesWarpKernel",
           "::finalizeKernel", "::finalizeDeepSeekKernel", "::activationKernel", "::activationDeepSeekKernel",
           "::permuteKernel"),
-         rf"{_TOKEN_INDEX}\*(?:params\.)?m?[Tt]op[Kk](?:\+{_LANE})?",
+         rf"{_TOKEN_INDEX}\*(?:(?:params\.)?m?[Tt]op[Kk]|NumTopExperts)(?:\+(?:{_LANE}|i))?",
          f"{INT32_THEOREM}: an expanded index, a token index (< num_tokens: the bound of every loop that defines "
          "it in these kernels, read) times top_k plus a rank below top_k, at most n x K - 1"),
     Rule(("::routingIndicesHistogramScoresKernel", "::routingIndicesDynBlockKernel", "::routingIndicesBlockKernel",
@@ -71,6 +72,11 @@ RULES = (
          r"expandedIdxSize\+(?:offsetEltsPerBlock|histogramEltsPerBlock|MaxExpandedIdxPerBlock)(?:-1)?",
          f"{INT32_THEOREM}: n x K plus a per-block element count (a compile-time constant below 2^16, read): "
          "n < 2^25 and K <= 34 give at most 2^25 x 34 + 2^16 < 2^31"),
+    Rule(("::run", "::routingIndicesClusterKernel", "::routingIndicesHistogramScoresKernel"),
+         r"(?:params|data)\.mNumTokens\*(?:(?:params|data)\.mTopK|NumTopExperts)"
+         r"\+\((?:params|data)\.mNumExperts<<(?:params|data)\.mPaddingLog2\)(?:-(?:params|data)\.mNumExperts)?",
+         f"{INT32_THEOREM}: 0.2.8 - 0.4.1's padded count n x K + (t - 1) x E (t = 2^mPaddingLog2) and its partial "
+         "sum n x K + t x E: n < 2^25, K <= 34, E <= 2050 and t <= 256 give at most 2^25 x 34 + 256 x 2050 < 2^31"),
 )
 
 
