@@ -258,6 +258,8 @@ class _Walker:
             node = next(node.get_children())
         if node.kind == self.k.DECL_REF_EXPR and node.referenced is not None and node.referenced.kind in (
                 self.k.VAR_DECL, self.k.PARM_DECL):
+            if node.referenced.type.is_const_qualified():
+                return None  # a constant's value is its initializer's: `i < WarpSize` bounds i, not WarpSize
             return self.key(node.referenced)
         return None
 
