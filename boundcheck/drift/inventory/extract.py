@@ -211,8 +211,6 @@ class _Walker:
             return
         for i, arg in enumerate(args):
             self.facts.flows.append((f"{callee_key}#arg{i}", self.reads(arg)))
-        if callee.kind == self.k.CONSTRUCTOR:  # `T x(a, b)`: the object reads its arguments
-            return
 
     def operator(self, node) -> str | None:
         children = list(node.get_children())

@@ -6,8 +6,8 @@ kernels), the batched-GEMM runner and nv_internal's quantization kernels (per-to
 and FP8 requantization). Where the release ships no batched-GEMM export headers (0.6.14
 on: they come with the cubins at run time), 0.6.13's stand in and the result says so.
 
-A unit's facts are cached under `$BOUNDCHECK_HOME`-independent `~/.cache/boundcheck/
-inventory` keyed by the analysis code's digest and the digests of every flashinfer file
+A unit's facts are cached under `~/.cache/boundcheck/inventory`
+(`$BOUNDCHECK_INVENTORY_CACHE`) keyed by the analysis code's digest and the digests of every flashinfer file
 the unit read, so that releases sharing files share the work.
 """
 
