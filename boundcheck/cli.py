@@ -218,8 +218,8 @@ def _kernel_limits(args, result, counts, era):
     for name, value in (("--hidden-size", args.hidden_size), ("--intermediate-size", args.intermediate_size)):
         if value is None:
             raise BoundcheckInputError(name, "is needed with the other size (both or neither)")
-        if not 1 <= value <= 1 << 20:
-            raise BoundcheckInputError(name, f"must be in [1, {1 << 20:,}], got {value:,}")
+        if not 1 <= value <= facts.MAX_WIDTH:
+            raise BoundcheckInputError(name, f"must be in [1, {facts.MAX_WIDTH:,}], got {value:,}")
     found = kernel_bound(result.flashinfer, args.precision, era.tiles[args.precision], counts.top_k,
                          counts.global_experts, args.hidden_size, args.intermediate_size, era.cta_formula,
                          logits=not getattr(args, "routed", False))

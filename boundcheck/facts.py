@@ -38,6 +38,11 @@ class Source:
 # device. The batched GEMMs launch their CTAs of the token dimension along grid Y.
 GRID_DIM_Y_MAX = 65535
 INT32_MAX = 2**31 - 1
+# The widest hidden and intermediate sizes boundcheck accepts (chunk's --hidden-size and
+# --intermediate-size, the guard's hidden_states and intermediate_size): a bound of its own,
+# not flashinfer's, that keeps the width-only arithmetic of the MoE path (the finalize
+# dispatch's block count, the dev kernels' width loops) within int32.
+MAX_WIDTH = 1 << 20
 INT32_MIN = -(2**31)
 
 # --- Autotuner buckets (fused_moe/utils.py: map_to_hybrid_bucket) ----------------------

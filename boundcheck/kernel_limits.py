@@ -120,6 +120,35 @@ def _hidden(shape):
     return shape.hidden
 
 
+# finalize::run (0.2.10 on): the scalar finalizeKernel runs when
+# ceil(width / 256) x min(8192, n) < 1184 (148 SMs x 8 blocks), width = data.hiddenDim.
+FINALIZE_SCALAR_THREADS = 256
+FINALIZE_SCALAR_MAX_BLOCKS = 1184
+# The largest block of DeepSeek routing's main kernel in any modeled release: 256 (0.2.9 -
+# 0.3.1.post1), 384 (0.4.0 - 0.6.2: E < 256 ? 256 : 384), max(groups x 32, the expert tier
+# 128 / 256 / 384 / 512) from 0.6.3.
+DEEPSEEK_MAIN_MAX_THREADS = 512
+
+
+def scalar_finalize_max_tokens(shape: Shape) -> int:
+    """The largest n at which finalize::run picks the scalar kernel for an aligned width."""
+    width = shape.hidden if shape.output_width is None else shape.output_width
+    return (FINALIZE_SCALAR_MAX_BLOCKS - 1) // -(-width // FINALIZE_SCALAR_THREADS)
+
+
+def _scalar_finalize_can_wrap(shape: Shape) -> bool:
+    """Whether the scalar kernel's int32 index can pass INT32_MAX at a token count it runs at
+    (its value grows with n, so: at the largest one). Outside, the entry holds trivially."""
+    most = scalar_finalize_max_tokens(shape)
+    return most >= 1 and padded_rows(most, shape) * shape.hidden - 1 > facts.INT32_MAX
+
+
+def _fp4_scale_columns(shape: Shape) -> int:
+    """quantization.h computeFP4SwizzledLayoutSFSize: PadUpFn(intermediate / sf_vec_size, 4),
+    sf_vec_size 16 (NVFP4; 32 for MXFP4 gives fewer columns: the larger count is modeled)."""
+    return (shape.intermediate // 16 + 3) // 4 * 4
+
+
 LIMITS_TABLE = (
     KernelLimit(
         "deepseek_activation_index",
@@ -225,6 +254,57 @@ LIMITS_TABLE = (
         files=("trtllm_fused_moe_routing_kernel.cu", "trtllm_fused_moe_routing_renormalize.cu",
                "trtllm_fused_moe_routing_llama4.cu", "trtllm_fused_moe_routing_custom.cu",
                "trtllm_fused_moe_routing_custom.cuh"),
+    ),
+    KernelLimit(
+        "finalize_scalar_index_small_batch",
+        "params.inPtr[permutedIdx * params.hiddenDimPadded + hiddenIdx]",
+        "trtllm_fused_moe_dev_kernel.cu: finalize::finalizeKernel, run: `numBlocksX * numBlocksY < 1184` "
+        "(0.6.5 lines 665, 982): int permutedIdx times int hiddenDimPadded",
+        "0.2.10", "", None,
+        "do_finalize at the smallest calls (ceil(width / 256) x n < 1184): the scalar kernel; its index wraps "
+        "there only when the padded rows of those few tokens times the row width pass 2^31 (many experts, "
+        "large tiles, wide rows): the entry applies to those shapes only, and then bounds every call",
+        "int32", "rows", _hidden, -1, _scalar_finalize_can_wrap,
+    ),
+    KernelLimit(
+        "deepseek_routing_thread_stride",
+        "int32_t globalThreadStride = gridDim.x * blockDim.x;",
+        "trtllm_fused_moe_routing_deepseek.cu: routingDeepSeek::routingMainKernel (0.7.4 line 171; "
+        "routing_kernel.cu in 0.2.9, routingDeepSeek/launchMainKernel.cu in 0.6.7 - 0.6.7.post3): grid.x = "
+        "num_tokens, so the unsigned gridDim.x * blockDim.x (and globalThreadIdx below it) narrowed to int32 "
+        "start and step initArr's zeroing of the expert counts: past 2^31 - 1 a negative index writes outside them",
+        "0.2.9", "", None,
+        "routing from logits (the main kernel runs only without precomputed top-k ids) with DeepSeek routing; "
+        "applied to every routing method and at the largest block of any release (512 threads), conservatively: "
+        "the shape names neither",
+        "int32", "tokens", lambda s: DEEPSEEK_MAIN_MAX_THREADS, only_with_logits=True,
+        files=("trtllm_fused_moe_routing_kernel.cu", "trtllm_fused_moe_routing_deepseek.cu", "launchMainKernel.cu"),
+        variants=(("0.2.9", "0.4.1", "int32_t globalThreadStride = gridDim.x * NumThreads;"),),
+    ),
+    KernelLimit(
+        "fp4_gemm1_scale_size",
+        "return paddedRow * paddedColumn;",
+        "nv_internal/tensorrt_llm/kernels/quantization.h: computeFP4SwizzledLayoutSFSize (0.2.10 line 57), int "
+        "PadUpFn(totalRow, 128) * PadUpFn(totalColumn, 4), called by the FP4 launcher with max_num_padded_tokens "
+        "and intermediate_size / sf_vec_size (0.2.10 line 819) for gemm1_output_scale's allocation",
+        "0.2.10", "0.2.12", frozenset({"nvfp4", "mxfp4_mxfp8"}),
+        "FP4 activations (NVFP4, MXFP8): GEMM1's output scale factors are allocated with this int size; a wrap "
+        "allocates too few (or a negative count, a host error) and GEMM1 writes past them (int64 from 0.2.13)",
+        "int32", "rows", _fp4_scale_columns, lambda s: 127 * _fp4_scale_columns(s),
+        files=("quantization.h",),
+    ),
+    KernelLimit(
+        "fp4_hidden_scale_size",
+        "return totalRow * totalColumn;",
+        "computeFP4LinearLayoutSFSize, int totalRow * totalColumn (trtllm_fused_moe_kernel_launcher.cu line 40 "
+        "in 0.2.9; nv_internal/tensorrt_llm/kernels/quantization.h line 61 in 0.2.10 - 0.2.12), called with "
+        "num_tokens and hidden_size / 16 (sf_vec_size): 0.2.9 sizes hidden_states_scale_linear with it, 0.2.9 - "
+        "0.2.12 check hidden_states_scale's length against it",
+        "0.2.9", "0.2.12", FP4_WITH_SCALE,
+        "FP4 entry with a hidden-state scale: a wrap allocates too small a linear scale buffer (0.2.9) or "
+        "rejects a valid scale (a host error)",
+        "int32", "tokens", lambda s: s.hidden // 16,
+        files=("quantization.h", "trtllm_fused_moe_kernel_launcher.cu"),
     ),
 )
 

@@ -46,6 +46,7 @@ MODEL_SIZES = (
     ("gpt-oss-120b", 4, 2880, 2880),
     ("Mixtral 8x22B-shaped (the FP8 per-channel case)", 2, 4096, 14336),
     ("width 1020 (unaligned)", 22, 1020, 2688),
+    ("2048 experts, top_k 32, width 7168 (the scalar finalize's small-batch window)", 32, 7168, 2048),
 )
 EXPERTS = (1, D.MAX_EXPERTS + D.MAX_SHARED_EXPERTS)
 # Expert counts for the bit-vector lemma, whose multiplier is concrete (the routing scores'
@@ -84,7 +85,9 @@ def _scoped_cases(eras_of):
         for formula in sorted({era.cta_formula for era in eras}):
             tiles = _tiles(entry, [e for e in eras if e.cta_formula == formula])
             for name, top_k, hidden, intermediate in MODEL_SIZES:
-                if not entry.applies(Shape(top_k, 1, 8, hidden, intermediate, formula)) or not tiles:
+                # applies at the most experts and the largest tile: where an entry's dispatch
+                # depends on the counts (the small-batch window), those are where it can bind
+                if not tiles or not entry.applies(Shape(top_k, EXPERTS[1], tiles[-1], hidden, intermediate, formula)):
                     continue
                 cases.append(Case("kernel_limits", f"{entry.name} @ {name} ({formula})",
                                   (entry.name, formula, top_k, hidden, intermediate, tiles),

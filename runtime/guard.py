@@ -24,7 +24,7 @@ import functools
 import inspect
 
 from boundcheck.caps import DEFAULT
-from boundcheck.facts import INT32_MAX, ROUTING_METHODS
+from boundcheck.facts import INT32_MAX, MAX_WIDTH, ROUTING_METHODS
 from boundcheck.errors import BoundcheckInputError
 from boundcheck.plan import equal_chunks
 
@@ -54,6 +54,12 @@ _COUNT_NAMES = (
 )
 # The model's argument names -> the entry points' names for the same thing.
 _ARGUMENT_NAMES = {"local_experts": "local_num_experts", "shared_experts": "num_fused_shared_experts"}
+
+
+def _kernel_counts(values) -> tuple:
+    """(top_k', experts'): the counts the other kernels' limits read, fused shared experts in."""
+    experts, top_k, _, shared = _counts(values)
+    return top_k + shared, experts + shared
 
 
 def _counts(arguments):
@@ -216,7 +222,8 @@ class Guard:
             hidden = hidden_size(arguments.get("hidden_states"))
             bound = self._bounds[key] = self._checked_bound(values, precision, policy, hidden, sizes)
         if (num_tokens is None or num_tokens <= limits.FAST_TOKENS[0]) and metadata is None \
-                and self._any_precision(policy) and limits.fast_path_safe(*sizes, self.release):
+                and self._any_precision(policy) and limits.fast_path_safe(*sizes, self.release,
+                                                                          counts=_kernel_counts(values)):
             # This call's key may take the fast path from now on: at up to SMALLEST_BOUND
             # tokens nothing the fast path does not compare (the precision, the policy)
             # changes what the slow path decides. Calls with routing metadata (a new
@@ -240,8 +247,12 @@ class Guard:
         other kernels' limits read from a call (boundcheck.kernel_limits), each checked."""
         hidden = arguments.get("hidden_states")
         intermediate = arguments.get("intermediate_size")
-        if not _is_int(intermediate) or not 1 <= intermediate <= INT32_MAX:
-            raise GuardError("intermediate_size", f"must be a positive int up to {INT32_MAX}, got {intermediate!r}")
+        if not _is_int(intermediate) or not 1 <= intermediate <= MAX_WIDTH:
+            raise GuardError("intermediate_size", f"must be a positive int up to {MAX_WIDTH:,} (the widest the "
+                                                  f"proofs cover), got {intermediate!r}")
+        if hidden_size(hidden) > MAX_WIDTH:
+            raise GuardError("hidden_states", f"hidden size {hidden_size(hidden):,} exceeds {MAX_WIDTH:,} (the widest "
+                                              "the proofs cover)")
         valid = arguments.get("valid_hidden_size")
         if valid is not None:
             limit = hidden_size(hidden)

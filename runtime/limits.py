@@ -160,25 +160,31 @@ def _kernel_bound(release, precision, top_k, experts, hidden, intermediate, outp
     return bound
 
 
-def fast_path_safe(stored_width, intermediate, output_width, release: GuardedRelease | None = None) -> bool:
+def fast_path_safe(stored_width, intermediate, output_width, release: GuardedRelease | None = None,
+                   counts: tuple | None = None) -> bool:
     """May a call with these sizes skip the lookup at up to SMALLEST_BOUND tokens? Only if,
-    for every precision of the release (and of its witness) and the largest counts it
-    accepts (the other kernels' values grow with the counts), no other kernel binds below
-    SMALLEST_BOUND; the stored width is the hidden size or, for packed FP4 states, half of
-    it: both are checked."""
+    for every precision of the release (and of its witness), no other kernel binds below
+    SMALLEST_BOUND at `counts` (top_k', experts' with fused shared experts: the fast path
+    compares the call's counts, so the recorded call's may be used) or, without them, at the
+    largest counts the release accepts (the other kernels' values grow with the counts); the
+    stored width is the hidden size or, for packed FP4 states, half of it: both are checked."""
     from boundcheck.domain import limits as release_limits
 
     release = release or guarded_release()
     key = ("fast", release.version, None if release.witness is None else release.witness.version,
-           stored_width, intermediate, output_width)
+           stored_width, intermediate, output_width, counts)
     safe = _BOUNDS.get(key)
     if safe is None:
         safe = True
         for one in release.releases():
             for precision in one.era.tiles:
-                experts, top_k, shared = release_limits(one.era, precision)
+                if counts is None:
+                    experts, top_k, shared = release_limits(one.era, precision)
+                    top_k, experts = top_k + shared, experts + shared
+                else:
+                    top_k, experts = counts
                 for hidden in (stored_width, 2 * stored_width):
-                    if _kernel_bound(one, precision, top_k + shared, experts + shared, hidden, intermediate,
+                    if _kernel_bound(one, precision, top_k, experts, hidden, intermediate,
                                      output_width) < SMALLEST_BOUND:
                         safe = False
         _BOUNDS[key] = safe

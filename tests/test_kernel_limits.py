@@ -90,8 +90,9 @@ def test_nemotron_super_nvfp4_305k_is_not_explained():
     code, report = _chunk_json("--num-experts", "512", "--top-k", "22", "--precision", "nvfp4", "--hidden-size",
                                "1024", "--intermediate-size", "2688", "--flashinfer", "0.7.2.post1")
     # no 32-bit offset binds near 305k: the nearest is routing from logits at 2^31 / 512 tokens
-    assert code == 0 and report["kernel_limits"]["binding"]["name"] == "routing_scores_offset"
-    assert report["kernel_limits"]["bound"] == 4_194_304
+    # (DeepSeek routing's main-kernel stride n x 512, applied to every routing method)
+    assert code == 0 and report["kernel_limits"]["binding"]["name"] == "deepseek_routing_thread_stride"
+    assert report["kernel_limits"]["bound"] == 4_194_303
     assert report["max_chunk_tokens"] == 300_000 == report["cap"]  # the cap stays, its cause unexplained
     code, routed = _chunk_json("--num-experts", "512", "--top-k", "22", "--precision", "nvfp4", "--hidden-size",
                                "1024", "--intermediate-size", "2688", "--flashinfer", "0.7.2.post1", "--routed")
@@ -120,8 +121,15 @@ def test_chunk_reports_the_binding_entry(version, precision, hidden, intermediat
     # the issue's Mixtral-shaped FP8 per-channel call: the grid allows 2,096,899
     ("0.7.2.post1", "fp8_per_channel", 4096, 14336, 8, 2, False, 1_197_891, "fp8_requant_src_offset"),
     ("0.7.0", "fp8_per_channel", 4096, 14336, 8, 2, True, None, None),  # before 0.7.1: no requantization
-    # routing from logits at 512 experts: (n - 1) x 512 <= 2^31 - 1
-    ("0.7.2.post1", "bf16", 1024, 2688, 512, 22, False, 4_194_304, "routing_scores_offset"),
+    # routing from logits at 1024 experts: (n - 1) x 1024 + 1023 <= 2^31 - 1
+    ("0.7.2.post1", "bf16", 1024, 2688, 1024, 22, False, 2_097_152, "routing_scores_offset"),
+    # DeepSeek routing's main kernel: its int32 stride n x blockDim (at most 512) wraps at 2^31
+    ("0.7.2.post1", "bf16", 1024, 2688, 512, 22, False, 4_194_303, "deepseek_routing_thread_stride"),
+    # the scalar finalize at the smallest calls: 2048 experts, top_k 32, tile 256, rows of 7168
+    ("0.7.4", "nvfp4", 7168, 2048, 2048, 32, True, 36, "finalize_scalar_index_small_batch"),
+    ("0.7.4", "nvfp4", 7168, 2048, 256, 8, True, None, None),  # DeepSeek-V3's counts: never wraps there
+    # 0.2.10 - 0.2.12 allocate GEMM1's FP4 output scales with an int size
+    ("0.2.10", "nvfp4", 7168, 14336, 256, 8, True, 297_560, "fp4_gemm1_scale_size"),
     ("0.7.2.post1", "bf16", 1024, 2688, 512, 22, True, None, None),  # routed: top-k ids, no scores
     ("0.6.11", "nvfp4_per_token", 1024, 2688, 512, 22, True, None, "per_token_quant_vec_offset"),
 ])

@@ -1,7 +1,8 @@
 """The guard and the other kernels' limits (boundcheck/kernel_limits.py): it reads the
 call's hidden width, intermediate_size and output width, chunks at the smaller of the
 grid bound and the kernels' bound, and takes the fast path only for sizes at which no
-other kernel can bind below its threshold, whatever the counts."""
+other kernel can bind below its threshold at the call's counts (which the fast path
+compares), every precision of the release."""
 
 from __future__ import annotations
 
@@ -90,12 +91,13 @@ def test_a_bad_intermediate_size_is_named():
 
 
 def test_routing_from_logits_binds_only_entry_points_that_take_logits():
-    """The routing scores' int32 offset runs only when routing from logits: the guard asks
-    for it on the entry points with routing_logits and not on the *_routed_moe ones."""
+    """The routing kernels' int32 offsets from logits (the scores' offset, DeepSeek's main
+    kernel's stride) run only when routing from logits: the guard asks for them on the entry
+    points with routing_logits and not on the *_routed_moe ones."""
     release = guarded_release()
     with_logits = limits.kernel_bound("bf16", 22, 512, 1024, 2688, None, release, logits=True)
     routed = limits.kernel_bound("bf16", 22, 512, 1024, 2688, None, release, logits=False)
-    assert with_logits == 4_194_304 < routed == 2**31 - 1
+    assert with_logits == 4_194_303 < routed == 2**31 - 1
 
 
 def test_the_guard_asks_for_the_logits_limit_on_an_entry_point_with_logits(monkeypatch):
@@ -111,3 +113,21 @@ def test_the_guard_asks_for_the_logits_limit_on_an_entry_point_with_logits(monke
     g = guard(_kernel(calls), entry_point="trtllm_fp8_block_scale_moe", flashinfer="0.6.0")
     _fp8_block_call(g, 9_000, 2048)
     assert asked and set(asked) == {True} and sum(calls) == 9_000
+
+
+def test_the_fast_path_reads_the_recorded_calls_counts():
+    """The scalar finalize's small-batch window (2048 experts, top_k 32, tile 256, rows of
+    7168: 37 - 42 tokens wrap its int32 index) keeps the fast path off at those counts, and
+    only there: DeepSeek-V3's counts at the same width take it."""
+    release = guarded_release("0.7.4")
+    assert limits.fast_path_safe(7168, 2048, None, release, counts=(8, 256))
+    assert not limits.fast_path_safe(7168, 2048, None, release, counts=(32, 2048))
+    assert not limits.fast_path_safe(7168, 2048, None, release)  # no counts: the largest accepted
+
+
+@pytest.mark.parametrize("argument,intermediate,hidden", [("intermediate_size", (1 << 20) + 1, 256),
+                                                          ("hidden_states", 512, (1 << 20) + 128)])
+def test_widths_beyond_the_proven_ones_are_refused(argument, intermediate, hidden):
+    g = guard(_kernel([]), entry_point="trtllm_fp8_block_scale_moe", flashinfer="0.6.0")
+    with pytest.raises(GuardError, match=argument):
+        _fp8_block_call(g, 10, intermediate, hidden=hidden)
