@@ -39,9 +39,10 @@ def main(argv=None) -> int:
         found = inventory(data, jobs=args.jobs)
         errors = sum(e for _, e, _ in found.units)
         kinds = classes.counts(found, version)
+        tally = ", ".join(f"{kinds[kind]} {kind}" for kind in classes.CLASSES if kinds[kind])
         print(f"{version}: {len(found.units)} units, {len(found.findings)} findings of <= 32 bits growing with the "
-              f"token count, {len(found.reached)} on a path from the launcher ({kinds[classes.MODELED]} modeled, "
-              f"{kinds[classes.UNCLASSIFIED]} not yet classified); {errors} parse errors in flashinfer's files"
+              f"token count, {len(found.reached)} on a path from the launcher ({tally}); {errors} parse errors in "
+              "flashinfer's files"
               + (f"; batched-GEMM headers: {found.standin} (stand-in)" if found.standin else ""))
         if args.list:
             for f in found.reached:

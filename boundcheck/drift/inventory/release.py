@@ -67,6 +67,10 @@ def default_cache() -> Path:
 def units_of(data: Path) -> list[Path]:
     csrc = data / "csrc"
     found = sorted(p for p in csrc.rglob("trtllm_fused_moe*.cu")) if csrc.is_dir() else []
+    # 0.6.7 - 0.6.7.post3 split the routing methods into one launch*.cu a kernel
+    # (fused_moe/trtllm_backend/routingDeepSeek/, routingRenormalize/)
+    backend = csrc / "fused_moe" / "trtllm_backend"
+    found += sorted(p for p in backend.glob("routing*/*.cu")) if backend.is_dir() else []
     for extra in ("trtllm_batched_gemm_runner.cu", "nv_internal/cpp/kernels/quantization.cu"):
         if (csrc / extra).is_file():
             found.append(csrc / extra)
