@@ -65,9 +65,12 @@ class KernelLimit:
     multiplier: Callable  # shape -> int (from the hidden and intermediate sizes)
     offset: int | Callable = 0  # or shape -> int (the last index is count - 1 times a size)
     applies: Callable = lambda shape: True  # noqa: E731 (shape-dependent dispatch)
-    only_with_logits: bool = False  # runs only when the entry point routes from logits
+    # runs only when the entry point routes from logits: True, or the first release where
+    # that holds (before it, routed calls run it too)
+    only_with_logits: bool | str = False
     files: tuple = ()  # the files the code is in, where `where` names more than one or it moved
     variants: tuple = ()  # (first, last, verbatim code) where a release range writes it differently
+    functions: tuple = ()  # the functions the code is in ("::name" suffixes), where its files hold others alike
 
     @property
     def limit(self) -> int:
@@ -80,6 +83,12 @@ class KernelLimit:
             if _version_key(first) <= v <= _version_key(last):
                 return code
         return self.code
+
+    def logits_only_in(self, version: str) -> bool:
+        """Whether, in `version`, only the entry points that route from logits run it."""
+        if isinstance(self.only_with_logits, str):
+            return _version_key(version) >= _version_key(self.only_with_logits)
+        return self.only_with_logits
 
     def offset_at(self, shape: Shape) -> int:
         return self.offset(shape) if callable(self.offset) else self.offset
@@ -158,6 +167,7 @@ LIMITS_TABLE = (
         "0.2.8", "0.6.5", DEEPSEEK_FP8,
         "DeepSeek FP8 block scale: the unfused activation runs on every call (int64 from 0.6.6)",
         "int32", "rows", lambda s: 2 * s.intermediate, -1,
+        functions=('::activationDeepSeekKernel',),
     ),
     KernelLimit(
         "deepseek_activation_grid_z",
@@ -184,6 +194,7 @@ LIMITS_TABLE = (
         "0.2.8", "0.2.9", None,
         "every call: the only finalize kernel up to 0.2.9 (finalizeKernelVecLoad, 64-bit, from 0.2.10)",
         "int32", "rows", _hidden, -1,
+        functions=('::finalizeKernel',),
     ),
     KernelLimit(
         "workspace_bytes_0_2_8",
@@ -209,6 +220,7 @@ LIMITS_TABLE = (
         "0.7.2.post1", "", None,
         "do_finalize with an output width that is not a multiple of 8 bf16 elements: the scalar kernel at any n",
         "int32", "rows", _hidden, -1, _unaligned,
+        functions=('::finalizeKernel',),
     ),
     KernelLimit(
         "per_token_quant_vec_offset",
@@ -265,6 +277,7 @@ LIMITS_TABLE = (
         "there only when the padded rows of those few tokens times the row width pass 2^31 (many experts, "
         "large tiles, wide rows): the entry applies to those shapes only, and then bounds every call",
         "int32", "rows", _hidden, -1, _scalar_finalize_can_wrap,
+        functions=('::finalizeKernel',),
     ),
     KernelLimit(
         "deepseek_routing_thread_stride",
@@ -274,12 +287,14 @@ LIMITS_TABLE = (
         "num_tokens, so the unsigned gridDim.x * blockDim.x (and globalThreadIdx below it) narrowed to int32 "
         "start and step initArr's zeroing of the expert counts: past 2^31 - 1 a negative index writes outside them",
         "0.2.9", "", None,
-        "routing from logits (the main kernel runs only without precomputed top-k ids) with DeepSeek routing; "
-        "applied to every routing method and at the largest block of any release (512 threads), conservatively: "
-        "the shape names neither",
-        "int32", "tokens", lambda s: DEEPSEEK_MAIN_MAX_THREADS, only_with_logits=True,
+        "DeepSeek routing: the main kernel runs unless mPtrTopKIds is set, which the runner never sets up to "
+        "0.6.7.post3 (it passes precomputed ids packed), so routed calls run it too; from 0.6.8 precomputed ids "
+        "take runPostTopKPipeline and only routing from logits runs it. Applied to every routing method and at "
+        "the largest block of any release (512 threads), conservatively: the shape names neither",
+        "int32", "tokens", lambda s: DEEPSEEK_MAIN_MAX_THREADS, only_with_logits="0.6.8",
         files=("trtllm_fused_moe_routing_kernel.cu", "trtllm_fused_moe_routing_deepseek.cu", "launchMainKernel.cu"),
         variants=(("0.2.9", "0.4.1", "int32_t globalThreadStride = gridDim.x * NumThreads;"),),
+        functions=('::routingMainKernel',),
     ),
     KernelLimit(
         "fp4_gemm1_scale_size",
@@ -322,7 +337,7 @@ def limits_for(version: str, precision: str, shape: Shape | None = None, logits:
             continue
         if shape is not None and not entry.applies(shape):
             continue
-        if entry.only_with_logits and not logits:
+        if entry.logits_only_in(version) and not logits:
             continue
         out.append(entry)
     return out

@@ -16,7 +16,7 @@ from boundcheck import facts
 from boundcheck.drift.compiled import sources_root
 from boundcheck.drift.inventory import bounds, classes, record, rules
 from boundcheck.drift.inventory.release import Finding
-from boundcheck.kernel_limits import LIMITS_TABLE
+from boundcheck.kernel_limits import LIMITS_TABLE, Shape, padded_rows
 from boundcheck.releases import ERAS, MODELED_VERSIONS
 from boundcheck.tiles import POWER_OF_TWO_EXPONENTS
 
@@ -32,7 +32,7 @@ def _classified():
     used = defaultdict(set)
     for version in MODELED_VERSIONS:
         for finding in _findings(version):
-            rule = classes.rule_for(finding)
+            rule = classes.rule_for(finding, version)
             if rule is not None and classes.classify(finding, version)[0] != classes.UNCLASSIFIED:
                 used[rule].add(version)
     return used
@@ -63,7 +63,7 @@ def test_each_bound_is_checked_arithmetic_below_its_findings_limit(rule):
     value = bounds.value_of(rule.bound)
     for version in USED[rule]:
         for finding in _findings(version):
-            if classes.rule_for(finding) is rule:
+            if classes.rule_for(finding, version) is rule:
                 holds, _, limit = bounds.check(rule.bound, finding.type)
                 assert holds and value < limit, (rule.bound, finding)
 
@@ -75,7 +75,7 @@ def test_a_bound_past_the_limit_leaves_its_findings_unclassified():
     assert bounds.check("N*THREADS", "int") == (False, (2**25 - 1) * 1024, 2**31)
     assert bounds.check("N*K", "unsigned int")[0] and not bounds.check("2*N*K", "int")[0]
     rule = next(r for r in rules.BOUNDED_RULES if r.bound == "N*K + ROUTING_GRID*BLOCK_ELTS")
-    finding = next(f for f in _findings("0.7.4") if classes.rule_for(f) is rule)
+    finding = next(f for f in _findings("0.7.4") if classes.rule_for(f, "0.7.4") is rule)
     broken = replace(rule, bound="N*THREADS")
     assert classes.bounded_reason(broken, finding, "0.7.4") is None
     assert re.search(r"= 1,207,959,518 < 2\^3[12]$", classes.bounded_reason(rule, finding, "0.7.4"))
@@ -88,13 +88,19 @@ def test_a_bound_is_a_monotone_expression_over_the_maxima(bound):
 
 
 def test_an_entry_rule_holds_only_where_its_entry_does():
-    """The finalize output index leans on the scalar-index entries: 0.2.8's, then the
-    small-batch window's from 0.2.10; in a release with neither it would not be bounded."""
-    rule = next(r for r in rules.BOUNDED_RULES if "finalize_scalar_index_small_batch" in r.entries)
+    """The finalize output index leans on 0.2.8's scalar-index entry up to 0.2.9, on the
+    small-call arithmetic (n x width < 1184 x 256) from 0.2.10, and adds the unaligned
+    entry from 0.7.2.post1; a rule whose entry is not in the release bounds nothing."""
     finding = Finding("dev_kernel.cu", 0, "moe::dev::finalize::finalizeKernel", "tokenIdx * params . hiddenDim", "",
                       "int (from declarations)", True)
-    assert classes.bounded_reason(rule, finding, "0.2.8") and classes.bounded_reason(rule, finding, "0.7.4")
-    assert classes.bounded_reason(replace(rule, entries=("no_such_entry",)), finding, "0.7.4") is None
+    picked = {v: classes.rule_for(finding, v) for v in ("0.2.8", "0.2.10", "0.7.2", "0.7.2.post1", "0.7.4")}
+    assert picked["0.2.8"].entries == ("finalize_scalar_index_0_2_8",)
+    assert picked["0.2.10"] is picked["0.7.2"] and picked["0.2.10"].bound == "1184*256"
+    assert picked["0.7.2.post1"] is picked["0.7.4"] and picked["0.7.4"].entries == ("finalize_scalar_index_unaligned",)
+    for version, rule in picked.items():
+        assert classes.bounded_reason(rule, finding, version), version
+    assert classes.bounded_reason(picked["0.2.8"], finding, "0.7.4") is None  # 0.2.8's entry is not in 0.7.4
+    assert classes.bounded_reason(replace(picked["0.7.4"], entries=("no_such_entry",)), finding, "0.7.4") is None
     assert {e for r in rules.BOUNDED_RULES for e in r.entries} <= {e.name for e in LIMITS_TABLE}
 
 
@@ -165,3 +171,33 @@ def test_a_fact_that_is_false_is_reported(tmp_path):
     assert not finalize.facts[0].holds(tmp_path)[0]
     assert not permute.facts[0].holds(tmp_path)[0]
     assert not rules.SourceFact("nowhere/*.cu", r"(x)", (), required=False).holds(tmp_path)[0]  # no file: no fact
+
+
+def test_modeled_means_the_entrys_own_operation_in_its_own_function():
+    """A bare operand inside an entry's code (num_tokens), the same text in an unreached
+    kernel (permuteKernel's row index, the plain activation's base index) or a prefix of the
+    entry's (hiddenDim of hiddenDimPadded) is not modeled by the entry: its own rule says why."""
+    cases = [
+        ("csrc/trtllm_fused_moe_kernel_launcher.cu", "flashinfer::trtllm_bf16_moe", "num_tokens", "int", "0.6.0"),
+        ("csrc/trtllm_fused_moe_dev_kernel.cu", "moe::dev::permute::permuteKernel",
+         "permutedIdx * params . hiddenDim", "int (from declarations)", "0.6.5"),
+        ("csrc/trtllm_fused_moe_dev_kernel.cu", "moe::dev::activation::activationKernel",
+         "permutedIdx * params . innerDim + hiddenIdx", "int", "0.6.5"),
+    ]
+    for file, function, code, ctype, version in cases:
+        kind, _ = classes.classify(Finding(file, 0, function, code, "", ctype, True), version)
+        assert kind != classes.MODELED, (function, code, kind)
+    kernel = Finding("csrc/trtllm_fused_moe_dev_kernel.cu", 0, "moe::dev::activation::activationDeepSeekKernel",
+                     "permutedIdx * params . innerDim + hiddenIdx", "", "int", True)
+    assert classes.classify(kernel, "0.6.5") == (classes.MODELED, "deepseek_activation_index")
+
+
+@pytest.mark.parametrize("formula", ["filled", "permuted_min"])
+def test_a_token_index_is_below_the_padded_rows(formula):
+    """n <= P(n), which the finalize rules use (the output row below the input row)."""
+    for top_k in (1, 2, 8, 34):
+        for experts in (1, 7, 256, 2050):
+            for tile in (8, 64, 256):
+                shape = Shape(top_k, experts, tile, 1024, 1024, formula)
+                for n in (1, 2, 3, 100, 4097, 65_535, 1 << 20):
+                    assert n <= padded_rows(n, shape), (formula, top_k, experts, tile, n)

@@ -125,6 +125,9 @@ def test_chunk_reports_the_binding_entry(version, precision, hidden, intermediat
     ("0.7.2.post1", "bf16", 1024, 2688, 1024, 22, False, 2_097_152, "routing_scores_offset"),
     # DeepSeek routing's main kernel: its int32 stride n x blockDim (at most 512) wraps at 2^31
     ("0.7.2.post1", "bf16", 1024, 2688, 512, 22, False, 4_194_303, "deepseek_routing_thread_stride"),
+    # ... and up to 0.6.7.post3 routed calls too: precomputed ids reach it packed (mPtrTopKIds unset)
+    ("0.6.7", "nvfp4", 256, 256, 512, 1, True, 4_194_303, "deepseek_routing_thread_stride"),
+    ("0.6.8", "nvfp4", 256, 256, 512, 1, True, None, None),  # from 0.6.8 they take runPostTopKPipeline
     # the scalar finalize at the smallest calls: 2048 experts, top_k 32, tile 256, rows of 7168
     ("0.7.4", "nvfp4", 7168, 2048, 2048, 32, True, 36, "finalize_scalar_index_small_batch"),
     ("0.7.4", "nvfp4", 7168, 2048, 256, 8, True, None, None),  # DeepSeek-V3's counts: never wraps there

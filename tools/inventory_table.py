@@ -53,7 +53,7 @@ def render() -> str:
             tally[kind] += 1
             where[tuple(key)].append(version)
             # the rule's label, not its reason (the rules table says it once)
-            label = reason if kind == classes.MODELED else classes.label(classes.rule_for(finding))
+            label = reason if kind == classes.MODELED else classes.label(classes.rule_for(finding, version))
             kinds.setdefault(tuple(key), set()).add((kind, label))
         per_release[version] = (entry, tally)
     lines = [

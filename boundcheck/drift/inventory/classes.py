@@ -39,12 +39,25 @@ def entries_in(version: str) -> list:
             and (not e.last or v <= _version_key(e.last))]
 
 
-def rule_for(finding):
-    """The first rule that matches the finding (unreached before bounded), or None."""
+def rule_for(finding, version: str | None = None):
+    """The first rule that matches the finding (in `version`, when given), or None."""
     for rule in RULES:
-        if rule.matches(finding.function, finding.code):
+        if rule.matches(finding.function, finding.code, version):
             return rule
     return None
+
+
+def models(entry, finding, version: str) -> bool:
+    """Whether the finding is (part of) the entry's expression: an operation (not a bare
+    operand, which many expressions share) within the entry's verbatim code, in one of the
+    entry's files and, where the entry names them, functions."""
+    code = squash(finding.code)
+    if not code or not any(op in code for op in ("*", "+", "<<")) or code not in squash(entry.code_in(version)):
+        return False
+    files = entry.files or (entry.where.split(":")[0].split("/")[-1],)
+    if finding.file.rsplit("/", 1)[-1] not in files:
+        return False
+    return not entry.functions or finding.function.endswith(entry.functions)
 
 
 def label(rule) -> str:
@@ -74,11 +87,10 @@ def classify(finding, version: str) -> tuple[str, str]:
     """(class, reason) of one finding of `version`'s inventory."""
     if not finding.reached:
         return NOT_REACHED, "no call path from the launcher's functions"
-    code = squash(finding.code)
     for entry in entries_in(version):
-        if code and code in squash(entry.code_in(version)):
+        if models(entry, finding, version):
             return MODELED, entry.name
-    rule = rule_for(finding)
+    rule = rule_for(finding, version)
     if rule is None:
         return UNCLASSIFIED, ""
     if kind_of(rule) != BOUNDED:

@@ -55,9 +55,13 @@ class Rule:
     pattern: str = ""
     reason: str = ""
     facts: tuple = ()  # SourceFacts the reason rests on, checked in every release the rule classifies
+    since: str = ""  # the first release the reason holds in ("": every one)
+    until: str = ""  # the last one ("": every later one)
 
-    def matches(self, function: str, code: str) -> bool:
+    def matches(self, function: str, code: str, version: str | None = None) -> bool:
         if self.functions and not function.endswith(self.functions):
+            return False
+        if version is not None and not _in_range(version, self.since, self.until):
             return False
         code = squash(code)
         return code in {squash(c) for c in self.codes} or bool(self.pattern and re.fullmatch(self.pattern, code))
@@ -84,6 +88,13 @@ class NoEffect(Rule):
 class Independent(Rule):
     """The value does not grow with the token count: the taint, which seeds every grid
     index, over-approximates (a grid dimension that spans the hidden width, not tokens)."""
+
+
+def _in_range(version: str, first: str, last: str) -> bool:
+    from boundcheck.releases import _version_key
+
+    v = _version_key(version)
+    return (not first or v >= _version_key(first)) and (not last or v <= _version_key(last))
 
 
 def _fns(*names):
@@ -113,6 +124,7 @@ _FUSED_ACT = (
                ("options.mUseDeepSeekFp8 == mOptions.deepSeekFp8",)),
 )
 
+_FINALIZE_OUTPUT = ("tokenIdx * params . hiddenDim", "tokenIdx * params . hiddenDim + hiddenIdx")
 _DEV = _fns("activationDeepSeekKernel", "finalizeKernel", "finalizeKernelSmallBatch")
 _WIDTH_LOOP = (r"blockDim\.x\*blockIdx\.x|threadIdx\.x\+blockDim\.x\*blockIdx\.x|blockDim\.x\*gridDim\.x"
                r"|hiddenIdx\+=blockDim\.x\*gridDim\.x")
@@ -267,12 +279,19 @@ BOUNDED_RULES = (
             reason="a scale index of the same kernel: hiddenIdx < innerDim / 2, so at most P x (1 + innerDim / 256), "
                    "below the entry's permutedIdx x innerDim + hiddenIdx bound P x innerDim",
             entries=("deepseek_activation_index",)),
-    Bounded(_fns("finalizeKernel"),
-            codes=("tokenIdx * params . hiddenDim", "tokenIdx * params . hiddenDim + hiddenIdx"),
-            reason="the output index of the same kernel: tokenIdx < n <= P(n) and hiddenDim <= hiddenDimPadded (equal "
-                   "up to 0.2.9; the runner checks it from 0.7.2.post1), so at most the input index the entries bound "
-                   "wherever the kernel runs",
-            entries=("finalize_scalar_index_0_2_8", "finalize_scalar_index_small_batch")),
+    Bounded(_fns("finalizeKernel"), codes=_FINALIZE_OUTPUT, until="0.2.9",
+            reason="the output index of the same kernel: tokenIdx < n <= P(n) and hiddenDim is hiddenDimPadded up to "
+                   "0.2.9, so at most the input index the entry bounds",
+            entries=("finalize_scalar_index_0_2_8",)),
+    Bounded(_fns("finalizeKernel"), codes=_FINALIZE_OUTPUT, since="0.2.10", until="0.7.2",
+            reason="the output index of the scalar finalize, which runs only when ceil(width / 256) x min(8192, n) < "
+                   "1184 (finalize::run; width = hiddenDim, the loop's bound): n x width < 1184 x 256",
+            bound="1184*256"),
+    Bounded(_fns("finalizeKernel"), codes=_FINALIZE_OUTPUT, since="0.7.2.post1",
+            reason="the output index of the scalar finalize: for small calls (ceil(width / 256) x min(8192, n) < 1184) "
+                   "below 1184 x 256; for an unaligned width, at any n, tokenIdx < n <= P(n) and hiddenDim <= "
+                   "hiddenDimPadded (the runner checks it from 0.7.0), so at most the input index the entry bounds",
+            entries=("finalize_scalar_index_unaligned",)),
     Bounded(_fns("routingMainKernel"),
             pattern=r"blockIdx\.x\*(?:NumThreads|blockDim\.x)(?:\+threadIdx\.x)?",
             reason="globalThreadIdx, below the stride gridDim.x x blockDim.x the entry bounds (grid.x = n)",
@@ -401,10 +420,10 @@ UNREACHED_RULES = (
                      SourceFact("include/**/*.h", r"(\w+(?:\.|->)mPtrExpertWeightsFull)\s*=(?!=)",
                                 ("params.mPtrExpertWeightsFull",), required=False))),
     Unreached(_fns("activationKernel"), pattern=r".*",
-              reason="activation::run launches activationKernel only when !data.mUseDeepSeekFp8, and the MoE runner, "
-                     "its only caller, sets activationData.mUseDeepSeekFp8 = true",
-              facts=(SourceFact("csrc/trtllm_fused_moe_runner.cu", r"activationData\.mUseDeepSeekFp8\s*=\s*([^;]+);",
-                                ("true",)),)),
+              reason="activation::run launches activationKernel only when !data.mUseDeepSeekFp8; every caller (the "
+                     "MoE runner, from 0.7.0 also the launcher) passes an activationData whose mUseDeepSeekFp8 is true",
+              facts=(SourceFact("csrc/**/*.cu", r"activation::run\(\s*(\w+)", ("activationData",)),
+                     SourceFact("csrc/**/*.cu", r"activationData\.mUseDeepSeekFp8\s*=\s*([^;]+);", ("true",)))),
     Unreached(_fns("permuteKernel"), pattern=r".*",
               reason="permute::run, its only launcher, has no caller in the release",
               facts=tuple(SourceFact(where, r"(permute::run)\s*\(", (), required=False) for where in _NO_CALLER)),
@@ -412,10 +431,14 @@ UNREACHED_RULES = (
               reason="convertsf::run, the only launcher of the convert-SF kernels, has no caller in the release",
               facts=tuple(SourceFact(where, r"(convertsf::run)\s*\(", (), required=False) for where in _NO_CALLER)),
     Unreached(_fns("finalizeDeepSeekKernel"), pattern=r".*",
-              reason="finalize::run launches finalizeDeepSeekKernel only when data.mUseDeepSeekFp8, and the MoE "
-                     "runner, its only caller, sets finalizeData.mUseDeepSeekFp8 = false",
-              facts=(SourceFact("csrc/trtllm_fused_moe_runner.cu", r"finalizeData\.mUseDeepSeekFp8\s*=\s*([^;]+);",
-                                ("false",)),)),
+              reason="finalize::run launches finalizeDeepSeekKernel only when data.mUseDeepSeekFp8; every caller "
+                     "passes a finalizeData whose mUseDeepSeekFp8 is false: the runner's literal, or from 0.7.0 the "
+                     "launcher's run_staged_moe_finalize parameter, which its every call passes as false",
+              facts=(SourceFact("csrc/**/*.cu", r"finalize::run\(\s*(\w+)", ("finalizeData",)),
+                     SourceFact("csrc/**/*.cu", r"finalizeData\.mUseDeepSeekFp8\s*=\s*([^;]+);",
+                                ("false", "use_deep_seek_fp8")),
+                     SourceFact("csrc/**/*.cu", r"run_staged_moe_finalize\((?:[^,;{]+,){2}\s*([^,;{]+),[^;{]*\);",
+                                ("/*use_deep_seek_fp8=*/false",), required=False))),
     Unreached(_fns("BatchedGemmInterface::getWorkspaceSizesInBytes", "BatchedGemmInterface::getWorkspaceSizeInBytes"),
               pattern=r".*",
               reason="inside `if (options.mUseDeepSeekFp8 && options.mFusedAct)` (and the sum of its sizes): the "
