@@ -175,7 +175,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
                          local_range if local_experts is not None else "= num_experts",
                          "shared_experts": shared_range, "tune_max_num_tokens": tune.to_json(),
                          "cluster_y": cluster_y or list(D.CLUSTER_Y_SIZES)},
-              "flashinfer": version, "era": era.name}
+              "flashinfer": version, "era": era.name, "adopted": releases.provenance(version) or None}
     established = []  # what is decided, for an unknown verdict's report
 
     def solve(name, extra, variables=with_tokens):
@@ -559,7 +559,8 @@ def _domain_text(name, value) -> str:
 def format_report(report) -> str:
     domain = report["domain"]
     lines = [f"audit of {report['formula']!r}",
-             f"  model: flashinfer {report['flashinfer']} (era {report['era']}), {report['precision']}, "
+             f"  model: flashinfer {report['flashinfer']} (era {report['era']}"
+             + (f", {report['adopted']}" if report.get("adopted") else "") + f"), {report['precision']}, "
              f"policy {report['policy']}",
              "  domain: " + ", ".join(_domain_text(k, v) for k, v in domain.items()),
              f"  verdict: {report['status']}"]

@@ -126,9 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "routing-from-logits limit does not apply (default: routing from logits)")
     chunk.add_argument("--json", action="store_true")
 
-    from . import audit, drift, exec_command, status_command
+    from . import adopt, audit, drift, exec_command, status_command
     from .report import command as report
 
+    adopt.add_parser(sub)
     audit.add_parser(sub)
     drift.add_parser(sub)
     exec_command.add_parser(sub)
@@ -181,6 +182,7 @@ def chunk_report(args) -> dict:
         "flashinfer": result.flashinfer,
         "era": result.era,
         "era_releases": list(era.versions),
+        "adopted": releases.provenance(result.flashinfer) or None,
         "precision": args.precision,
         "policy": args.policy,
         "tiles": list(era.tiles[args.precision]),
@@ -250,7 +252,8 @@ def _chunk(args) -> int:
         print(json.dumps(report, indent=2))
         return 0
     capped = report["cap"] is not None and report["cap"] < report["grid_bound"]
-    print(f"flashinfer {report['flashinfer']} (era {report['era']}: {', '.join(report['era_releases'])})")
+    print(f"flashinfer {report['flashinfer']} (era {report['era']}: {', '.join(report['era_releases'])})"
+          + (f", {report['adopted']}" if report["adopted"] else ""))
     kernels = report["kernel_limits"]
     kernel_binds = kernels is not None and kernels["bound"] < report["grid_bound"] and (
         report["cap"] is None or kernels["bound"] < report["cap"])

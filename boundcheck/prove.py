@@ -38,11 +38,11 @@ def version_note(versions=None) -> tuple[str, bool]:
     if list(versions) == list(releases.MODELED_VERSIONS):
         proved = f"every modeled release, {releases.modeled_range()}"
     else:
-        proved = ", ".join(versions)
+        proved = ", ".join(f"{v} ({releases.provenance(v)})" if releases.provenance(v) else v for v in versions)
     installed = installed_flashinfer_version()
     if installed is None:
         return f"model of flashinfer {proved} (flashinfer not installed here)", False
-    if installed not in releases.MODELED_VERSIONS:
+    if installed not in releases.MODELED_VERSIONS and releases.adoption_of(installed) is None:
         return (
             f"WARNING: flashinfer {installed} is installed, which is not modeled (modeled: "
             f"{releases.modeled_range()}); the guard falls back to the `any` bound over every "

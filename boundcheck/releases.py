@@ -459,15 +459,42 @@ def modeled_range() -> str:
     return f"{MODELED_VERSIONS[0]} - {NEWEST} ({len(MODELED_VERSIONS)} releases)"
 
 
+def adoption_of(version: str | None):
+    """The user store's adoption of an unmodeled release (boundcheck.adopted), or None."""
+    if version is None or release_of(version) in _BY_VERSION:
+        return None
+    from .adopted import lookup  # the store is the user's, not a fact: read only when asked
+
+    return lookup(release_of(version))
+
+
+def era_named(name: str) -> Era:
+    for era in ERAS:
+        if era.name == name:
+            return era
+    raise BoundcheckInputError("era", f"no era {name!r}; eras are {', '.join(e.name for e in ERAS)}")
+
+
+def provenance(version: str) -> str:
+    """How a release's facts are known: "" for a modeled release, the adoption otherwise."""
+    adoption = adoption_of(version)
+    return "" if adoption is None else adoption.describe()
+
+
 def era_for(version: str) -> Era:
-    """The era of a modeled release (a local tag, `+cu128`, names its release); an input
-    error listing the modeled range otherwise."""
+    """The era of a modeled release (a local tag, `+cu128`, names its release), or of one
+    adopted by executed equivalence (`boundcheck adopt`); an input error listing the
+    modeled range otherwise."""
     era = _BY_VERSION.get(release_of(version))
+    adoption = adoption_of(version) if era is None else None
+    if adoption is not None:
+        return era_named(adoption.era)
     if era is None:
         raise BoundcheckInputError(
             "flashinfer",
             f"release {version!r} is not modeled; modeled releases are {modeled_range()}: "
-            f"{', '.join(MODELED_VERSIONS)}",
+            f"{', '.join(MODELED_VERSIONS)} (a newer release whose geometry equals a modeled era's can be "
+            "adopted: boundcheck adopt --flashinfer-root DIR)",
         )
     return era
 
@@ -499,7 +526,8 @@ def resolve(flashinfer: str | None) -> Era:
     """--flashinfer VERSION | installed | None (the installed release, else the newest)."""
     if flashinfer is None:
         installed = installed_version()
-        return era_for(installed) if installed is not None and installed in _BY_VERSION else era_for(NEWEST)
+        known = installed is not None and (installed in _BY_VERSION or adoption_of(installed) is not None)
+        return era_for(installed) if known else era_for(NEWEST)
     if flashinfer == "installed":
         installed = installed_version()
         if installed is None:
@@ -512,7 +540,7 @@ def resolve_version(flashinfer: str | None) -> str:
     """The release name an answer is for (what every output names)."""
     if flashinfer in (None, "installed"):
         installed = installed_version()
-        if installed is not None and installed in _BY_VERSION:
+        if installed is not None and (installed in _BY_VERSION or adoption_of(installed) is not None):
             return installed
         if flashinfer == "installed":
             resolve("installed")  # raises the right error

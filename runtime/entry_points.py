@@ -170,10 +170,12 @@ def first_release_with(name: str) -> str | None:
 
 def _recorded(name: str, release):
     """(params, defaults, returns) as `release` records them; an unmodeled newer release
-    takes the newest modeled record (the guard still checks the callable's own order)."""
+    takes the newest modeled record (the guard still checks the callable's own order), an
+    adopted one its era's newest (`adopt` found its signatures equal to those)."""
     from .signatures import signature_for
 
-    return signature_for(name, release.era.last if release.fallback else release.version)
+    stand_in = release.fallback or getattr(release, "adoption", None) is not None
+    return signature_for(name, release.era.last if stand_in else release.version)
 
 
 def entry_for(name: str, release) -> EntryPoint:

@@ -36,6 +36,7 @@ class GuardedRelease:
     installed: str | None  # what the metadata says, None when flashinfer is not installed
     era: releases.Era  # the era whose facts the guard uses
     fallback: bool  # True: an unmodeled newer release, bounded by the `any` policy
+    adoption: object | None = None  # boundcheck.adopted.Adoption: an unmodeled release adopted
     # The metadata's release where it disagrees with the module's: its bound applies too
     # (the guard takes the smaller). None when they agree or the metadata's is unmodeled.
     witness: GuardedRelease | None = None
@@ -44,6 +45,8 @@ class GuardedRelease:
         if self.fallback:
             text = (f"flashinfer {self.installed} (not modeled; newest modeled {releases.NEWEST}): "
                     "the `any` bound over every modeled tile set")
+        elif self.adoption is not None:
+            text = f"flashinfer {self.version} ({self.era.name}, {self.adoption.describe()})"
         else:
             text = f"flashinfer {self.version} ({self.era.name})"
         if self.witness is not None:
@@ -58,10 +61,24 @@ class GuardedRelease:
 _CACHE: dict = {}
 
 
-def for_version(version: str | None, installed: str | None = None) -> GuardedRelease:
-    """The guarded release for an explicit version string (None: not installed)."""
+def for_version(version: str | None, installed: str | None = None, location: str | None = None) -> GuardedRelease:
+    """The guarded release for an explicit version string (None: not installed); an adopted
+    release is its era's, unless `location` (the installed package folder) no longer holds
+    the files it was adopted with: then it is ignored, with a warning."""
     if version is None:
         return GuardedRelease(releases.NEWEST, None, releases.era_for(releases.NEWEST), False)
+    adoption = releases.adoption_of(version)
+    if adoption is not None:
+        from boundcheck.adopted import matches
+
+        if location is None or matches(adoption, location):
+            return GuardedRelease(version, installed, releases.era_for(version), False, adoption=adoption)
+        warnings.warn(
+            f"boundcheck: the adoption of flashinfer {version} ({adoption.describe()}, files of {adoption.folder}) "
+            f"does not match the files at {location}: ignored; run `boundcheck adopt` again",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     if version not in releases.MODELED_VERSIONS and releases.is_newer_than_modeled(version):
         if releases.strict_version():
             raise BoundcheckInputError(
@@ -70,6 +87,9 @@ def for_version(version: str | None, installed: str | None = None) -> GuardedRel
                 f"and {releases.STRICT_VERSION_VARIABLE}=1 forbids the unproven fallback",
             )
         return GuardedRelease(version, installed, releases.era_for(releases.NEWEST), True)
+    if adoption is not None:
+        raise BoundcheckInputError("flashinfer", f"flashinfer {version}: its adoption no longer matches the files "
+                                                 f"at {location}, and it is not modeled; run `boundcheck adopt`")
     # A modeled release; anything else is the input error that lists the modeled ones.
     return GuardedRelease(version, installed, releases.era_for(version), False)
 
@@ -86,8 +106,8 @@ def _warn_fallback(release: GuardedRelease, stacklevel: int, always: bool = Fals
         return
     _WARNED.add(release.version)
     warnings.warn(
-        f"boundcheck: {release.describe()}; set {releases.STRICT_VERSION_VARIABLE}=1 to refuse "
-        "unmodeled releases instead",
+        f"boundcheck: {release.describe()}; `boundcheck adopt` adopts it if its executed geometry equals a "
+        f"modeled era's; set {releases.STRICT_VERSION_VARIABLE}=1 to refuse unmodeled releases instead",
         RuntimeWarning,
         stacklevel=stacklevel + 1,
     )
@@ -107,7 +127,7 @@ def guarded_release(flashinfer: str | None = None) -> GuardedRelease:
 
 
 def _installed_release(found: installed_flashinfer.InstalledFlashinfer) -> GuardedRelease:
-    release = for_version(found.release, found.module or found.metadata)
+    release = for_version(found.release, found.module or found.metadata, found.location)
     if release.fallback:
         _warn_fallback(release, stacklevel=4, always=True)
     if found.disagree:
@@ -127,6 +147,10 @@ def _installed_release(found: installed_flashinfer.InstalledFlashinfer) -> Guard
 
 
 def reload() -> GuardedRelease:
-    """Forget the cached installed version (after installing another flashinfer)."""
+    """Forget the cached installed version (after installing another flashinfer) and the
+    adoptions store (after `boundcheck adopt`)."""
+    from boundcheck import adopted
+
     _CACHE.clear()
+    adopted.reload()
     return guarded_release()

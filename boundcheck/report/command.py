@@ -37,7 +37,9 @@ def build(version: str) -> list:
     blocks = [
         Heading(1, f"boundcheck report: flashinfer {version}"),
         Paragraph(
-            f"Era {era.name} ({era.first} - {era.last}). Every number is what `boundcheck chunk --flashinfer "
+            f"Era {era.name} ({era.first} - {era.last})"
+            + (f"; flashinfer {version} is {releases.provenance(version)}" if releases.provenance(version) else "")
+            + ". Every number is what `boundcheck chunk --flashinfer "
             f"{version}` computes: the proven grid bound (largest n such that every token count in [1, n] launches "
             "with grid.y <= 65,535) under the flashinfer policy, tune_max_num_tokens 8192, cluster_y 1, "
             "every expert local (no expert parallelism); the guard's chunk count also applies the empirical cap of the precision, if any."
