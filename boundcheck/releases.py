@@ -234,8 +234,10 @@ _ENTRY_0_2_8 = ("trtllm_fp8_per_tensor_scale_moe", "trtllm_fp8_block_scale_moe")
 _ENTRY_0_2_9 = _ENTRY_0_2_8 + ("trtllm_fp4_block_scale_moe",)
 _ENTRY_0_2_10 = _ENTRY_0_2_9 + ("trtllm_fp4_block_scale_routed_moe",)
 # Up to 0.4.1 the routing kernels take at most 8 experts per token (TORCH_CHECK(top_k <= 8));
-# 0.2.9 adds TORCH_CHECK(num_experts <= 256) (DeepSeek's grouped routing).
-_ROUTING_0_2 = Routing(256, 8, 256, 8, 4, 4)
+# 0.2.9 adds TORCH_CHECK(num_experts <= 256) (DeepSeek's grouped routing). DeepSeek's expert
+# groups: `mNumExpertGroups <= NumWarps`, NumThreads / 32 = 8 (12 from 0.4.0's 384 threads;
+# MaxNumGroups = 8 from 0.5.0); its top groups: MaxNumTopGroups = 4.
+_ROUTING_0_2 = Routing(256, 8, 256, 8, 8, 4)
 _FP4_CALLER = Fp4Rule(tile_192=None, tile_256="none", pair_mx=(MX_E2M1, MX_E4M3))
 _CALLER_FP8 = {"fp8_per_tensor": _POW2_TO_64, "fp8_block": _POW2_TO_64}
 _CALLER_NVFP4 = {"nvfp4": _POW2_TO_64}
@@ -291,9 +293,10 @@ E3 = dataclasses.replace(
 )
 # 0.4.0 (the end of RELEASES.md's E5): its DeepSeek routing kernel takes 384 experts.
 E5 = dataclasses.replace(
-    E3, name="E5", versions=("0.4.0",), routing=Routing(384, 8, 384, 8, 4, 4),
+    E3, name="E5", versions=("0.4.0",), routing=Routing(384, 8, 384, 8, 12, 4),
     sources={**E3.sources, "routing": Source("data/csrc/trtllm_fused_moe_routing_deepseek.cu",
-                                             "NumThreads = 384 (one expert per thread); launcher: top_k <= 8")},
+                                             "NumThreads = 384 (one expert per thread; groups <= NumWarps = 12); "
+                                             "launcher: top_k <= 8")},
 )
 E6 = dataclasses.replace(
     E5, name="E6", versions=("0.4.1",), cta_formula="filled", grid_cluster="round_up",

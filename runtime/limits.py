@@ -253,14 +253,16 @@ def check_routing(arguments: dict, routed: bool, era=None) -> None:
         limits = ((routing.deepseek_grouped_experts, routing.deepseek_grouped_top_k) if routing
                   else (facts.DEEPSEEK_GROUPED_MAX_EXPERTS, facts.DEEPSEEK_GROUPED_MAX_TOP_K))
         topk_group = arguments.get("topk_group") or 0
-        if n_group > facts.DEEPSEEK_MAX_GROUPS:
-            raise BoundcheckInputError("n_group", f"must be at most {facts.DEEPSEEK_MAX_GROUPS}, got {n_group}")
-        if topk_group > facts.DEEPSEEK_MAX_TOPK_GROUPS:
-            raise BoundcheckInputError(
-                "topk_group", f"must be at most {facts.DEEPSEEK_MAX_TOPK_GROUPS}, got {topk_group}"
-            )
+        # the era's (stated once, in releases.Routing); the newest's without an era
+        groups = routing.deepseek_groups if routing else facts.DEEPSEEK_MAX_GROUPS
+        top_groups = routing.deepseek_topk_groups if routing else facts.DEEPSEEK_MAX_TOPK_GROUPS
+        if n_group > groups:
+            raise BoundcheckInputError("n_group", f"must be at most {groups}, got {n_group}")
+        if topk_group > top_groups:
+            raise BoundcheckInputError("topk_group", f"must be at most {top_groups}, got {topk_group}")
     elif name == "Llama4":
-        limits = (facts.LLAMA4_MAX_EXPERTS, facts.LLAMA4_TOP_K)
+        limits = ((routing.llama4_experts, routing.llama4_top_k) if routing
+                  else (facts.LLAMA4_MAX_EXPERTS, facts.LLAMA4_TOP_K))
     elif routing is not None and not routing.policy_tiers:
         limits = (routing.max_experts, routing.max_top_k)
     else:

@@ -277,3 +277,43 @@ def test_bad_guard_settings():
         guard(kernel, entry_point="trtllm_bf16_moe", cluster_y=3)
     with pytest.raises(Exception, match="cap"):
         guard(kernel, entry_point="trtllm_bf16_moe", cap=0)
+
+
+@pytest.mark.parametrize("version,groups", [("0.2.10", 8), ("0.4.1", 12), ("0.7.2.post1", 8)])
+def test_deepseek_group_limits_are_the_releases(version, groups):
+    """n_group is checked against the release's own limit (releases.Routing, stated once):
+    `mNumExpertGroups <= NumWarps` up to 0.4.1 (256 threads: 8; 384 from 0.4.0: 12), then
+    MaxNumGroups = 8; topk_group at most MaxNumTopGroups = 4 throughout."""
+    from boundcheck.releases import era_for
+    from boundcheck.runtime import limits
+
+    era = era_for(version)
+    assert era.routing.deepseek_groups == groups and era.routing.deepseek_topk_groups == 4
+    call = dict(routing_method_type=2, num_experts=192, top_k=4, topk_group=2)
+    limits.check_routing(dict(call, n_group=groups), False, era)
+    with pytest.raises(Exception, match=f"n_group.*at most {groups}"):
+        limits.check_routing(dict(call, n_group=groups + 1), False, era)
+    with pytest.raises(Exception, match="topk_group.*at most 4"):
+        limits.check_routing(dict(call, n_group=groups, topk_group=5), False, era)
+
+
+@pytest.mark.parametrize("version", ["0.2.8", "0.2.10", "0.3.1.post1", "0.4.0", "0.4.1"])
+def test_the_caller_eras_group_limit_is_the_kernels_warps(version):
+    """Up to 0.4.1 the DeepSeek routing kernel checks `mNumExpertGroups <= NumWarps`,
+    NumThreads / 32 of the file that checks it: the era's deepseek_groups."""
+    import re
+
+    from boundcheck.drift.compiled import sources_root
+    from boundcheck.releases import era_for
+
+    csrc = sources_root() / version / "flashinfer" / "data" / "csrc"
+    if not csrc.is_dir():
+        pytest.skip("sources not fetched (tools/fetch_flashinfer_sources.py)")
+    text = next(p.read_text() for p in sorted(csrc.glob("trtllm_fused_moe_routing_*.cu"))
+                if "mNumExpertGroups <= NumWarps" in p.read_text())
+    threads = int(re.search(r"static constexpr int NumThreads = (\d+);", text).group(1))
+    assert era_for(version).routing.deepseek_groups == threads // 32
+    # a constant, or (0.4.x) getMaxNumTopGroups' value when groups are used
+    top = (re.search(r"MaxNumTopGroups = (\d+);", text)
+           or re.search(r"getMaxNumTopGroups\(const bool useGroups.*?if \(useGroups[^{]*\{\s*return (\d+);", text, re.S))
+    assert top is not None and int(top.group(1)) == era_for(version).routing.deepseek_topk_groups
