@@ -167,7 +167,7 @@ LIMITS_TABLE = (
         "0.2.8", "0.6.5", DEEPSEEK_FP8,
         "DeepSeek FP8 block scale: the unfused activation runs on every call (int64 from 0.6.6)",
         "int32", "rows", lambda s: 2 * s.intermediate, -1,
-        functions=('::activationDeepSeekKernel',),
+        functions=("::activationDeepSeekKernel",),
     ),
     KernelLimit(
         "deepseek_activation_grid_z",
@@ -194,7 +194,7 @@ LIMITS_TABLE = (
         "0.2.8", "0.2.9", None,
         "every call: the only finalize kernel up to 0.2.9 (finalizeKernelVecLoad, 64-bit, from 0.2.10)",
         "int32", "rows", _hidden, -1,
-        functions=('::finalizeKernel',),
+        functions=("::finalizeKernel",),
     ),
     KernelLimit(
         "workspace_bytes_0_2_8",
@@ -220,7 +220,7 @@ LIMITS_TABLE = (
         "0.7.2.post1", "", None,
         "do_finalize with an output width that is not a multiple of 8 bf16 elements: the scalar kernel at any n",
         "int32", "rows", _hidden, -1, _unaligned,
-        functions=('::finalizeKernel',),
+        functions=("::finalizeKernel",),
     ),
     KernelLimit(
         "per_token_quant_vec_offset",
@@ -277,7 +277,7 @@ LIMITS_TABLE = (
         "there only when the padded rows of those few tokens times the row width pass 2^31 (many experts, "
         "large tiles, wide rows): the entry applies to those shapes only, and then bounds every call",
         "int32", "rows", _hidden, -1, _scalar_finalize_can_wrap,
-        functions=('::finalizeKernel',),
+        functions=("::finalizeKernel",),
     ),
     KernelLimit(
         "deepseek_routing_thread_stride",
@@ -294,7 +294,7 @@ LIMITS_TABLE = (
         "int32", "tokens", lambda s: DEEPSEEK_MAIN_MAX_THREADS, only_with_logits="0.6.8",
         files=("trtllm_fused_moe_routing_kernel.cu", "trtllm_fused_moe_routing_deepseek.cu", "launchMainKernel.cu"),
         variants=(("0.2.9", "0.4.1", "int32_t globalThreadStride = gridDim.x * NumThreads;"),),
-        functions=('::routingMainKernel',),
+        functions=("::routingMainKernel",),
     ),
     KernelLimit(
         "fp4_gemm1_scale_size",
