@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .variants import Buckets, CtaFormula
 from . import facts
 from . import tiles as tilesets
 from .domain import check_configuration
@@ -57,7 +58,7 @@ def largest_safe_tokens_at_tile(top_k, experts, tile, budget, ops=INT, formula="
     (derived by sympy in proofs/closed_form.py). With more experts than budget, a single
     CTA per expert already overflows once n*top_k > budget.
     """
-    if formula == "permuted_min":
+    if CtaFormula(formula).rounds_padded_count:
         return _largest_safe_tokens_permuted_min(top_k, experts, tile, budget, ops)
     return ops.ite(
         experts > budget,
@@ -116,7 +117,7 @@ def smallest_allowed_at_most(num_tokens, counts, tiles, tune_max_num_tokens, r, 
 def uses_meeting_point(era) -> bool:
     """With the hybrid map, a one-tile tuner window and no global tile, the default tile
     and the tuner's window meet in c(min(n, T)) (smallest_allowed_at_most)."""
-    return (era.tile_source != "caller" and not era.tuned_tile_checked and era.buckets == "hybrid"
+    return (not era.tile_source.from_caller and not era.tuned_tile_checked and era.buckets is Buckets.HYBRID
             and era.tuner_smaller == 1 and not era.global_tile)
 
 
@@ -125,7 +126,7 @@ def smallest_tile_reads(era, policy) -> str:
     heuristic, from n), "tokens" (the default tile alone: autotuning off, or 0.5.3 -
     0.6.6's checked tuned tile), "meeting point" (min(n, T)) or "bucket" (the tuner's
     window, with 0.7.4's global tile)."""
-    if era.tile_source == "caller":
+    if era.tile_source.from_caller:
         return "caller"
     if era.tuned_tile_checked or (policy is not None and policy.kind == "default"):
         return "tokens"

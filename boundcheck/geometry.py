@@ -8,6 +8,7 @@ Everything is written against `ops` so that the proofs lift these same functions
 
 from __future__ import annotations
 
+from .variants import CtaFormula, GridCluster
 from .facts import INT32_MAX
 from .ops import INT
 
@@ -69,12 +70,12 @@ def max_permuted_padded_count(num_tokens, top_k, num_experts, tile_tokens_dim, o
 
 # BatchedGemmInterface.h getGridDim's handling of the Y cluster size y, per release
 # (Era.grid_cluster; boundcheck.releases.GRID_ARTIFACTS says where each was read).
-GRID_CLUSTER_RULES = ("ignored", "round_up", "multiply")
+GRID_CLUSTER_RULES = tuple(GridCluster)
 
 
 def padded_count_function(formula: str):
     """getMaxPermutedPaddedCount of runner.h's formula ("filled" 0.4.1+, "permuted_min" before)."""
-    return max_permuted_padded_count_permuted_min if formula == "permuted_min" else max_permuted_padded_count
+    return max_permuted_padded_count_permuted_min if CtaFormula(formula).rounds_padded_count else max_permuted_padded_count
 
 
 def launched_grid_y(num_ctas, cluster_y, ops=INT, *, rule):
@@ -83,20 +84,12 @@ def launched_grid_y(num_ctas, cluster_y, ops=INT, *, rule):
     "ignored": the count itself (0.4.0 and before); "round_up": divUpMul(count, y)
     (0.4.1 - 0.6.10); "multiply": count * y (0.6.11+, whose count is in clusters). The Y
     cluster size belongs to the kernel config; in every shipped kernel list it is 1."""
-    if rule == "ignored":
-        return num_ctas
-    if rule == "multiply":
-        return num_ctas * cluster_y
-    return ops.div(num_ctas + (cluster_y - 1), cluster_y) * cluster_y
+    return GridCluster(rule).launched_grid_y(num_ctas, cluster_y, ops.div)
 
 
 def cta_budget(grid_limit, cluster_y, rule):
     """The most token CTAs whose launched grid.y still fits the limit."""
-    if rule == "ignored":
-        return grid_limit
-    if rule == "multiply":
-        return grid_limit // cluster_y
-    return (grid_limit // cluster_y) * cluster_y
+    return GridCluster(rule).cta_budget(grid_limit, cluster_y)
 
 
 def release_cta_budget(grid_limit, cluster_y, era):
@@ -115,7 +108,7 @@ def int32_expressions(num_tokens, top_k, global_experts, local_experts, tile, op
     intermediate is nonnegative and bounded by the value listed, so the C++ evaluation
     equals the mathematical one exactly when each listed value is at most INT32_MAX.
     """
-    if formula == "permuted_min":
+    if CtaFormula(formula).rounds_padded_count:
         return _int32_expressions_permuted_min(num_tokens, top_k, global_experts, local_experts, tile, ops)
     return {
         # runner.h getMaxNumCtasInBatchDim: numTokens * topK; also the launcher's

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .variants import CtaFormula
 from . import facts
 from .geometry import padded_count_function
 from .ops import INT
@@ -104,7 +105,7 @@ class KernelLimit:
         most = ops.div(self.limit - self.offset_at(shape), self.multiplier(shape))  # floor: both positive
         if self.count == "tokens":
             return most
-        if shape.formula == "permuted_min":
+        if CtaFormula(shape.formula).rounds_padded_count:
             # roundUp(n*K + (t-1)*E, t) <= M  <=>  n*K + (t-1)*E <= t * (M // t)
             t = shape.tile
             return ops.max(ops.div(t * ops.div(most, t) - (t - 1) * shape.experts, shape.top_k), 0)
@@ -285,13 +286,15 @@ LIMITS_TABLE = (
         "trtllm_fused_moe_routing_deepseek.cu: routingDeepSeek::routingMainKernel (0.7.4 line 171; "
         "routing_kernel.cu in 0.2.9, routingDeepSeek/launchMainKernel.cu in 0.6.7 - 0.6.7.post3): grid.x = "
         "num_tokens, so the unsigned gridDim.x * blockDim.x (and globalThreadIdx below it) narrowed to int32 "
-        "start and step initArr's zeroing of the expert counts: past 2^31 - 1 a negative index writes outside them",
+        "start and step initArr's zeroing of the 2 x experts counts (`for (int i = startIdx; i < numElts; i += "
+        "stride)`, RoutingKernel.cuh): the largest i + stride, 2 x experts - 1 + n x blockDim, must fit int32, "
+        "or a wrapped index writes outside them",
         "0.2.9", "", None,
         "DeepSeek routing: the main kernel runs unless mPtrTopKIds is set, which the runner never sets up to "
         "0.6.7.post3 (it passes precomputed ids packed), so routed calls run it too; from 0.6.8 precomputed ids "
         "take runPostTopKPipeline and only routing from logits runs it. Applied to every routing method and at "
         "the largest block of any release (512 threads), conservatively: the shape names neither",
-        "int32", "tokens", lambda s: DEEPSEEK_MAIN_MAX_THREADS, only_with_logits="0.6.8",
+        "int32", "tokens", lambda s: DEEPSEEK_MAIN_MAX_THREADS, lambda s: 2 * s.experts - 1, only_with_logits="0.6.8",
         files=("trtllm_fused_moe_routing_kernel.cu", "trtllm_fused_moe_routing_deepseek.cu", "launchMainKernel.cu"),
         variants=(("0.2.9", "0.4.1", "int32_t globalThreadStride = gridDim.x * NumThreads;"),),
         functions=("::routingMainKernel",),

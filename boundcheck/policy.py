@@ -45,7 +45,7 @@ def for_release(policy: Policy, era, precision: str) -> Policy:
     `flashinfer` (the caller passes none) is the default tile_tokens_dim (8), or, for
     0.4.1's FP4, the tile calculate_tile_tokens_dim picks at n; `default` (no autotuning)
     is the same there, as the tuner never chose the tile in those releases."""
-    if policy.kind not in ("flashinfer", "default") or era.tile_source != "caller":
+    if policy.kind not in ("flashinfer", "default") or not era.tile_source.from_caller:
         return policy
     if era.uses_caller_heuristic(precision):
         return CALLER_HEURISTIC
@@ -110,7 +110,7 @@ def allowed_tiles_mask_expanded(policy, tiles, expanded, expanded_bucket, local_
     if policy.kind == "caller_heuristic":
         picked = tilesets.caller_heuristic_index(tiles, expanded, 1, experts, ops)
         return [picked == index for index in range(len(tiles))]
-    if era.tile_source == "caller":
+    if era.tile_source.from_caller:
         raise ValueError(f"policy {policy} must be resolved with policy.for_release in {era!r}")
     untuned = tilesets.default_tile_index(tiles, expanded, 1, local_experts, era, ops)
     if policy.kind == "default":

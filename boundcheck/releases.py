@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from .errors import BoundcheckInputError
 from .installed import release_of
 from .facts import LAUNCHER, RUNNER_H, Source
+from .variants import Buckets, Center, CtaFormula, GridCluster, TileSource, TunedTileLaunchers
 
 FUSED_MOE_CORE = "fused_moe/core.py"
 FUSED_MOE_UTILS = "fused_moe/utils.py"
@@ -57,6 +58,10 @@ class Routing:
     policy_tiers: bool = False  # whether facts.ROUTING_POLICY_TIERS applies
 
 
+_VARIANTS = {"center": Center, "buckets": Buckets, "tile_source": TileSource, "cta_formula": CtaFormula,
+             "grid_cluster": GridCluster, "tuned_tile_launchers": TunedTileLaunchers}
+
+
 @dataclass(frozen=True, repr=False)
 class Era:
     """One stretch of releases whose launch geometry is the same."""
@@ -66,16 +71,15 @@ class Era:
     # precision -> the tiles its launcher supports (only precisions the era can run)
     tiles: dict = field(hash=False, compare=False)
     fp4: Fp4Rule
-    # computeSelectedTileN's centre: "lower_bound" (the first tile >= avg, in double) or
-    # "power_of_two" (nextPowerOfTwo(float avg) clamped to the ladder, found with std::find)
-    center: str
+    # computeSelectedTileN's centre (variants.Center)
+    center: Center
     # smaller neighbours in the tuner's candidate set (the default tile always takes 1)
     tuner_smaller: int
     # 0.7.4: under EP the tuner also offers the tile covering n*K/num_experts (global)
     global_tile: bool
     # 0.5.3-0.6.6: launchers exist only for the runtime candidates (launchers_map.at throws)
     tuned_tile_checked: bool
-    buckets: str  # "round_down" (min(last_positive_power_of_2(x), T)) | "hybrid"
+    buckets: Buckets  # the autotuner's bucket map (variants.Buckets)
     tune_max_default: int
     # launchers with num_fused_shared_experts (their GEMMs add them to top_k and experts)
     shared_experts: frozenset
@@ -87,28 +91,31 @@ class Era:
     # 0.6.18+: FLASHINFER_DIST_AWARE_AUTOTUNE (fused_moe/da_config.py) lets the
     # distribution-aware tuner run tiles outside the candidate rule
     dist_aware_switch: bool = False
-    # "launcher" (0.5.0+: computeSelectedTileN) | "caller" (up to 0.4.1: tile_tokens_dim)
-    tile_source: str = "launcher"
+    # where the tile comes from (variants.TileSource: the launcher's pick, or up to 0.4.1 the caller's)
+    tile_source: TileSource = TileSource.LAUNCHER
     # up to 0.4.1: the tile when the caller passes none
     caller_default_tile: int | None = None
     # 0.4.1: precisions whose tile_tokens_dim=None runs calculate_tile_tokens_dim(n, E, K,
     # max_tile) in Python; the precision's largest tile is max_tile
     caller_heuristic: frozenset = frozenset()
-    # runner.h getMaxNumCtasInBatchDim: "permuted_min" (up to 0.4.0) | "filled" (0.4.1+)
-    cta_formula: str = "filled"
+    # runner.h getMaxNumCtasInBatchDim (variants.CtaFormula: permuted_min up to 0.4.0, filled)
+    cta_formula: CtaFormula = CtaFormula.FILLED
     # How BatchedGemmInterface.h getGridDim turns the token CTAs into grid.y for a Y
-    # cluster size y (boundcheck.geometry.launched_grid_y; the MoE path is BatchN, its
-    # tokens on Y): "ignored" (CTAs; 0.4.0 and before), "round_up" (divUpMul(CTAs, y);
-    # 0.4.1 - 0.6.10), "multiply" (CTAs * y; 0.6.11+). GRID_ARTIFACTS says where each was read.
-    grid_cluster: str = "multiply"
-    # Which tiles the launcher builds a launcher (runner) for: "candidates" (the runtime
-    # candidate set: 0.5.0 - 0.6.6) or "all" (every supported tile: 0.6.7+, so that a
-    # cached tactic always finds its tile). With tuned_tile_checked False and "candidates"
+    # cluster size y (variants.GridCluster: ignored up to 0.4.0, round_up 0.4.1 - 0.6.10,
+    # multiply from 0.6.11). GRID_ARTIFACTS says where each was read.
+    grid_cluster: GridCluster = GridCluster.MULTIPLY
+    # Which tiles the launcher builds a launcher (runner) for (variants.TunedTileLaunchers:
+    # the candidate set 0.5.0 - 0.6.6, every tile from 0.6.7). With tuned_tile_checked False and candidates
     # (0.5.0 - 0.5.2) a tuned tile outside the set is undefined behaviour, counted as launched.
-    tuned_tile_launchers: str = "candidates"
+    tuned_tile_launchers: TunedTileLaunchers = TunedTileLaunchers.CANDIDATES
     # resolveMoeTileAndConfig keeps a tactic's tile whose config is -1 (0.7.4); before, such
     # a tactic falls back to the default tile, as one without a tile does
     keeps_explicit_tile: bool = False
+
+    def __post_init__(self):
+        # the variants as their Enums, whatever spelling built the record (a word is a member's value)
+        for name, kind in _VARIANTS.items():
+            object.__setattr__(self, name, kind(getattr(self, name)))
 
     def __repr__(self) -> str:
         return f"Era({self.name}: flashinfer {self.span})"
@@ -132,7 +139,7 @@ class Era:
     def geometry_key(self) -> tuple:
         """What the proofs depend on besides a precision's tiles: eras with equal keys
         (and equal tiles) share their queries."""
-        if self.tile_source == "caller":
+        if self.tile_source.from_caller:
             return ("caller", self.cta_formula, self.grid_cluster)
         return (self.center, self.tuner_smaller, self.global_tile, self.tuned_tile_checked, self.buckets)
 

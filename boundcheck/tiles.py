@@ -8,6 +8,7 @@ only on its fields.
 
 from __future__ import annotations
 
+from .variants import Buckets
 from . import facts
 from .ops import INT
 from .releases import ALL_PRECISIONS
@@ -23,7 +24,7 @@ def _center_value(tile: int, era) -> int:
     not a power of two (192) is skipped: it counts as below once avg exceeds the power of
     two under it (128), and the centre moves straight to the next power of two (256).
     """
-    if era.center == "lower_bound" or tile & (tile - 1) == 0:
+    if era.center.any_tile or tile & (tile - 1) == 0:
         return tile
     return 1 << (tile.bit_length() - 1)
 
@@ -173,7 +174,7 @@ def map_round_down_bucket(x, max_num_tokens, ops=INT):
 
 def bucket_of(x, max_num_tokens, era, ops=INT):
     """The autotuner bucket whose cached tactic a call of x tokens reuses, per era."""
-    if era.buckets == "round_down":
+    if era.buckets is Buckets.ROUND_DOWN:
         return map_round_down_bucket(x, max_num_tokens, ops)
     return map_to_hybrid_bucket(x, max_num_tokens, ops)
 

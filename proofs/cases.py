@@ -64,7 +64,7 @@ def resolve(case) -> tuple:
 
 def geometry(era: Era, tiles) -> tuple:
     """What a `flashinfer`-policy query of these tiles depends on in this era."""
-    if era.tile_source == "caller":
+    if era.tile_source.from_caller:
         return era.geometry_key()
     center, smaller, global_tile, checked, buckets = era.geometry_key()
     if all(t & (t - 1) == 0 for t in tiles):

@@ -185,7 +185,7 @@ def proof_limits(era, precision):
     except with 0.2.8 - 0.4.0's CTA formula, whose product min(n*K', E) * ceil(n/t) Z3
     decides only over what those releases accept (boundcheck.domain.limits: top_k <= 8,
     no shared experts)."""
-    if era is None or precision is None or era.cta_formula != "permuted_min":
+    if era is None or precision is None or not era.cta_formula.rounds_padded_count:
         return D.MAX_EXPERTS, D.MAX_TOP_K, D.MAX_SHARED_EXPERTS
     return D.limits(era, precision)
 
@@ -206,7 +206,7 @@ def slices(policy=None, era=None, precision=None, eras=None):
     run gets the same slices, so cases that share their queries cover each other's
     configurations, and a slice's query is the same text in every run. With 0.2.8 -
     0.4.0's formula, up to what the release accepts for the precision."""
-    if era is not None and era.cta_formula == "permuted_min":
+    if era is not None and era.cta_formula.rounds_padded_count:
         _, max_top_k, max_shared = proof_limits(era, precision)
         return list(range(1, max_top_k + max_shared + 1))
     if policy is not None and policy.kind not in TILE_CHOOSING:

@@ -159,7 +159,7 @@ def choice_queries(era, tiles, policy, lemmas):
 
 def bucket_queries(era, policy):
     """bucket_monotone, and bucket_rel where the release reads min(n, T)."""
-    if policy.kind != "flashinfer" or era.tile_source == "caller":
+    if policy.kind != "flashinfer" or era.tile_source.from_caller:
         return
     m, n, t = z3.Ints("tokens_lower tokens tune_max_num_tokens")
     domain = [1 <= t, t <= MAX_TUNE_MAX_NUM_TOKENS, n < _EXACT_TOKENS]

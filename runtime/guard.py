@@ -156,7 +156,7 @@ class Guard:
         # checks that this release's entry point has (tile_tokens_dim only where the
         # caller's tile runs, routing_metadata only where its tile does).
         skip = set()
-        if era.tile_source != "caller":
+        if not era.tile_source.from_caller:
             skip.add("tile_tokens_dim")
         if not era.routing_metadata_tile:
             skip.add("routing_metadata")
@@ -213,7 +213,7 @@ class Guard:
             # 0.7.4: the caller's routing metadata fixes the tile (and is built for the
             # whole batch, so it cannot be split by tokens).
             policy = f"fixed:{_metadata_tile(metadata)}"
-        elif self.release.era.tile_source == "caller" and arguments.get("tile_tokens_dim") is not None:
+        elif self.release.era.tile_source.from_caller and arguments.get("tile_tokens_dim") is not None:
             # Up to 0.4.1 the launch runs the caller's tile_tokens_dim.
             policy = f"fixed:{_caller_tile(arguments['tile_tokens_dim'], self.release.era.tiles[precision])}"
         key = (precision, policy, *values.values(), sizes)

@@ -91,7 +91,7 @@ def infer(entry, arguments: dict, era) -> tuple[str, str]:
     act, weights = fp4_dtypes(arguments)
     per_token = arguments.get("per_token_scale") is not None
     named = _infer_fp4(act, weights, per_token, era)
-    if act == E2M1 and era.tile_source != "caller":
+    if act == E2M1 and not era.tile_source.from_caller:
         return named, "nvfp4_per_token" if per_token else "nvfp4"
     return named, named
 
@@ -101,7 +101,7 @@ def _infer_fp4(act, weights, per_token, era) -> str:
         # A scale the launcher would reject: assume the set with the smallest bound, the
         # bf16-activation one (every other FP4 set adds larger tiles to it).
         act = BFLOAT16
-    if era.tile_source == "caller":
+    if era.tile_source.from_caller:
         # Up to 0.4.1 the FP4 tiles differ only by whether the activations are bf16
         # (0.4.1's max_tile_tokens_dim 64 or 128; 0.2.9 has NVFP4 alone).
         return "mxfp4_bf16" if act == BFLOAT16 and "mxfp4_bf16" in era.tiles else "nvfp4"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..variants import Buckets as BucketMap
 from .. import facts, releases
 from ..facts import FUSED_MOE_CORE, LAUNCHER, MOE_RUNNER, RUNNER_H
 from ..releases import FP4_PRECISIONS
@@ -59,7 +60,7 @@ def _facts_of(era, extracted: Extracted) -> list[_Fact]:
     """Every fact that applies to `era`, with the era's value and the source's."""
     found = extracted.facts.get
     builder = _era_bucket_builder(era)
-    hybrid = era.buckets == "hybrid"
+    hybrid = era.buckets is BucketMap.HYBRID
     expected_buckets = Buckets(era.buckets, MODEL_PHASES if hybrid else None, SAME_MAPPING if hybrid else None,
                                frozenset({builder}) if builder else frozenset())
 
@@ -74,7 +75,7 @@ def _facts_of(era, extracted: Extracted) -> list[_Fact]:
         _Fact("tile_source", _where(era, "tile_source", f"{LAUNCHER}: computeSelectedTileN"), _expected_tile_source(era),
               _describe_tile_source, found("tile_source")),
     ]
-    if era.tile_source == "caller":
+    if era.tile_source.from_caller:
         # Up to 0.4.1 no C++ picks a tile and the autotuner only picks a config index:
         # the tile is the caller's (or 0.4.1's Python choice), whatever the tuner does.
         return launch + [
@@ -123,7 +124,7 @@ def _facts_of(era, extracted: Extracted) -> list[_Fact]:
 
 
 def _expected_tile_source(era) -> tuple:
-    if era.tile_source != "caller":
+    if not era.tile_source.from_caller:
         return ("launcher",)
     return ("caller", era.caller_default_tile, (64, 128) if era.caller_heuristic else None)
 

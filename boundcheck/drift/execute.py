@@ -139,7 +139,7 @@ def _tile_choice(ref, era, rng, np) -> list[Executed]:
 def _tile_sets(folder: Path, era) -> list[Executed]:
     from .compiled_tile_sets import compare_tile_sets, compiled_tile_sets, describe_inputs
 
-    if era.tile_source == "caller":
+    if era.tile_source.from_caller:
         return [Executed("tile sets", ABSENT, 0, "the caller's tile_tokens_dim: no C++ tile set (the kernel list's "
                                                  "tiles are checked as text)")]
     rows = []
@@ -230,7 +230,7 @@ def _per_call_budget(function):
 def _buckets(root: Path, era, rng, np) -> Executed:
     from ..tiles import last_positive_power_of_2, map_to_hybrid_bucket
 
-    if era.tile_source == "caller":
+    if era.tile_source.from_caller:
         return Executed("tuning buckets", ABSENT, 0, "the caller's tile_tokens_dim: no bucket chooses the tile")
     functions, constants = _python_functions(root)
     xs = np.unique(np.concatenate([np.arange(0, 9000), rng.integers(0, 2**22, 5000)]))
@@ -300,7 +300,7 @@ class _Unrun:
 
 
 def _bucket_function(era) -> str:
-    return "map_to_hybrid_bucket" if era.buckets == "hybrid" else "last_positive_power_of_2"
+    return era.buckets.source_function
 
 
 def executed_functions(folder: Path, era) -> dict[str, str]:
@@ -319,7 +319,7 @@ def executed_functions(folder: Path, era) -> dict[str, str]:
             out[name] = COUNTERPARTS[name]
     if ex.compute_selected_tile_n is not None and ex.select_default_tile_n is None:
         out[DEFAULT_INLINE] = COUNTERPARTS[DEFAULT_INLINE]
-    if era.tile_source == "caller":
+    if era.tile_source.from_caller:
         return out
     unrun = _Unrun(extract_tile_sets((folder / compiled.LAUNCHER).read_text()))
     for name in compare_tile_sets(unrun, era):

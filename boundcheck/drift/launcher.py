@@ -141,7 +141,7 @@ TUNED_ALL = "unchecked (launchers for every supported tile)"
 def tuned_tile_kind_of(era) -> str:
     if era.tuned_tile_checked:
         return TUNED_CHECKED
-    return TUNED_ALL if era.tuned_tile_launchers == "all" else TUNED_CANDIDATES
+    return TUNED_ALL if era.tuned_tile_launchers.every_tile else TUNED_CANDIDATES
 
 
 def _tuned_tile_kind(entry_body: str) -> str | None:

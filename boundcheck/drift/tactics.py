@@ -53,7 +53,7 @@ def expected(era) -> bool:
     """Does the era resolve tactics through resolveMoeTileAndConfig? 0.6.7 introduced it in
     the release that also built launchers for every supported tile (era E14 begins at
     both), so the eras with launchers for every tile are those that have it."""
-    return era.tuned_tile_launchers == "all"
+    return era.tuned_tile_launchers.every_tile
 
 
 def _full_domain(rng, size):
@@ -180,7 +180,7 @@ def row(ref, era, rng):
         if expected(era):
             return Executed(NAME, DIFFERS, 0, f"{NAME} not found in the launcher: the era ({era.span}) resolves the "
                                               f"tuner's tactic through it")
-        if era.tile_source == "caller":
+        if era.tile_source.from_caller:
             return Executed(NAME, ABSENT, 0, "the caller's tile_tokens_dim: the tactic is a config alone")
         return Executed(NAME, ABSENT, 0, f"before {FIRST_RELEASE} each entry function resolves the tactic inline "
                                          f"(tile_N = *selected_tile_nums.begin(), executed as the default tile)")
