@@ -131,3 +131,15 @@ def test_the_docs_table_is_what_the_record_gives():
     result = subprocess.run([sys.executable, "tools/inventory_table.py", "--check"], capture_output=True, text=True,
                             cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_holes_are_named_by_function():
+    """The parse errors of a unit, by the function they fall in: 0.7.4's dev kernels have
+    13 in activationDeepSeekKernel (cub's BlockReduce, which the prelude does not declare)."""
+    from boundcheck.drift.inventory.holes import holes
+
+    data = _data("0.7.4")
+    unit = next(data.rglob("trtllm_fused_moe_dev_kernel.cu"))
+    found = {h.function: h for h in holes(data, [unit])}
+    assert found["activationDeepSeekKernel"].errors >= 1
+    assert "Reduce" in found["activationDeepSeekKernel"].messages.most_common(1)[0][0]

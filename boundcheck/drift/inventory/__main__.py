@@ -26,7 +26,17 @@ def main(argv=None) -> int:
                         help="write the inventories to boundcheck/drift/inventory/recorded.json (maintainers)")
     parser.add_argument("--check", action="store_true",
                         help="compare each inventory with the recorded one; exit 1 on any change")
+    parser.add_argument("--holes", action="store_true",
+                        help="instead, the parse errors by function: where the inventory cannot see (no cache: "
+                             "minutes a release)")
     args = parser.parse_args(argv)
+    if args.holes:
+        from .holes import report
+
+        root, recorded = sources_root(), record.load()
+        for version in args.versions or MODELED_VERSIONS:
+            print(report(version, root / version / "flashinfer" / "data", recorded.get(version, {})))
+        return 0
     root = sources_root()
     missing = changed = 0
     summaries = record.load() if args.record else {}
