@@ -57,15 +57,20 @@ def version_note(versions=None) -> tuple[str, bool]:
 def run(timeout_s: float, smt_dir: str | None, jobs: int | None, flashinfer: str | None = None,
         literal: bool = False):
     from boundcheck.proofs import THEOREMS, TWINS  # the solver stack loads only for `prove`
-    from boundcheck.proofs.cases import set_scope
-    from boundcheck.proofs.tile_choice_lemmas import set_method
+    from boundcheck.proofs.cases import scope, set_scope
+    from boundcheck.proofs.tile_choice_lemmas import method, set_method
 
     eras, _ = scope_eras(flashinfer)
+    before = scope(), method()
     set_scope(eras)
     set_method(_method(literal))
-    start = time.perf_counter()
-    outcomes = run_obligations(THEOREMS + TWINS, timeout_s=timeout_s, smt_dir=smt_dir, jobs=jobs)
-    return THEOREMS, TWINS, outcomes, time.perf_counter() - start
+    try:
+        start = time.perf_counter()
+        outcomes = run_obligations(THEOREMS + TWINS, timeout_s=timeout_s, smt_dir=smt_dir, jobs=jobs)
+        return THEOREMS, TWINS, outcomes, time.perf_counter() - start
+    finally:  # this run's scope and method, not the process's: a later run starts from the defaults
+        set_scope(before[0])
+        set_method(before[1])
 
 
 def _method(literal: bool) -> str:

@@ -98,11 +98,14 @@ def test_a_changed_geometry_is_refused_and_nothing_recorded(tmp_path, home):
 
 def test_an_adoption_whose_files_changed_is_ignored_by_the_guard(tmp_path, home):
     folder = tmp_path / "f" / "flashinfer"
-    (folder / "data" / "csrc").mkdir(parents=True)
-    (folder / "data" / "csrc" / "x.cu").write_text("int x;\n")
+    runner = folder / "data" / "csrc" / "trtllm_fused_moe_runner.cu"  # a file the digest covers
+    runner.parent.mkdir(parents=True)
+    runner.write_text("int x;\n")
+    empty = adopted.files_digest(tmp_path)
     adopted.record(adopted.Adoption(NEW, "E24", "2026-12-07", str(folder), adopted.files_digest(folder), SOURCE))
+    assert adopted.lookup(NEW).digest != empty
     assert runtime_release.for_version(NEW, NEW, str(folder)).era.name == "E24"
-    (folder / "data" / "csrc" / "x.cu").write_text("long x;\n")
+    runner.write_text("long x;\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         guarded = runtime_release.for_version(NEW, NEW, str(folder))
