@@ -382,7 +382,7 @@ def main(argv=None) -> int:
                 if mode == "verbatim":  # nvcc's code, not the source's arithmetic: recorded, not judged
                     verdicts.append(f"{label(g)} {mode}: memcheck {found} errors{written}{tail}")
                     continue
-                ok = found is not None and (found == 0) == (sims[g]["outside"] == 0) and (found == 0 or written)
+                ok = found is not None and (found == 0) == (sims[g]["outside"] == 0) and (found == 0 or bool(written))
                 agrees &= ok
                 verdicts.append(f"{label(g)} {mode}: memcheck {found} errors{written}{tail}"
                                 + (", as the int32 arithmetic says" if ok else ", NOT as the int32 arithmetic says"))
