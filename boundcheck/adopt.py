@@ -10,7 +10,7 @@ matches, `boundcheck drift`'s identification, newest first):
    tuning buckets) on the same inputs;
 3. the entry points' signatures (parameters, defaults, structure, what a finalized call
    returns), read with `ast` (boundcheck/drift/entry_signatures.py), against the era's
-   newest release as runtime/signatures.py records it;
+   newest release as runtime/signatures.json records it;
 4. the 32-bit inventory (libclang), against the recorded inventory of a release of the era.
 
 All equal: the version is recorded in the user store (boundcheck.adopted) with the era,

@@ -1,6 +1,6 @@
 """Expr: a recorded entry-point default that is not a literal, kept as its source text
-(e.g. Expr("ActivationType.Swiglu.value")). Shared by the generated runtime/signatures.py
-and the recorder that writes it (tools/record_signatures.py)."""
+(e.g. Expr("ActivationType.Swiglu.value")). Shared by runtime/signatures.py, the reader of
+runtime/signatures.json, and the recorder that writes it (tools/record_signatures.py)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The twelve trtllm-gen fused MoE entry points, as data.
 
-Trust: flashinfer/fused_moe/core.py of 0.7.2.post1 for ENTRY_POINTS (parameter order,
-return convention) and trtllm_fused_moe_kernel_launcher.cu (which launcher each reaches,
-which arguments carry the token dimension); for other releases `entry_for` takes the
-parameter order and return convention that release records (runtime/signatures.py, read
-from its own sources). tests/test_runtime_signatures.py compares the parameter order
+Trust: the recorded signatures (runtime/signatures.json, read from each release's own
+fused_moe/*.py) for the parameter order and return convention, 0.7.2.post1's for
+ENTRY_POINTS and the installed release's through `entry_for`; and
+trtllm_fused_moe_kernel_launcher.cu for which launcher each reaches and which arguments
+carry the token dimension. tests/test_runtime_signatures.py compares the parameter order
 with the installed flashinfer.
 """
 
@@ -46,118 +46,40 @@ class EntryPoint:
 #   fp8_block    : DeepSeekFp8 float32 [H / 128, M] (tokens are columns); MxFp8 uint8 rows_or_flat
 #   rows         : [M, 1] per-token (FP8 per-channel)
 
-_BF16 = (
-    "routing_logits", "routing_bias", "hidden_states", "gemm1_weights", "gemm2_weights",
-    "num_experts", "top_k", "n_group", "topk_group", "intermediate_size", "local_expert_offset",
-    "local_num_experts", "routed_scaling_factor", "routing_method_type", "use_shuffled_weight",
-    "weight_layout", "do_finalize", "enable_pdl", "tune_max_num_tokens", "activation_type",
-    "norm_topk_prob", "routing_replay_out", "gemm1_alpha", "gemm1_beta", "gemm1_clamp_limit", "output",
-)
-_BF16_ROUTED = (
-    "topk_ids", "hidden_states", "gemm1_weights", "gemm2_weights", "num_experts", "top_k",
-    "n_group", "topk_group", "intermediate_size", "local_expert_offset", "local_num_experts",
-    "routed_scaling_factor", "routing_method_type", "use_shuffled_weight", "weight_layout",
-    "do_finalize", "enable_pdl", "gemm1_lora_delta", "tune_max_num_tokens", "activation_type",
-    "routing_replay_out", "gemm1_alpha", "gemm1_beta", "gemm1_clamp_limit", "output",
-)
-_FP8_PER_TENSOR = (
-    "routing_logits", "routing_bias", "hidden_states", "gemm1_weights", "output1_scales_scalar",
-    "output1_scales_gate_scalar", "gemm2_weights", "output2_scales_scalar", "num_experts", "top_k",
-    "n_group", "topk_group", "intermediate_size", "local_expert_offset", "local_num_experts",
-    "routed_scaling_factor", "use_routing_scales_on_input", "routing_method_type", "do_finalize",
-    "enable_pdl", "tune_max_num_tokens", "activation_type", "norm_topk_prob", "routing_replay_out",
-    "output", "gemm1_clamp_limit",
-)
-_FP8_PER_TENSOR_ROUTED = (
-    "topk_ids", "routing_bias", "hidden_states", "gemm1_weights", "output1_scales_scalar",
-    "output1_scales_gate_scalar", "gemm2_weights", "output2_scales_scalar", "num_experts", "top_k",
-    "n_group", "topk_group", "intermediate_size", "local_expert_offset", "local_num_experts",
-    "routed_scaling_factor", "use_routing_scales_on_input", "routing_method_type", "do_finalize",
-    "enable_pdl", "tune_max_num_tokens", "activation_type", "routing_replay_out", "output",
-    "gemm1_clamp_limit",
-)
-_FP8_PER_CHANNEL = (
-    "routing_logits", "routing_bias", "hidden_states", "hidden_states_scale", "gemm1_weights",
-    "gemm1_per_channel_weight_scale", "output1_scale_scalar", "output1_scale_gate_scalar",
-    "gemm2_weights", "gemm2_per_channel_weight_scale", "output2_scale_scalar", "num_experts",
-    "top_k", "n_group", "topk_group", "intermediate_size", "local_expert_offset",
-    "local_num_experts", "routed_scaling_factor", "use_routing_scales_on_input",
-    "routing_method_type", "do_finalize", "enable_pdl", "tune_max_num_tokens", "activation_type",
-    "norm_topk_prob",
-)
-_FP8_PER_CHANNEL_ROUTED = ("topk_ids",) + _FP8_PER_CHANNEL[1:-1]
-_FP8_BLOCK = (
-    "routing_logits", "routing_bias", "hidden_states", "hidden_states_scale", "gemm1_weights",
-    "gemm1_weights_scale", "gemm2_weights", "gemm2_weights_scale", "num_experts", "top_k",
-    "n_group", "topk_group", "intermediate_size", "local_expert_offset", "local_num_experts",
-    "routed_scaling_factor", "routing_method_type", "use_shuffled_weight", "weight_layout",
-    "do_finalize", "enable_pdl", "tune_max_num_tokens", "fp8_quantization_type",
-    "num_fused_shared_experts", "activation_type", "norm_topk_prob", "routing_replay_out",
-    "gemm1_alpha", "gemm1_beta", "gemm1_clamp_limit", "output", "valid_hidden_size",
-    "valid_intermediate_size", "gemm1_bias", "gemm2_bias",
-)
-_FP8_BLOCK_ROUTED = (
-    "topk_ids", "routing_bias", "hidden_states", "hidden_states_scale", "gemm1_weights",
-    "gemm1_weights_scale", "gemm2_weights", "gemm2_weights_scale", "num_experts", "top_k",
-    "n_group", "topk_group", "intermediate_size", "local_expert_offset", "local_num_experts",
-    "routed_scaling_factor", "routing_method_type", "use_shuffled_weight", "weight_layout",
-    "do_finalize", "enable_pdl", "gemm1_lora_delta", "output", "tune_max_num_tokens",
-    "fp8_quantization_type", "activation_type", "gemm1_alpha", "gemm1_beta", "gemm1_clamp_limit",
-    "valid_hidden_size", "valid_intermediate_size",
-)
-_FP4 = (
-    "routing_logits", "routing_bias", "hidden_states", "hidden_states_scale", "gemm1_weights",
-    "gemm1_weights_scale", "gemm1_bias", "gemm1_alpha", "gemm1_beta", "gemm1_clamp_limit",
-    "gemm2_weights", "gemm2_weights_scale", "gemm2_bias", "output1_scale_scalar",
-    "output1_scale_gate_scalar", "output2_scale_scalar", "num_experts", "top_k", "n_group",
-    "topk_group", "intermediate_size", "local_expert_offset", "local_num_experts",
-    "routed_scaling_factor", "routing_method_type", "do_finalize", "enable_pdl", "activation_type",
-    "per_token_scale", "output", "tune_max_num_tokens", "norm_topk_prob", "routing_replay_out",
-    "num_fused_shared_experts", "valid_hidden_size", "valid_intermediate_size",
-    "hidden_states_scale_layout",
-)
-_FP4_ROUTED = (
-    "topk_ids", "routing_bias", "hidden_states", "hidden_states_scale", "gemm1_weights",
-    "gemm1_weights_scale", "gemm1_bias", "gemm1_alpha", "gemm1_beta", "gemm1_clamp_limit",
-    "gemm2_weights", "gemm2_weights_scale", "gemm2_bias", "output1_scale_scalar",
-    "output1_scale_gate_scalar", "output2_scale_scalar", "num_experts", "top_k", "n_group",
-    "topk_group", "intermediate_size", "local_expert_offset", "local_num_experts",
-    "routed_scaling_factor", "routing_method_type", "do_finalize", "enable_pdl", "activation_type",
-    "per_token_scale", "output", "tune_max_num_tokens", "gemm1_lora_delta", "valid_hidden_size",
-    "valid_intermediate_size", "num_fused_shared_experts", "hidden_states_scale_layout",
-)
-_MXINT4 = (
-    "routing_logits", "routing_bias", "hidden_states", "gemm1_weights", "gemm1_weights_scale",
-    "gemm1_alpha", "gemm1_beta", "gemm1_clamp_limit", "gemm2_weights", "gemm2_weights_scale",
-    "num_experts", "top_k", "n_group", "topk_group", "intermediate_size", "local_expert_offset",
-    "local_num_experts", "routed_scaling_factor", "routing_method_type", "do_finalize",
-    "enable_pdl", "output", "tune_max_num_tokens", "norm_topk_prob", "routing_replay_out",
-    "valid_hidden_size", "valid_intermediate_size",
-)
-_MXINT4_ROUTED = (
-    "topk_ids", "hidden_states", "gemm1_weights", "gemm1_weights_scale", "gemm1_alpha",
-    "gemm1_beta", "gemm1_clamp_limit", "gemm2_weights", "gemm2_weights_scale", "num_experts",
-    "top_k", "n_group", "topk_group", "intermediate_size", "local_expert_offset",
-    "local_num_experts", "routed_scaling_factor", "routing_method_type", "do_finalize",
-    "enable_pdl", "gemm1_lora_delta", "output", "tune_max_num_tokens", "valid_hidden_size",
-    "valid_intermediate_size",
-)
+# The release whose recorded signatures the base entry points take (entry_for replaces them
+# with the installed release's): the one vLLM 0.33.0 pins.
+REFERENCE_RELEASE = "0.7.2.post1"
 
+
+def _entry(name: str, launcher: str, routed: bool, scale_layout: str | None = None) -> EntryPoint:
+    """An entry point with its parameter order and return convention as REFERENCE_RELEASE
+    records them (runtime/signatures.json): stated once, in the data the recorder reads
+    from flashinfer's own sources."""
+    from .signatures import signature_for
+
+    params, _, returns = signature_for(name, REFERENCE_RELEASE)
+    if returns not in ("output", "[output]"):
+        raise RuntimeError(f"{name}: {REFERENCE_RELEASE}'s recorded return convention is {returns!r}")
+    return EntryPoint(name, params, launcher, routed, returns == "output", scale_layout)
+
+
+# Which launcher each reaches and how its scale carries the token dimension: the launcher's
+# sources (trtllm_fused_moe_kernel_launcher.cu), not the Python signatures.
 ENTRY_POINTS: dict[str, EntryPoint] = {
     e.name: e
     for e in (
-        EntryPoint("trtllm_bf16_moe", _BF16, "bf16", False, True),
-        EntryPoint("trtllm_bf16_routed_moe", _BF16_ROUTED, "bf16", True, True),
-        EntryPoint("trtllm_fp8_per_tensor_scale_moe", _FP8_PER_TENSOR, "fp8_per_tensor", False, True),
-        EntryPoint("trtllm_fp8_per_tensor_scale_routed_moe", _FP8_PER_TENSOR_ROUTED, "fp8_per_tensor", True, True),
-        EntryPoint("trtllm_fp8_per_channel_scale_moe", _FP8_PER_CHANNEL, "fp8_per_channel", False, True, "rows"),
-        EntryPoint("trtllm_fp8_per_channel_scale_routed_moe", _FP8_PER_CHANNEL_ROUTED, "fp8_per_channel", True, True, "rows"),
-        EntryPoint("trtllm_fp8_block_scale_moe", _FP8_BLOCK, "fp8_block", False, True, "fp8_block"),
-        EntryPoint("trtllm_fp8_block_scale_routed_moe", _FP8_BLOCK_ROUTED, "fp8_block", True, True, "fp8_block"),
-        EntryPoint("trtllm_fp4_block_scale_moe", _FP4, "fp4", False, False, "rows_or_flat"),
-        EntryPoint("trtllm_fp4_block_scale_routed_moe", _FP4_ROUTED, "fp4", True, False, "rows_or_flat"),
-        EntryPoint("trtllm_mxint4_block_scale_moe", _MXINT4, "mxint4", False, False),
-        EntryPoint("trtllm_mxint4_block_scale_routed_moe", _MXINT4_ROUTED, "mxint4", True, False),
+        _entry("trtllm_bf16_moe", "bf16", False),
+        _entry("trtllm_bf16_routed_moe", "bf16", True),
+        _entry("trtllm_fp8_per_tensor_scale_moe", "fp8_per_tensor", False),
+        _entry("trtllm_fp8_per_tensor_scale_routed_moe", "fp8_per_tensor", True),
+        _entry("trtllm_fp8_per_channel_scale_moe", "fp8_per_channel", False, "rows"),
+        _entry("trtllm_fp8_per_channel_scale_routed_moe", "fp8_per_channel", True, "rows"),
+        _entry("trtllm_fp8_block_scale_moe", "fp8_block", False, "fp8_block"),
+        _entry("trtllm_fp8_block_scale_routed_moe", "fp8_block", True, "fp8_block"),
+        _entry("trtllm_fp4_block_scale_moe", "fp4", False, "rows_or_flat"),
+        _entry("trtllm_fp4_block_scale_routed_moe", "fp4", True, "rows_or_flat"),
+        _entry("trtllm_mxint4_block_scale_moe", "mxint4", False),
+        _entry("trtllm_mxint4_block_scale_routed_moe", "mxint4", True),
     )
 }
 

@@ -40,7 +40,8 @@ def test_every_source_file_is_in_the_wheel_inside_the_namespace(wheel):
     assert {n for n in expected if "__pycache__" not in n} <= names
     assert "boundcheck/runtime/autoinstall/sitecustomize.py" in names
     # the inventory's package data: the CUDA prelude it parses with and the recorded inventory
-    assert {"boundcheck/drift/inventory/cuda_prelude.h", "boundcheck/drift/inventory/recorded.json"} <= names
+    assert {"boundcheck/drift/inventory/cuda_prelude.h", "boundcheck/drift/inventory/recorded.json",
+            "boundcheck/runtime/signatures.json"} <= names
 
 
 def test_the_plugin_entry_point_names_the_namespaced_module(wheel):
