@@ -45,11 +45,15 @@ CACHE_VARIABLE = "BOUNDCHECK_FLASHINFER_CACHE"
 # calls (per-token and FP8 requantization).
 KEEP_PREFIXES = (
     "flashinfer/data/include/flashinfer/trtllm/",
+    # the launcher's own headers from 0.6.18 on (da_moe.cuh)
+    "flashinfer/data/include/flashinfer/fused_moe/",
+    # the JIT specs: the macros the MoE module is compiled with (the inventory defines them)
+    "flashinfer/jit/",
     "flashinfer/data/csrc/fused_moe/trtllm_backend/",
     "flashinfer/data/csrc/nv_internal/",
 )
 # Bumped when the kept files change: a release fetched with an older layout is fetched again.
-LAYOUT = "2"
+LAYOUT = "4"
 KEEP_FILES = (
     "flashinfer/__init__.py",
     # where the imported module's __version__ comes from (boundcheck.installed reads it)
@@ -181,15 +185,44 @@ def fetch_bmm_export(version: str, cache: Path) -> bool:
     return _extract_bmm_export(f"flashinfer-cubin=={BMM_STANDIN_RELEASE}", standin)
 
 
+def registry_releases() -> list[str] | None:
+    """Every flashinfer-python release the package registry lists (pip's view of it, final
+    and pre-releases), oldest first; None when the registry cannot be asked."""
+    result = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "--pre", "flashinfer-python"],
+                            capture_output=True, text=True)
+    match = re.search(r"Available versions:\s*(.+)", result.stdout)
+    if result.returncode != 0 or not match:
+        return None
+    return sorted((v.strip() for v in match.group(1).split(",") if v.strip()), key=_version_key)
+
+
+def plan(registry: list[str] | None) -> tuple[list[str], list[str], list[str]]:
+    """(to fetch, modeled but not on the registry, on the registry but not modeled and newer
+    than the newest modeled release): what the registry says, not a fixed list."""
+    if registry is None:
+        return list(MODELED_VERSIONS), [], []
+    listed = set(registry)
+    newest = _version_key(MODELED_VERSIONS[-1])
+    return ([v for v in MODELED_VERSIONS if v in listed], [v for v in MODELED_VERSIONS if v not in listed],
+            [v for v in registry if v not in MODELED_VERSIONS and _version_key(v) > newest])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("versions", nargs="*", help="releases to fetch (default: every modeled one)")
+    parser.add_argument("versions", nargs="*",
+                        help="releases to fetch (default: every modeled one the registry lists)")
     parser.add_argument("--cache", type=Path, default=None, help=f"cache folder (default: ${CACHE_VARIABLE} or ~/.cache/...)")
     args = parser.parse_args(argv)
     cache = args.cache or default_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    failed = [v for v in (args.versions or MODELED_VERSIONS) if not (fetch(v, cache) and fetch_bmm_export(v, cache))]
-    print(f"flashinfer sources in {cache}: {len(args.versions or MODELED_VERSIONS) - len(failed)} releases"
+    versions, absent, unmodeled = (list(args.versions), [], []) if args.versions else plan(registry_releases())
+    if absent:
+        print(f"modeled, not on the registry (yanked?): {', '.join(absent)}", file=sys.stderr)
+    if unmodeled:
+        print(f"on the registry, newer than every modeled release: {', '.join(unmodeled)} "
+              "(boundcheck adopt --flashinfer-root <its folder>; maintainers: tools/new_release.py)", file=sys.stderr)
+    failed = [v for v in versions if not (fetch(v, cache) and fetch_bmm_export(v, cache))]
+    print(f"flashinfer sources in {cache}: {len(versions) - len(failed)} releases"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
     return len(failed)
 
