@@ -95,8 +95,20 @@ def _add_counts(p):
     p.add_argument("--cluster-y", type=_int_arg("--cluster-y"), default=1)
 
 
+def version_line() -> str:
+    """boundcheck's version (the installed distribution's) and the releases it models."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        own = version("boundcheck")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        own = "(not installed)"
+    return f"boundcheck {own}: models flashinfer {releases.modeled_range()}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="boundcheck", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     prove = sub.add_parser("prove", help="prove every obligation over the whole domain")
@@ -246,6 +258,18 @@ def _shape(counts, tile, args, era):
                  era.cta_formula)
 
 
+def _assumptions(args) -> str:
+    """What the call is taken to be, each default said so: a bound is only as good as what
+    it was computed for."""
+    defaults = build_parser()._subparsers._group_actions[0].choices["chunk"]
+
+    def said(name: str, value) -> str:
+        return f"{value} (default)" if defaults.get_default(name) == value else str(value)
+
+    return (f"precision {said('precision', args.precision)}, policy {said('policy', args.policy)}, "
+            f"{'routed (precomputed top-k ids)' if args.routed else 'routing from logits (default; --routed: ids)'}")
+
+
 def _chunk(args) -> int:
     report = chunk_report(args)
     if args.json:
@@ -254,6 +278,7 @@ def _chunk(args) -> int:
     capped = report["cap"] is not None and report["cap"] < report["grid_bound"]
     print(f"flashinfer {report['flashinfer']} (era {report['era']}: {', '.join(report['era_releases'])})"
           + (f", {report['adopted']}" if report["adopted"] else ""))
+    print("  " + _assumptions(args))
     kernels = report["kernel_limits"]
     kernel_binds = kernels is not None and kernels["bound"] < report["grid_bound"] and (
         report["cap"] is None or kernels["bound"] < report["cap"])

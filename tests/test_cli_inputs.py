@@ -102,3 +102,25 @@ def test_with_json_an_input_error_is_a_json_object_on_stdout(argv, flag):
     assert document["exit_code"] == 2 and document["error"]
     if flag is not None:
         assert document["argument"] == flag and flag in document["error"]
+
+
+def test_version_names_boundcheck_and_the_releases_it_models():
+    from boundcheck.releases import MODELED_VERSIONS
+
+    result = subprocess.run([sys.executable, "-m", "boundcheck", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith("boundcheck ") and f"{MODELED_VERSIONS[0]} - {MODELED_VERSIONS[-1]}" in line, line
+
+
+def test_chunk_says_what_it_assumed():
+    """The precision, policy and routing the bound is for, each default named as one."""
+    def header(*extra):
+        result = subprocess.run([sys.executable, "-m", "boundcheck", "chunk", "--num-experts", "256", "--top-k", "8",
+                                 "--flashinfer", "0.7.2.post1", *extra], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()[1]
+
+    assert header() == "  precision nvfp4 (default), policy flashinfer (default), routing from logits (default; --routed: ids)"
+    assert header("--precision", "bf16", "--routed") == (
+        "  precision bf16, policy flashinfer (default), routed (precomputed top-k ids)")
