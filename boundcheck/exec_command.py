@@ -12,7 +12,6 @@ process prints when its guards go in."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 

@@ -368,7 +368,8 @@ E14 = _next(
         "tuned_tile": Source(LAUNCHER, "Build launchers for ALL supported tiles; launchers_map.find(tile_N)"),
         "default_tile": Source(LAUNCHER, "selectDefaultTileN: return *selected.begin(); resolveMoeTileAndConfig"),
         "candidate_rule": Source(LAUNCHER, "computeSelectedTileN: nextPowerOfTwo(float avg); FLASHINFER_CHECK(it != end)"),
-        "routing": Source("data/include/flashinfer/trtllm/fused_moe/RoutingKernel.h", "MaxSupportedExperts = 2048, MaxSupportedTopExperts = 32"),
+        "routing": Source("data/include/flashinfer/trtllm/fused_moe/RoutingKernel.h",
+                          "MaxSupportedExperts = 2048, MaxSupportedTopExperts = 32"),
     },
 )
 E15 = _next(E14, "E15", ("0.6.8", "0.6.8.post1", "0.6.9"),

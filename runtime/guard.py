@@ -636,7 +636,8 @@ def _concatenate_unfinalized(parts):
 
     for part in parts:
         if not isinstance(part, (list, tuple)) or len(part) not in (3, 4):
-            raise GuardError("do_finalize", f"False: expected [rows, weights, index(, gemm1 rows)] from each chunk, got {type(part).__name__}")
+            raise GuardError("do_finalize", "False: expected [rows, weights, index(, gemm1 rows)] from each chunk, "
+                                            f"got {type(part).__name__}")
         if len(part) == 4 and part[3].shape[0] != part[0].shape[0]:
             raise GuardError(
                 "gemm1_lora_delta",

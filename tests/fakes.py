@@ -37,7 +37,8 @@ class Recorder:
         hidden = a["hidden_states"]
         if not a.get("do_finalize", True):
             return self._unfinalized(a)
-        rows = hidden.view(torch.uint8).to(torch.float32).sum(dim=1, keepdim=True) if hidden.dtype != torch.float32 else hidden.sum(1, keepdim=True)
+        rows = (hidden.view(torch.uint8).to(torch.float32).sum(dim=1, keepdim=True) if hidden.dtype != torch.float32
+                else hidden.sum(1, keepdim=True))
         output = a.get("output")
         if output is None:
             width = hidden.shape[1] * (2 if hidden.dtype == torch.uint8 else 1)

@@ -112,7 +112,8 @@ _TWO_SMALLER = """auto down = it;
 
 EDITS = {
     # 0.7.4's extra tuner candidate in 0.7.2.post1's computeSelectedTileN
-    "two smaller candidates": (LAUNCHER, r"if \(it != supported_tile_nums\.begin\(\)\) \{\s*selected_tile_nums\.insert\(\*std::prev\(it\)\);\s*\}",
+    "two smaller candidates": (LAUNCHER,
+                               r"if \(it != supported_tile_nums\.begin\(\)\) \{\s*selected_tile_nums\.insert\(\*std::prev\(it\)\);\s*\}",
                                _TWO_SMALLER, ("computeSelectedTileN", "selectDefaultTileN", "resolveMoeTileAndConfig")),
     # the default tile returned early: the largest candidate instead of the smallest (and
     # resolveMoeTileAndConfig, which falls back to it, launches that tile)

@@ -113,7 +113,8 @@ def test_guard_end_to_end_chunked_equals_unchunked(case):
         p["routing_bias"] = torch.randn(p["num_experts"], generator=torch.Generator().manual_seed(3))
     if per_token:
         p["per_token_scale"] = torch.rand(tokens) + 0.5
-    unchunked = R.trtllm_fp4_block_scale_moe(**dict(p, routing_replay_out=torch.zeros(tokens, p["top_k"], dtype=torch.int16) if replay else None))[0]
+    replay_out = torch.zeros(tokens, p["top_k"], dtype=torch.int16) if replay else None
+    unchunked = R.trtllm_fp4_block_scale_moe(**dict(p, routing_replay_out=replay_out))[0]
     guarded = guard(R.trtllm_fp4_block_scale_moe, entry_point=FP4, flashinfer=R.SIGNATURE_RELEASE)
     replay_buffer = torch.full((tokens + 7, p["top_k"]), -1, dtype=torch.int16) if replay else None
     with chunk_cap(64):

@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,9 +57,7 @@ DEFAULT_OUT = REPO / "runtime" / "signatures.json"
 # The release runtime/entry_points.py takes its base signatures from (REFERENCE_RELEASE).
 ENTRY_POINTS_RELEASE = "0.7.2.post1"
 
-from boundcheck.drift.entry_signatures import (  # noqa: E402,F401 (the reader, shared with `adopt`)
-    ENTRY_RE, FINALIZED, NO_LORA, UNKNOWN, MAX_DEPTH, Module, Package, top_level_defs, import_target, import_source, find_definition, walk_no_nested, truth, reachable_returns, reachable_statements, Scope, Returns, default_value, signature_of, Found, record_release,
-)
+from boundcheck.drift.entry_signatures import Found, record_release  # noqa: E402 (the reader, shared with `adopt`)
 
 
 # --- the generated module -----------------------------------------------------------------

@@ -37,7 +37,8 @@ def add_parser(sub):
     p.add_argument("--json", action="store_true")
     p.add_argument("--execute", action="store_true",
                    help="also compile and run the folder's own geometry code (CTA count, tile choice, tactic "
-                        "resolution, tile sets, tuning buckets) and compare its answers with the model's, each comparison in a child process "
+                        "resolution, tile sets, tuning buckets) and compare its answers with the model's, "
+                        "each comparison in a child process "
                         "group with a timeout, killed with everything it started (default: off; nothing from the "
                         "folder runs without it)")
     p.add_argument("--execute-timeout", type=float, default=300.0,

@@ -566,7 +566,8 @@ def run_path(name, shape, inputs, recorder, mode):
 
     builder, entry_point, self_chunking = PATHS[name]
     record = {"path": name, "shape": str(shape), "num_experts": shape.experts, "top_k": shape.top_k,
-              "tokens": shape.tokens, "max_num_tokens": shape.max_num_tokens, "mode": mode, "entry_point": entry_point, "vllm_chunks_itself": self_chunking}
+              "tokens": shape.tokens, "max_num_tokens": shape.max_num_tokens, "mode": mode, "entry_point": entry_point,
+              "vllm_chunks_itself": self_chunking}
     try:
         experts, run, precision, extra = builder(shape, inputs)
         record.update(extra)

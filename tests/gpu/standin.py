@@ -20,11 +20,11 @@ from boundcheck.bound import effective_counts
 from boundcheck.geometry import launched_grid_y, max_num_ctas_in_batch_dim
 from boundcheck.releases import era_for
 from boundcheck.tiles import default_tile
+from boundcheck.runtime import reference
 from boundcheck.runtime.reference import SIGNATURE_RELEASE
 
 # The stand-in launches as the release whose signature it has would (its default tile).
 ERA = era_for(SIGNATURE_RELEASE)
-from boundcheck.runtime import reference
 
 _SOURCE = r"""
 extern "C" __global__ void record_cta(int* counts) {
