@@ -42,9 +42,21 @@ EXIT_CODES_HELP = ("exit codes: 0 as expected; 2 bad arguments (one line naming 
                    "precision's empirical cap")
 
 
+class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default said once: the help's own words where it says its default (a
+    range, "the installed one"), else argparse's "(default: X)"; nothing for a None default
+    (what None means is the help's to say) or a flag."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default in (None, argparse.SUPPRESS) or isinstance(action.default, bool):
+            return text
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsOnce)
         kwargs.setdefault("epilog", EXIT_CODES_HELP)
         super().__init__(*args, **kwargs)
 

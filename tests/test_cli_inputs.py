@@ -4,6 +4,7 @@ traceback, a hang or a silent acceptance; unknown has its own exit code."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -124,3 +125,13 @@ def test_chunk_says_what_it_assumed():
     assert header() == "  precision nvfp4 (default), policy flashinfer (default), routing from logits (default; --routed: ids)"
     assert header("--precision", "bf16", "--routed") == (
         "  precision bf16, policy flashinfer (default), routed (precomputed top-k ids)")
+
+
+@pytest.mark.parametrize("command", ["prove", "chunk", "audit", "drift", "report", "status", "exec", "adopt"])
+def test_help_says_each_default_once(command):
+    result = subprocess.run([sys.executable, "-m", "boundcheck", command, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "(default: None)" not in result.stdout
+    options = re.split(r"\n  (?=-)", result.stdout)
+    twice = [o.split()[0] for o in options if o.count("(default") > 1]
+    assert not twice, twice
