@@ -109,8 +109,9 @@ def _attempt(root: Path, era, execute_timeout: float) -> Attempt:
     attempt.compared_with = inventory["same_as"]
     if inventory["same_as"] is None:
         detail = (f"compared with {inventory['compared_with']}: {len(inventory['added'])} findings added, "
-                  f"{len(inventory['removed'])} removed" + (f", first added: {inventory['added'][0]}"
-                                                             if inventory["added"] else ""))
+                  f"{len(inventory['removed'])} removed, {len(inventory['unread'])} unread statements on the path"
+                  + (f", first added: {inventory['added'][0]}" if inventory["added"] else "")
+                  + (f", first unread: {inventory['unread'][0]}" if inventory["unread"] else ""))
         attempt.differences.append(("32-bit inventory", detail))
     return attempt
 

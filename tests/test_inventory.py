@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+from pathlib import Path
 
 from boundcheck.drift.compiled import sources_root
 from boundcheck.kernel_limits import LIMITS_TABLE
@@ -47,7 +48,7 @@ def _squash(text):
 def test_a_launch_keeps_its_kernel_call_and_its_lines():
     text = "  k<T, 2><<<grid,\n block, 0, stream>>>(a,\n b);\nnext;\n"
     out = rewrite_launches(text)
-    assert "k<T, 2>(a,\n b); __bc_launch(grid,  block, 0, stream);" in out
+    assert "k<T, 2>(a,\n b), __bc_launch(grid,  block, 0, stream);" in out
     assert out.count("\n") == text.count("\n") and out.splitlines()[-1] == "next;"
 
 
@@ -82,6 +83,7 @@ def test_the_parser_finds_every_32_bit_entry_where_it_holds(version):
 def test_a_fresh_parse_equals_the_record(version):
     found = inventory(_data(version))
     assert record.compare(found, version).same
+    assert record.summary(found)["holes_on_path"] == sorted(map(tuple, RECORDED[version]["holes_on_path"]))
     modeled = classes.counts(found, version)[classes.MODELED]
     assert modeled >= len(_entries(version))
     print(f"{version}: {len(found.findings)} findings, {len(found.reached)} reached, {modeled} modeled")
@@ -134,12 +136,15 @@ def test_the_docs_table_is_what_the_record_gives():
 
 
 def test_the_holes_are_named_by_function():
-    """The parse errors of a unit, by the function they fall in: 0.7.4's dev kernels have
-    13 in activationDeepSeekKernel (cub's BlockReduce, which the prelude does not declare)."""
-    from boundcheck.drift.inventory.holes import holes
+    """A parse error is placed in the innermost function definition around it, and that
+    function is marked on the path when the launcher reaches it."""
+    from boundcheck.drift.inventory.extract import UnitFacts
+    from boundcheck.drift.inventory.release import OUTSIDE, holes_of
 
-    data = _data("0.7.4")
-    unit = next(data.rglob("trtllm_fused_moe_dev_kernel.cu"))
-    found = {h.function: h for h in holes(data, [unit])}
-    assert found["activationDeepSeekKernel"].errors >= 1
-    assert "Reduce" in found["activationDeepSeekKernel"].messages.most_common(1)[0][0]
+    facts = UnitFacts(extents={"ns::outer": [("a.cu", 1, 40)], "ns::inner": [("a.cu", 10, 20)],
+                               "ns::other": [("b.cu", 1, 5)]})
+    sites = [[("a.cu", 12, "no matching function"), ("a.cu", 30, "undeclared"), ("a.cu", 50, "top level")],
+             [("a.cu", 12, "no matching function")]]  # a header's error, repeated by a second unit: once
+    found = holes_of(Path("/nonexistent"), [facts], sites, reached={"ns::inner"})
+    assert [(h.line, h.function, h.reached) for h in found] == [
+        (12, "ns::inner", True), (30, "ns::outer", False), (50, OUTSIDE, False)]

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from boundcheck.drift.inventory import bounds, classes, record  # noqa: E402
+from boundcheck.drift.inventory import bounds, classes, holes, record  # noqa: E402
 from boundcheck.drift.inventory.release import Finding  # noqa: E402
 from boundcheck.releases import MODELED_VERSIONS  # noqa: E402
 
@@ -35,6 +35,35 @@ def _ranges(versions: list) -> str:
             runs.append(first if first == last else f"{first} - {last}")
             start = current
     return ", ".join(runs)
+
+
+def _holes_section(recorded: dict) -> list:
+    """The parse errors in functions on the path, each with why it hides no finding
+    (holes.ACCEPTED), and the headers not found (holes.THIRD_PARTY_HEADERS)."""
+    where = defaultdict(list)
+    for version in MODELED_VERSIONS:
+        for key in recorded.get(version, {}).get("holes_on_path", []):
+            where[tuple(key)].append(version)
+    lines = ["", "## Parse errors on the path", "",
+             "Each statement libclang could not parse in a function on the path, read and accepted in",
+             "boundcheck/drift/inventory/holes.py with its text pinned (tests/test_inventory_holes.py fails on",
+             "any other, and on an edited statement):", "",
+             "| file | function | error | statement | releases | why it hides no finding |", "|---|---|---|---|---|---|"]
+    for key in sorted(where):
+        file, function, message, statement = key
+        accepted = holes.accepted(key)
+        why = accepted.reason if accepted else "NOT ACCEPTED"
+        cells = [file, function, message, f"`{statement[:120]}`", _ranges(where[key]), why]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    missing = defaultdict(list)
+    for version in MODELED_VERSIONS:
+        for name in recorded.get(version, {}).get("headers_not_found", []):
+            missing[name].append(version)
+    lines += ["", "Headers the parse did not find (read as empty files):", "", "| header | releases | why |",
+              "|---|---|---|"]
+    lines += [f"| {name} | {_ranges(missing[name])} | {holes.THIRD_PARTY_HEADERS.get(name, 'NOT KNOWN')} |"
+              for name in sorted(missing)]
+    return lines
 
 
 def render() -> str:
@@ -72,8 +101,10 @@ def render() -> str:
         "only picks among valid launch settings, or nothing reads it).",
         "",
         "Per release: the units parsed, the parse errors in flashinfer's files (expressions inside an",
-        "erroneous statement are not seen: see the README), the findings (by line), those on a path from the",
-        "launcher (by line, and distinct expressions) and the distinct ones by class.",
+        "erroneous statement are not seen; those in functions on the path are listed, each read, below),",
+        "the findings (by line), those on a path from the launcher (by line, and distinct expressions) and",
+        "the distinct ones by class. The sources are parsed with the macros of the release's own JIT spec",
+        "(ENABLE_FP8, TLLM_GEN_EXPORT_INTERFACE, ...).",
         "",
         "| release | units | parse errors | findings | on a path | distinct | "
         + " | ".join(classes.CLASSES) + " |",
@@ -90,6 +121,7 @@ def render() -> str:
         functions = ", ".join(f.lstrip(":") for f in rule.functions) or "any"
         why = rule.reason + (f" (source facts: {len(rule.facts)}, checked per release)" if rule.facts else "")
         lines.append(f"| {classes.label(rule)} | {kind} | {functions} | {why.replace('|', '/')} | {bound} |")
+    lines += _holes_section(recorded)
     lines += ["", "The maxima the bounds use (boundcheck/drift/inventory/bounds.py):", "",
               "| name | value | why |", "|---|---|---|"]
     lines += [f"| {name} | {m.value:,} | {m.why} |" for name, m in bounds.MAXIMA.items()]

@@ -71,13 +71,15 @@ def _inventory(root, era, version) -> dict:
     changes = [c for v in ([version] if version else list(era.versions)) for c in [record.compare(found, v, recorded)]
                if c is not None]
     same = next((c.version for c in changes if c.same), None)
-    nearest = min(changes, key=lambda c: len(c.added) + len(c.removed), default=None)
+    nearest = min(changes, key=lambda c: len(c.added) + len(c.removed) + len(c.unread), default=None)
     return {
         "findings": len(found.findings), "reached": len(found.reached), "units": len(found.units),
         "errors": sum(e for _, e, _ in found.units), "same_as": same,
         "compared_with": None if nearest is None else nearest.version,
         "added": [] if same or nearest is None else [list(k) for k in nearest.added],
         "removed": [] if same or nearest is None else [list(k) for k in nearest.removed],
+        # parse errors on the path that the recorded release did not have and no one has read
+        "unread": [] if same or nearest is None else [list(k) for k in nearest.unread],
     }
 
 
@@ -91,10 +93,13 @@ def _print_inventory(inventory: dict) -> None:
         print(f"  MISSING  inventory {head}: no recorded inventory for this release")
         return
     print(f"  MISMATCH inventory {head}: against {inventory['compared_with']}, "
-          f"{len(inventory['added'])} added, {len(inventory['removed'])} removed")
+          f"{len(inventory['added'])} added, {len(inventory['removed'])} removed, "
+          f"{len(inventory['unread'])} statements on the path that do not parse")
     for sign, rows in (("+", inventory["added"]), ("-", inventory["removed"])):
         for file, function, code, ctype in rows[:10]:
             print(f"           {sign} {file} ({function}) {ctype}: {code}")
+    for file, function, message, statement in inventory["unread"][:10]:
+        print(f"           ? {file} ({function}) does not parse: {message}: {statement[:100]}")
 
 
 def run(args) -> int:

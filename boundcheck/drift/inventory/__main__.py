@@ -13,7 +13,7 @@ import sys
 from boundcheck.drift.compiled import sources_root
 from boundcheck.releases import MODELED_VERSIONS
 
-from . import classes, record
+from . import classes, holes, record
 from .release import inventory
 
 
@@ -27,16 +27,9 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="compare each inventory with the recorded one; exit 1 on any change")
     parser.add_argument("--holes", action="store_true",
-                        help="instead, the parse errors by function: where the inventory cannot see (no cache: "
-                             "minutes a release)")
+                        help="also the parse errors by function, and the headers not found: where the inventory "
+                             "cannot see")
     args = parser.parse_args(argv)
-    if args.holes:
-        from .holes import report
-
-        root, recorded = sources_root(), record.load()
-        for version in args.versions or MODELED_VERSIONS:
-            print(report(version, root / version / "flashinfer" / "data", recorded.get(version, {})))
-        return 0
     root = sources_root()
     missing = changed = 0
     summaries = record.load() if args.record else {}
@@ -54,6 +47,8 @@ def main(argv=None) -> int:
               f"token count, {len(found.reached)} on a path from the launcher ({tally}); {errors} parse errors in "
               "flashinfer's files"
               + (f"; batched-GEMM headers: {found.standin} (stand-in)" if found.standin else ""))
+        if args.holes:
+            print(holes.report(version, found))
         if args.list:
             for f in found.reached:
                 kind, reason = classes.classify(f, version)

@@ -60,8 +60,6 @@ MAXIMA = {
                                "any GPU to date) x 32 resident blocks per SM"),
     "CONFIGS": Maximum(2**16, "batched-GEMM configurations of a release (tllmGenBatchedGemmList: a few hundred to a "
                               "few thousand entries)"),
-    "SMEM_BITS": Maximum(2**21, "bits of one CTA's shared or tensor memory on sm100 (228 KiB shared, 128 lanes x 512 "
-                                "columns x 32 bits of tensor memory; both < 256 KiB)"),
 }
 
 LIMIT = {"signed": 2**31, "unsigned": 2**32}

@@ -23,10 +23,11 @@ from boundcheck.kernel_limits import LIMITS_TABLE
 from boundcheck.releases import _version_key
 
 from . import bounds
+from .rules_bmm import BMM_RULES
 from .rules import (BOUNDED_RULES, INDEPENDENT_RULES, NO_EFFECT_RULES, UNREACHED_RULES, Independent, NoEffect,
                     Unreached, squash)
 
-RULES = UNREACHED_RULES + INDEPENDENT_RULES + NO_EFFECT_RULES + BOUNDED_RULES
+RULES = UNREACHED_RULES + INDEPENDENT_RULES + NO_EFFECT_RULES + BOUNDED_RULES + BMM_RULES
 
 MODELED, BOUNDED, NOT_REACHED, INDEPENDENT, NO_EFFECT, UNCLASSIFIED = (
     "modeled", "bounded", "not reached", "independent of n", "no effect", "unclassified")

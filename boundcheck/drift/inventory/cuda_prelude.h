@@ -65,25 +65,81 @@ template <class T> T atomicExch(T*, T);
 template <class T> T atomicCAS(T*, T, T);
 void cudaGridDependencySynchronize();
 void cudaTriggerProgrammaticLaunchCompletion();
+// Device-only float intrinsics (device_functions.h, sm_20_intrinsics.h: only for CUDA
+// compilers), with nvcc's types: a statement calling one would otherwise not parse.
+float __fadd_rn(float, float);
+float __fsub_rn(float, float);
+float __fmul_rn(float, float);
+float __fdiv_rn(float, float);
+float __frcp_rn(float);
+float __fsqrt_rn(float);
+float __fmaf_rn(float, float, float);
+float __fmaf_ieee_rn(float, float, float);
+float __expf(float);
+float __logf(float);
+float __powf(float, float);
+float __saturatef(float);
+float __uint_as_float(unsigned);
+unsigned __float_as_uint(float);
+float __int_as_float(int);
+int __float_as_int(float);
+int __float2int_rn(float);
+int __float2int_rd(float);
+int __float2int_ru(float);
+int __float2int_rz(float);
+unsigned __float2uint_rn(float);
+float __int2float_rn(int);
+float __uint2float_rn(unsigned);
+// Thread-block-cluster barriers (sm_90_rt.h, CUDA compilers only).
+void __cluster_barrier_arrive();
+void __cluster_barrier_arrive_relaxed();
+void __cluster_barrier_wait();
+unsigned __cluster_relaxed_get_rank();
+// The device runtime's conditional-graph call (cuda_device_runtime_api.h, CUDA compilers only).
+void cudaGraphSetConditional(cudaGraphConditionalHandle, unsigned);
+// cutlass/arch/arch.h defines these only for CUDA compilers (__NVCC__ or clang's CUDA mode).
+namespace cutlass {
+namespace arch {
+int LaneId();
+int SmId();
+}  // namespace arch
+}  // namespace cutlass
 // Where a kernel launch's `<<<grid, block, smem, stream>>>` went (front_end.rewrite_launches).
 template <class... Config> void __bc_launch(Config const&...);
-// math_functions.hpp's integer and floating min/max (device code calls them unqualified).
+// math_functions.hpp's integer and floating min/max, every overload it declares (device
+// code calls them unqualified; uint64_t is `unsigned long` here, as with nvcc on Linux).
 int min(int, int);
 unsigned min(unsigned, unsigned);
 unsigned min(int, unsigned);
 unsigned min(unsigned, int);
+long min(long, long);
+unsigned long min(unsigned long, unsigned long);
+unsigned long min(long, unsigned long);
+unsigned long min(unsigned long, long);
 long long min(long long, long long);
 unsigned long long min(unsigned long long, unsigned long long);
+unsigned long long min(long long, unsigned long long);
+unsigned long long min(unsigned long long, long long);
 float min(float, float);
 double min(double, double);
+double min(float, double);
+double min(double, float);
 int max(int, int);
 unsigned max(unsigned, unsigned);
 unsigned max(int, unsigned);
 unsigned max(unsigned, int);
+long max(long, long);
+unsigned long max(unsigned long, unsigned long);
+unsigned long max(long, unsigned long);
+unsigned long max(unsigned long, long);
 long long max(long long, long long);
 unsigned long long max(unsigned long long, unsigned long long);
+unsigned long long max(long long, unsigned long long);
+unsigned long long max(unsigned long long, long long);
 float max(float, float);
 double max(double, double);
+double max(float, double);
+double max(double, float);
 
 // cooperative_groups.h declares nothing without __CUDACC__: the parts flashinfer's routing
 // kernels use, with their return types, so that code over a warp tile keeps its types.
@@ -94,20 +150,33 @@ struct thread_group {
   unsigned num_threads() const;
   void sync() const;
 };
+// thread_block's and cluster_group's members are static in cooperative_groups.h (called
+// as `cg::cluster_group::map_shared_rank(...)`).
 struct thread_block : thread_group {
-  dim3 group_index() const;
-  dim3 thread_index() const;
+  static dim3 group_index();
+  static dim3 thread_index();
+  static unsigned thread_rank();
+  static unsigned size();
+  static unsigned num_threads();
+  static void sync();
 };
 struct grid_group : thread_group {
   unsigned long long block_rank() const;
 };
 struct cluster_group : thread_group {
-  unsigned block_rank() const;
-  unsigned num_blocks() const;
-  template <class T> T* map_shared_rank(T*, unsigned) const;
+  static unsigned block_rank();
+  static unsigned num_blocks();
+  static dim3 block_index();
+  static unsigned thread_rank();
+  static void sync();
+  template <class T> static T* map_shared_rank(T*, unsigned);
 };
+// As in cooperative_groups.h: the tile of a known parent derives from the parent-less tile
+// that device functions take (`thread_block_tile<32> const&`).
 template <unsigned N, class P = void>
-struct thread_block_tile : thread_group {
+struct thread_block_tile;
+template <unsigned N>
+struct thread_block_tile<N, void> : thread_group {
   unsigned meta_group_rank() const;
   unsigned meta_group_size() const;
   template <class T> T shfl(T, int) const;
@@ -118,6 +187,9 @@ struct thread_block_tile : thread_group {
   int any(int) const;
   int all(int) const;
 };
+template <unsigned N, class P>
+struct thread_block_tile : thread_block_tile<N, void> {};
+template <class G> void sync(const G&);
 thread_block this_thread_block();
 grid_group this_grid();
 cluster_group this_cluster();

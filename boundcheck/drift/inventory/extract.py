@@ -45,6 +45,9 @@ class UnitFacts:
     calls: dict = field(default_factory=dict)  # qualified name -> {"q:" qualified, "t:" unresolved identifier}
     names: dict = field(default_factory=dict)  # declaration key -> spelling
     defined: dict = field(default_factory=dict)  # flashinfer file -> qualified names of the functions it defines
+    # qualified name -> [(flashinfer file, first line, last line)] of its definitions: where a
+    # parse error falls (release.holes_of), since a statement that did not parse is not read
+    extents: dict = field(default_factory=dict)
 
 
 def _integer_width(ctype) -> int | None:
@@ -161,6 +164,7 @@ class _Walker:
         every `run` of the release)."""
         name = qualified(fn, self.k)
         self.facts.defined.setdefault(path, set()).add(name)
+        self.facts.extents.setdefault(name, []).append((path, fn.extent.start.line, fn.extent.end.line))
         calls = self.facts.calls.setdefault(name, set())
         fn_key = self.key(fn)
         body = [c for c in fn.get_children() if c.kind == self.k.COMPOUND_STMT]  # not the declarator's names

@@ -4,9 +4,19 @@ The libclang wheel ships no CUDA wrapper headers, so a `.cu` file is parsed as C
 `cuda_prelude.h` (blockIdx, the warp intrinsics, with nvcc's types) and two textual
 rewrites that keep every line where it was:
 
-- a kernel launch `K<<<grid, block, smem, stream>>>(args)` becomes `K(args)` followed by a
-  call of `__bc_launch(grid, ...)` on the same line, so that both the kernel (a call edge)
-  and the launch's arithmetic stay in the tree;
+- a kernel launch `K<<<grid, block, smem, stream>>>(args);` becomes
+  `K(args), __bc_launch(grid, ...);` on the same line (one statement, so that a launch in an
+  unbraced if/else branch stays one), so that both the kernel (a call edge) and the
+  launch's arithmetic stay in the tree;
+- an inline-PTX operand constraint that x86 has no letter for (`"h"`, `"f"`, `"d"`: 16-bit,
+  f32 and f64 registers) becomes `"r"`: the statement then parses and its operands are
+  read; the letter decides a register class, never an operand's type;
+- in 0.4.0 and 0.4.1 only, whose pinned tvm-ffi (0.1.0b15, which no registry here carries)
+  gave `Tensor` and `TensorView` an `operator->` to the DLTensor, `t->shape`, `t->dtype`,
+  `t->ndim`, `t->device`, `t->strides`, `t->data` become the installed tvm-ffi's accessors
+  of the same types (`t.shape()` indexes to int64_t as DLTensor::shape does, `ndim()` is
+  int32_t, `dtype()` a DLDataType, `data_ptr()` a void*): without it the launcher's shape
+  reads do not parse;
 - nothing else: the types are the compiler's, never guessed from the text.
 
 A header that the release does not ship (the batched-GEMM interface after 0.6.13, cutlass
@@ -23,7 +33,6 @@ import functools
 import os
 import re
 import sysconfig
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +47,11 @@ GCC_INCLUDES = (
 )
 _MISSING = re.compile(r"'(.+)' file not found")
 _LAUNCH = re.compile(r"<<<(.*?)>>>\s*\(", re.S)
+# 0.4.0 - 0.4.1: tvm-ffi 0.1.0b15's DLTensor fields through `->` (see the module docstring)
+TVM_FFI_POINTER_API = ("0.4.0", "0.4.1")
+_TVM_FIELD = re.compile(r"(?<!this)->(dtype|ndim|shape|device|strides|data)\b")
+# an asm operand: a string literal directly followed by "(" is nothing else in C++
+_PTX_CONSTRAINT = re.compile(r'"([=+&]*)[hfd]"(\s*\()')
 MAX_STUBS = 64
 
 
@@ -87,7 +101,7 @@ def flashinfer_includes(data: Path) -> list[str]:
 
 
 def rewrite_launches(text: str) -> str:
-    """`K<<<cfg>>>(args);` -> `K(args); __bc_launch(cfg);`: the kernel stays a call (the
+    """`K<<<cfg>>>(args);` -> `K(args), __bc_launch(cfg);`: the kernel stays a call (the
     call-graph edge, its arguments typed) and the launch configuration stays in the tree
     as the arguments of a declared function. A configuration that spans lines is joined
     and its line breaks are put back after the statement, so later lines keep their
@@ -105,11 +119,29 @@ def rewrite_launches(text: str) -> str:
         in_macro = "\\\n" in config
         config = config.replace("\\\n", " ").replace("\n", " ")
         out.append(text[position:match.start()])
-        out.append(text[match.end() - 1:semicolon + 1])
+        # one expression statement (the comma operator), so that a launch that is an
+        # unbraced if/else branch stays one
+        out.append(text[match.end() - 1:semicolon] + ",")
         out.append(f" __bc_launch({config});" + (" \\\n" if in_macro else "\n") * breaks)
         position = semicolon + 1
     out.append(text[position:])
     return "".join(out)
+
+
+def rewrite_ptx_constraints(text: str) -> str:
+    """`"=f"(x)` -> `"=r"(x)`, `"h"(y)` -> `"r"(y)`: constraints x86's parser accepts."""
+    return _PTX_CONSTRAINT.sub(r'"\1r"\2', text)
+
+
+def rewrite_tvm_ffi_pointer_api(text: str) -> str:
+    """`t->shape[0]` -> `t.shape()[0]`, `t->data` -> `t.data_ptr()` (0.4.0 - 0.4.1 only)."""
+    return _TVM_FIELD.sub(lambda m: "." + ("data_ptr" if m.group(1) == "data" else m.group(1)) + "()", text)
+
+
+def uses_tvm_ffi_pointer_api(data: Path) -> bool:
+    from boundcheck.installed import package_version
+
+    return package_version(Path(data).parent) in TVM_FFI_POINTER_API
 
 
 def _matching_paren(text: str, opening: int) -> int:
@@ -139,13 +171,72 @@ COMMON_HEADERS = ("cuda_fp16.h", "cuda_bf16.h", "cuda_fp8.h", "cub/cub.cuh", "ve
 _PCH: dict = {}
 # After the common headers (they keep their host view): flashinfer's own sources are read as
 # nvcc's device pass for Blackwell reads them, so that kernel bodies under
-# `#if __CUDA_ARCH__ >= 900` are parsed. __CUDACC_VER_MAJOR__ stays undefined: the per-token
-# quantization then takes 8 elements a vector, the larger count kernel_limits models.
-DEVICE_PASS = "#define __CUDA_ARCH__ 1000\n"
+# `#if __CUDA_ARCH__ >= 900` are parsed. nvcc's version is 12.8: the per-token quantization
+# then takes 8 elements a vector (16 from 12.9), the larger count kernel_limits models, and
+# quantization.cu's constant that spells the same test in C++ parses.
+DEVICE_PASS = "#define __CUDA_ARCH__ 1000\n#define __CUDACC_VER_MAJOR__ 12\n#define __CUDACC_VER_MINOR__ 8\n"
 
 
 def _base_args() -> list[str]:
     return ["-std=c++17", "-D__BOUNDCHECK_INVENTORY__", "-Wno-everything", "-ferror-limit=0"]
+
+
+# What flashinfer's JIT core (jit/core.py) passes to every CUDA module on Blackwell: the
+# common cflags (NDEBUG, the FLASHINFER_ENABLE_* dtypes) and sm100's two.
+JIT_COMMON_DEFINES = ("NDEBUG", "FLASHINFER_ENABLE_F16", "FLASHINFER_ENABLE_BF16", "FLASHINFER_ENABLE_FP8_E4M3",
+                      "FLASHINFER_ENABLE_FP8_E5M2", "FLASHINFER_ENABLE_FP8_E8M0", "FLASHINFER_ENABLE_FP4_E2M1")
+LAUNCHER_SOURCE = "trtllm_fused_moe_kernel_launcher.cu"
+
+
+class JitSpecNotFound(RuntimeError):
+    """The release's Python names no JIT module built from the MoE launcher."""
+
+
+def jit_defines(data: Path) -> tuple[str, ...]:
+    """The macros the trtllm-gen MoE module is compiled with, read from the release's own
+    JIT code (`jit/fused_moe.py`; `fused_moe/core.py` or `fused_moe.py` before): in the
+    function whose string literals name the launcher, every `-D` literal listed in a list
+    literal that no `if` guards (Rubin's flag, `["-DTLLM_RUBIN_FEATURES"] if enable_rubin
+    else []`, is not taken), valueless ones only (a cubin path is no macro the sources
+    test); then JIT_COMMON_DEFINES. ENABLE_FP8 and its siblings guard whole kernels: a
+    parse without them would not see them, and say nothing."""
+    import ast
+
+    package = Path(data).parent
+    found: list[str] = []
+    files = sorted(package.glob("jit/**/*.py")) + sorted(package.glob("fused_moe/*.py")) + sorted(
+        package.glob("fused_moe.py"))
+    for path in files:
+        text = path.read_text(errors="replace")
+        if LAUNCHER_SOURCE not in text:
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef) and any(
+                    isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.endswith(LAUNCHER_SOURCE)
+                    for n in ast.walk(fn)):
+                found += [flag[2:] for flag in _unconditional_flags(fn) if "=" not in flag]
+    if not found:
+        raise JitSpecNotFound(f"no JIT spec compiles {LAUNCHER_SOURCE} under {package}")
+    return tuple(dict.fromkeys(found + list(JIT_COMMON_DEFINES)))
+
+
+def _unconditional_flags(node) -> list[str]:
+    """The `-D...` elements of the list literals under `node`, outside any if."""
+    import ast
+
+    if isinstance(node, (ast.If, ast.IfExp)):
+        return []
+    out = []
+    if isinstance(node, ast.List):
+        out += [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                and e.value.startswith("-D")]
+    for child in ast.iter_child_nodes(node):
+        out += _unconditional_flags(child)
+    return out
 
 
 def _system_args() -> list[str]:
@@ -184,6 +275,7 @@ def parse(path: Path, data: Path, work: str, standin: Path | None = None) -> Par
             except FileExistsError:  # another worker of the same release made it
                 pass
     args = ["-x", "c++"] + _base_args() + ["-include-pch", precompiled_prelude(work)]
+    args += [f"-D{name}" for name in jit_defines(data)]
     args += [f"-I{d}" for d in flashinfer_includes(data)] + ([f"-I{standin}"] if standin is not None else [])
     args += _system_args() + [f"-I{stubs}"]
     unsaved = _rewritten_files(data)
@@ -214,14 +306,19 @@ def _digest_name(text: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _rewritten_files(data: Path) -> list:
-    """Every flashinfer file under `data` with a kernel launch, rewritten (unsaved files)."""
+    """Every flashinfer file under `data` with a kernel launch or inline PTX, rewritten
+    (unsaved files)."""
     out = []
+    pointer_api = uses_tvm_ffi_pointer_api(data)
     for folder in (data / "csrc", data / "include"):
         if not folder.is_dir():
             continue
         for path in folder.rglob("*"):
             if path.suffix in (".cu", ".cuh", ".h", ".hpp", ".cpp") and path.is_file():
                 text = path.read_text(errors="replace")
-                if "<<<" in text:
-                    out.append((str(path), rewrite_launches(text)))
+                rewritten = rewrite_ptx_constraints(rewrite_launches(text)) if "<<<" in text or "asm" in text else text
+                if pointer_api and path.parent.name == "csrc":
+                    rewritten = rewrite_tvm_ffi_pointer_api(rewritten)
+                if rewritten != text:
+                    out.append((str(path), rewritten))
     return out

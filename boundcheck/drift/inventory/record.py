@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import holes
 from .release import Finding, ReleaseInventory
 
 RECORDED = Path(__file__).with_name("recorded.json")
@@ -28,12 +29,15 @@ def keys(inventory: ReleaseInventory) -> list:
 
 
 def load(path: Path = RECORDED) -> dict:
-    """version -> {"units", "findings", "reached", "errors", "reached_findings": [keys]}."""
+    """version -> {"units", "findings", "reached", "errors", "reached_findings": [keys],
+    "holes_on_path": [hole keys], "headers_not_found": [names]}."""
     if not path.is_file():
         return {}
     raw = json.loads(path.read_text())
     table = [tuple(k) for k in raw["findings"]]
-    return {version: dict(entry, reached_findings=[table[i] for i in entry["reached_findings"]])
+    hole_table = [tuple(k) for k in raw.get("holes", [])]
+    return {version: dict(entry, reached_findings=[table[i] for i in entry["reached_findings"]],
+                          holes_on_path=[hole_table[i] for i in entry.get("holes_on_path", [])])
             for version, entry in raw["releases"].items()}
 
 
@@ -46,16 +50,23 @@ def summary(inventory: ReleaseInventory) -> dict:
         "errors": sum(errors for _, errors, _ in inventory.units),
         "standin": inventory.standin,
         "reached_findings": keys(inventory),
+        # the parse errors in functions on the path (holes.py): each must be accepted there
+        "holes_on_path": sorted({holes.key(h) for h in inventory.holes_on_path}),
+        "headers_not_found": sorted({stub for _, _, stubs in inventory.units for stub in stubs}),
     }
 
 
 def write(summaries: dict, path: Path = RECORDED) -> None:
-    """Findings shared by releases are stored once (a table and indices into it)."""
-    table = sorted({k for entry in summaries.values() for k in entry["reached_findings"]})
+    """Findings and holes shared by releases are stored once (tables and indices into them)."""
+    table = sorted({tuple(k) for entry in summaries.values() for k in entry["reached_findings"]})
+    hole_table = sorted({tuple(k) for entry in summaries.values() for k in entry.get("holes_on_path", [])})
     index = {k: i for i, k in enumerate(table)}
-    releases = {version: dict(entry, reached_findings=[index[k] for k in entry["reached_findings"]])
+    hole_index = {k: i for i, k in enumerate(hole_table)}
+    releases = {version: dict(entry, reached_findings=[index[tuple(k)] for k in entry["reached_findings"]],
+                              holes_on_path=[hole_index[tuple(k)] for k in entry.get("holes_on_path", [])])
                 for version, entry in summaries.items()}
-    path.write_text(json.dumps({"findings": [list(k) for k in table], "releases": releases}, indent=0) + "\n")
+    path.write_text(json.dumps({"findings": [list(k) for k in table], "holes": [list(k) for k in hole_table],
+                                "releases": releases}, indent=0) + "\n")
 
 
 @dataclass(frozen=True)
@@ -63,16 +74,21 @@ class Change:
     version: str
     added: tuple  # keys found now and not recorded
     removed: tuple  # keys recorded and not found now
+    unread: tuple = ()  # parse errors on the path, not recorded for the release and not accepted (holes.py)
 
     @property
     def same(self) -> bool:
-        return not self.added and not self.removed
+        return not self.added and not self.removed and not self.unread
 
 
 def compare(inventory: ReleaseInventory, version: str, recorded: dict | None = None) -> Change | None:
-    """The change against the recorded inventory of `version` (None: none recorded)."""
+    """The change against the recorded inventory of `version` (None: none recorded). A
+    statement on the path that does not parse, where the release parsed, may hide a
+    finding: it is a change unless holes.py accepts it."""
     recorded = load() if recorded is None else recorded
     if version not in recorded:
         return None
     now, then = set(keys(inventory)), set(map(tuple, recorded[version]["reached_findings"]))
-    return Change(version, tuple(sorted(now - then)), tuple(sorted(then - now)))
+    known = set(map(tuple, recorded[version].get("holes_on_path", [])))
+    unread = sorted(k for k in {holes.key(h) for h in inventory.holes_on_path} - known if holes.accepted(k) is None)
+    return Change(version, tuple(sorted(now - then)), tuple(sorted(then - now)), tuple(unread))

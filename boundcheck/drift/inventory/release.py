@@ -19,10 +19,12 @@ import json
 import multiprocessing
 import os
 import tempfile
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .extract import Candidate, UnitFacts
+from .statements import statement_at
 from .taint import reached_functions, tainted_keys
 
 CACHE_VARIABLE = "BOUNDCHECK_INVENTORY_CACHE"
@@ -48,16 +50,41 @@ class Finding:
         return f"{self.file}:{self.line} ({self.function})"
 
 
+@dataclass(frozen=True)
+class Hole:
+    """A parse error in flashinfer's files: the statement it falls in is not read, so an
+    expression there is in no finding. `function` is the innermost definition around it."""
+
+    file: str
+    line: int
+    function: str  # qualified, or OUTSIDE
+    message: str
+    reached: bool  # inside a function on a call path from the launcher
+    statement: str = ""  # the statement's text as shipped, whitespace removed (holes.statement_at)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line} ({self.function})"
+
+
+OUTSIDE = "(outside any function)"
+
+
 @dataclass
 class ReleaseInventory:
     folder: str
     findings: list = field(default_factory=list)
     units: list = field(default_factory=list)  # (unit, errors in flashinfer files, stubs)
     standin: str | None = None  # where the batched-GEMM headers came from, if not the release
+    holes: list = field(default_factory=list)  # distinct parse errors, each a Hole
 
     @property
     def reached(self) -> list:
         return [f for f in self.findings if f.reached]
+
+    @property
+    def holes_on_path(self) -> list:
+        return [h for h in self.holes if h.reached]
 
 
 def default_cache() -> Path:
@@ -102,7 +129,10 @@ def _file_digest(path: Path) -> str:
 
 
 def _cache_slot(cache: Path, data: Path, unit: Path) -> Path:
-    key = f"{_analysis_digest()}:{unit.relative_to(data)}:{_file_digest(unit)}"
+    from .front_end import jit_defines
+
+    # the macros come from the release's JIT spec, a file no unit includes
+    key = f"{_analysis_digest()}:{unit.relative_to(data)}:{_file_digest(unit)}:{','.join(jit_defines(data))}"
     return cache / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
 
 
@@ -128,6 +158,7 @@ def _facts_to_json(facts: UnitFacts) -> dict:
         "calls": {k: sorted(v) for k, v in facts.calls.items()},
         "names": facts.names,
         "defined": {k: sorted(v) for k, v in facts.defined.items()},
+        "extents": facts.extents,
     }
 
 
@@ -138,6 +169,7 @@ def _facts_from_json(raw: dict) -> UnitFacts:
         calls={k: set(v) for k, v in raw["calls"].items()},
         names=raw["names"],
         defined={k: set(v) for k, v in raw["defined"].items()},
+        extents={k: [tuple(e) for e in v] for k, v in raw["extents"].items()},
     )
 
 
@@ -151,6 +183,7 @@ def _parse_unit(data: str, unit: str, work: str, standin: str | None) -> dict:
     return {
         "facts": _facts_to_json(facts),
         "errors": len(parsed.errors),
+        "error_sites": [list(e) for e in parsed.errors],
         "stubs": parsed.stubs,
         "read": {rel: _file_digest(Path(data) / rel) for rel in parsed.included if (Path(data) / rel).is_file()},
         "standin": standin,
@@ -212,4 +245,22 @@ def _join(data: Path, units: list, results: dict, standin: Path | None) -> Relea
             seen.add(key)
             out.findings.append(Finding(c.file, c.line, c.function, c.code, c.operator, c.type, c.function in reached))
     out.findings.sort(key=lambda f: (f.file, f.line, f.code))
+    out.holes = holes_of(data, facts, [results[u]["error_sites"] for u in units], reached)
     return out
+
+
+def holes_of(data: Path, facts: list, error_sites: list, reached: set) -> list:
+    """Each distinct parse error (a header's, repeated by every unit that includes it,
+    once) with the innermost function definition around it."""
+    extents = defaultdict(set)  # file -> {(first, last, qualified name)}
+    for unit_facts in facts:
+        for name, spans in unit_facts.extents.items():
+            for file, first, last in spans:
+                extents[file].add((first, last, name))
+    out = set()
+    for sites in error_sites:
+        for file, line, message in sites:
+            inner = [(last - first, name) for first, last, name in extents[file] if first <= line <= last]
+            name = min(inner)[1] if inner else OUTSIDE
+            out.add(Hole(file, line, name, message, name in reached, statement_at(data / file, line)))
+    return sorted(out, key=lambda h: (h.file, h.line, h.message))
