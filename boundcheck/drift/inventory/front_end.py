@@ -197,9 +197,12 @@ def jit_defines(data: Path) -> tuple[str, ...]:
     JIT code (`jit/fused_moe.py`; `fused_moe/core.py` or `fused_moe.py` before): in the
     function whose string literals name the launcher, every `-D` literal listed in a list
     literal that no `if` guards (Rubin's flag, `["-DTLLM_RUBIN_FEATURES"] if enable_rubin
-    else []`, is not taken), valueless ones only (a cubin path is no macro the sources
-    test); then JIT_COMMON_DEFINES. ENABLE_FP8 and its siblings guard whole kernels: a
-    parse without them would not see them, and say nothing."""
+    else []`, is not taken), valueless ones only; then JIT_COMMON_DEFINES. ENABLE_FP8 and
+    its siblings guard whole kernels: a parse without them would not see them, and say
+    nothing. The valued ones are not defined (TLLM_GEN_GEMM_CUBIN_PATH, a path;
+    CUTLASS_ENABLE_GDC_FOR_SM100=1): the branches they guard, GemmOptions.h's cubin file
+    read and cutlass's grid-dependency PTX, are not parsed (their holes are accepted in
+    holes.py)."""
     import ast
 
     package = Path(data).parent
