@@ -25,7 +25,7 @@ from .variants import CtaFormula
 from . import facts
 from .geometry import padded_count_function
 from .ops import INT
-from .releases import _version_key
+from .versions import version_key
 
 UINT32_MAX = 2**32 - 1
 LIMITS = {"int32": facts.INT32_MAX, "uint32": UINT32_MAX, "grid": facts.GRID_DIM_Y_MAX}
@@ -79,16 +79,16 @@ class KernelLimit:
 
     def code_in(self, version: str) -> str:
         """The verbatim code as `version` writes it."""
-        v = _version_key(version)
+        v = version_key(version)
         for first, last, code in self.variants:
-            if _version_key(first) <= v <= _version_key(last):
+            if version_key(first) <= v <= version_key(last):
                 return code
         return self.code
 
     def logits_only_in(self, version: str) -> bool:
         """Whether, in `version`, only the entry points that route from logits run it."""
         if isinstance(self.only_with_logits, str):
-            return _version_key(version) >= _version_key(self.only_with_logits)
+            return version_key(version) >= version_key(self.only_with_logits)
         return self.only_with_logits
 
     def offset_at(self, shape: Shape) -> int:
@@ -331,10 +331,10 @@ def limits_for(version: str, precision: str, shape: Shape | None = None, logits:
     """The entries that hold in `version` for `precision` (and, given, the shape); with
     `logits` False (an entry point that takes precomputed top-k ids), without those that
     run only when routing from logits."""
-    v = _version_key(version)
+    v = version_key(version)
     out = []
     for entry in LIMITS_TABLE:
-        if v < _version_key(entry.first) or (entry.last and v > _version_key(entry.last)):
+        if v < version_key(entry.first) or (entry.last and v > version_key(entry.last)):
             continue
         if entry.precisions is not None and precision not in entry.precisions:
             continue

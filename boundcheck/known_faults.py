@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .installed import release_of
-from .releases import _version_key
+from .versions import version_key
 
 __all__ = ["Citation", "KnownFault", "KNOWN_FAULTS", "ROUTE_MAP_OVER_READ", "faults_for"]
 
@@ -52,8 +52,8 @@ class KnownFault:
     fixed: tuple[Citation, ...]  # the fixed code in `fixed_in` and in the newest modeled release
 
     def holds_in(self, version: str) -> bool:
-        key = _version_key(release_of(version))
-        return _version_key(self.first) <= key <= _version_key(self.last)
+        key = version_key(release_of(version))
+        return version_key(self.first) <= key <= version_key(self.last)
 
     @property
     def code(self) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from .errors import BoundcheckInputError
 from .installed import release_of
 from .facts import LAUNCHER, RUNNER_H, Source
+from .versions import version_key
 from .variants import Buckets, Center, CtaFormula, GridCluster, TileSource, TunedTileLaunchers
 
 FUSED_MOE_CORE = "fused_moe/core.py"
@@ -519,16 +520,9 @@ def installed_version() -> str | None:
     return detect().release
 
 
-def _version_key(version: str):
-    parts = []
-    for piece in version.replace(".post", ".-1.").split("."):
-        parts.append(int(piece) if piece.lstrip("-").isdigit() else 0)
-    return tuple(parts)
-
-
 def is_newer_than_modeled(version: str) -> bool:
     try:
-        return _version_key(release_of(version)) > _version_key(NEWEST)
+        return version_key(release_of(version)) > version_key(NEWEST)
     except ValueError:
         return False
 

@@ -27,7 +27,8 @@ import z3
 from boundcheck import domain as D
 from boundcheck.bound import chunk_bound
 from boundcheck.kernel_limits import LIMITS_TABLE, KernelLimit, Shape
-from boundcheck.releases import ERAS, _version_key
+from boundcheck.releases import ERAS
+from boundcheck.versions import version_key
 from boundcheck.ops import INT
 from boundcheck.solver.backends import Z3_INT
 from boundcheck.solver.core import REFUTED
@@ -57,8 +58,8 @@ BV_EXPERTS = (8, 128, 256, 384, 512, 1024, D.MAX_EXPERTS + D.MAX_SHARED_EXPERTS)
 def _in_scope(entry: KernelLimit) -> list:
     """The eras in scope with a release where the entry holds."""
     def holds(version):
-        v = _version_key(version)
-        return v >= _version_key(entry.first) and (not entry.last or v <= _version_key(entry.last))
+        v = version_key(version)
+        return v >= version_key(entry.first) and (not entry.last or v <= version_key(entry.last))
 
     return [era for era in scope() if any(holds(v) for v in era.versions)]
 

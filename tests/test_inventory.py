@@ -20,7 +20,8 @@ from pathlib import Path
 
 from boundcheck.drift.compiled import sources_root
 from boundcheck.kernel_limits import LIMITS_TABLE
-from boundcheck.releases import MODELED_VERSIONS, _version_key
+from boundcheck.releases import MODELED_VERSIONS
+from boundcheck.versions import version_key
 
 pytest.importorskip("clang.cindex", reason="libclang (pip install libclang) parses the sources")
 
@@ -34,7 +35,7 @@ FRESH = ("0.2.8", "0.6.11", "0.7.2.post1")  # the first release, the per-token o
 
 def _data(version):
     data = sources_root() / version / "flashinfer" / "data"
-    if not (data / "csrc" / "nv_internal").is_dir() and _version_key(version) >= _version_key("0.5.0"):
+    if not (data / "csrc" / "nv_internal").is_dir() and version_key(version) >= version_key("0.5.0"):
         pytest.skip(f"flashinfer {version} sources with nv_internal not fetched: python tools/fetch_flashinfer_sources.py")
     if not data.is_dir():
         pytest.skip(f"flashinfer {version} sources not fetched: python tools/fetch_flashinfer_sources.py")
@@ -53,15 +54,15 @@ def test_a_launch_keeps_its_kernel_call_and_its_lines():
 
 
 def test_every_modeled_release_has_a_recorded_inventory():
-    assert sorted(RECORDED, key=_version_key) == list(MODELED_VERSIONS)
+    assert sorted(RECORDED, key=version_key) == list(MODELED_VERSIONS)
     for version, entry in RECORDED.items():
         assert entry["reached"] >= entry["distinct"] == len(entry["reached_findings"]) > 0, version
 
 
 def _entries(version):
-    v = _version_key(version)
-    return [e for e in LIMITS_TABLE if e.kind != "grid" and v >= _version_key(e.first)
-            and (not e.last or v <= _version_key(e.last))]
+    v = version_key(version)
+    return [e for e in LIMITS_TABLE if e.kind != "grid" and v >= version_key(e.first)
+            and (not e.last or v <= version_key(e.last))]
 
 
 @pytest.mark.parametrize("version", MODELED_VERSIONS)

@@ -31,7 +31,7 @@ def _source_text(version: str, entry) -> str | None:
 
 
 def _versions(entry):
-    from boundcheck.releases import _version_key as key
+    from boundcheck.versions import version_key as key
 
     return [v for v in MODELED_VERSIONS if key(v) >= key(entry.first) and (not entry.last or key(v) <= key(entry.last))]
 

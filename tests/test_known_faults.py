@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from boundcheck.known_faults import KNOWN_FAULTS, ROUTE_MAP_OVER_READ, faults_for
-from boundcheck.releases import MODELED_VERSIONS, _version_key
+from boundcheck.releases import MODELED_VERSIONS
+from boundcheck.versions import version_key
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = Path(os.environ.get("BOUNDCHECK_FLASHINFER_CACHE", "~/.cache/boundcheck/flashinfer-src")).expanduser()
@@ -131,9 +132,9 @@ def test_faults_for_at_the_edges(version, holds):
 
 
 def test_faults_for_follows_the_release_order():
-    first, last = _version_key(ROUTE_MAP_OVER_READ.first), _version_key(ROUTE_MAP_OVER_READ.last)
+    first, last = version_key(ROUTE_MAP_OVER_READ.first), version_key(ROUTE_MAP_OVER_READ.last)
     for version in MODELED_VERSIONS:
-        assert bool(faults_for(version)) == (first <= _version_key(version) <= last), version
+        assert bool(faults_for(version)) == (first <= version_key(version) <= last), version
     assert faults_for(None) == []
 
 

@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from boundcheck.releases import MODELED_VERSIONS, _version_key  # noqa: E402
+from boundcheck.releases import MODELED_VERSIONS  # noqa: E402
+from boundcheck.versions import version_key  # noqa: E402
 
 CACHE_VARIABLE = "BOUNDCHECK_FLASHINFER_CACHE"
 
@@ -177,7 +178,7 @@ def fetch_bmm_export(version: str, cache: Path) -> bool:
     folder = cache / version / BMM_EXPORT
     if folder.is_dir():
         return True
-    if _version_key(version) <= _version_key(BMM_STANDIN_RELEASE):
+    if version_key(version) <= version_key(BMM_STANDIN_RELEASE):
         return _extract_bmm_export(f"flashinfer-cubin=={version}", folder)
     standin = cache / BMM_STANDIN
     if (standin / ".from").exists():
@@ -193,7 +194,7 @@ def registry_releases() -> list[str] | None:
     match = re.search(r"Available versions:\s*(.+)", result.stdout)
     if result.returncode != 0 or not match:
         return None
-    return sorted((v.strip() for v in match.group(1).split(",") if v.strip()), key=_version_key)
+    return sorted((v.strip() for v in match.group(1).split(",") if v.strip()), key=version_key)
 
 
 def plan(registry: list[str] | None) -> tuple[list[str], list[str], list[str]]:
@@ -202,9 +203,9 @@ def plan(registry: list[str] | None) -> tuple[list[str], list[str], list[str]]:
     if registry is None:
         return list(MODELED_VERSIONS), [], []
     listed = set(registry)
-    newest = _version_key(MODELED_VERSIONS[-1])
+    newest = version_key(MODELED_VERSIONS[-1])
     return ([v for v in MODELED_VERSIONS if v in listed], [v for v in MODELED_VERSIONS if v not in listed],
-            [v for v in registry if v not in MODELED_VERSIONS and _version_key(v) > newest])
+            [v for v in registry if v not in MODELED_VERSIONS and version_key(v) > newest])
 
 
 def main(argv=None) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 
 from boundcheck.kernel_limits import LIMITS_TABLE
-from boundcheck.releases import _version_key
+from boundcheck.versions import version_key
 
 from . import bounds
 from .rules_bmm import BMM_RULES
@@ -35,9 +35,9 @@ CLASSES = (MODELED, BOUNDED, NOT_REACHED, INDEPENDENT, NO_EFFECT, UNCLASSIFIED)
 
 
 def entries_in(version: str) -> list:
-    v = _version_key(version)
-    return [e for e in LIMITS_TABLE if e.kind != "grid" and v >= _version_key(e.first)
-            and (not e.last or v <= _version_key(e.last))]
+    v = version_key(version)
+    return [e for e in LIMITS_TABLE if e.kind != "grid" and v >= version_key(e.first)
+            and (not e.last or v <= version_key(e.last))]
 
 
 def rule_for(finding, version: str | None = None):

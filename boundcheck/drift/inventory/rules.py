@@ -100,10 +100,10 @@ class Independent(Rule):
 
 
 def _in_range(version: str, first: str, last: str) -> bool:
-    from boundcheck.releases import _version_key
+    from boundcheck.versions import version_key
 
-    v = _version_key(version)
-    return (not first or v >= _version_key(first)) and (not last or v <= _version_key(last))
+    v = version_key(version)
+    return (not first or v >= version_key(first)) and (not last or v <= version_key(last))
 
 
 def _fns(*names):
