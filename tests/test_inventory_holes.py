@@ -9,6 +9,7 @@ flashinfer's JIT compiles the MoE module with, read from each release's own Pyth
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from boundcheck.releases import MODELED_VERSIONS
 pytest.importorskip("clang.cindex", reason="libclang (pip install libclang) parses the sources")
 
 from boundcheck.drift.inventory import holes, record  # noqa: E402
-from boundcheck.drift.inventory.front_end import JitSpecNotFound, jit_defines  # noqa: E402
+from boundcheck.drift.inventory.front_end import PLACEHOLDER, JitSpecNotFound, jit_defines  # noqa: E402
+from boundcheck.drift.inventory.release import BMM_EXPORT  # noqa: E402
 from boundcheck.drift.inventory.statements import statement_at  # noqa: E402
 
 RECORDED = record.load()
@@ -72,21 +74,28 @@ def test_the_macros_are_the_releases_own(version):
     if version != "0.2.8":  # 0.2.8's spec lists BF16 only (its FP8 and FP4 kernels came with 0.2.9)
         assert {"ENABLE_FP8", "ENABLE_FP4"} <= set(defines)
     assert "TLLM_RUBIN_FEATURES" not in defines  # a conditional flag of another module variant
+    # the cubin folder the batched-GEMM headers test for (its name changed in 0.5.2) is computed
+    # by the JIT: a placeholder string, so that the branch it guards is parsed
+    bmm = _data(version) / BMM_EXPORT
+    tested = {m for p in bmm.glob("*.h") for m in re.findall(r"#ifdef\s+(TLLM_GEN_\w*CUBIN_PATH)", p.read_text())}
+    assert {f'{name}="{PLACEHOLDER}"' for name in tested} <= set(defines)
 
 
 def test_the_macro_reader_takes_only_unconditional_flags(tmp_path):
     package = tmp_path / "flashinfer"
     (package / "jit").mkdir(parents=True)
     (package / "jit" / "fused_moe.py").write_text(
-        "def build(rubin):\n"
+        "def build(rubin, where):\n"
         "    extra = ['-DRUBIN'] if rubin else []\n"
         "    cflags = ['-DA', '-DPATH=\"x\"', *extra] + ['-DB']\n"
+        "    cflags += [f'-DCUBINS=\\\\\"{where}\\\\\"', f'-DCOUNT={len(where)}', f'{where}-DNOT_A_FLAG']\n"
         "    if rubin:\n"
         "        cflags += ['-DC']\n"
         "    return ['csrc/trtllm_fused_moe_kernel_launcher.cu'], cflags\n"
         "def other():\n"
         "    return ['-DNOT_MOE']\n")
-    assert jit_defines(package / "data")[:2] == ("A", "B")
+    assert jit_defines(package / "data")[:5] == ("A", 'PATH="x"', "B", f'CUBINS="{PLACEHOLDER}"',
+                                                 "COUNT=boundcheck_placeholder")
     (package / "jit" / "fused_moe.py").write_text("def other():\n    return ['-DNOT_MOE']\n")
     with pytest.raises(JitSpecNotFound):
         jit_defines(package / "data")

@@ -81,6 +81,17 @@ def test_a_bound_past_the_limit_leaves_its_findings_unclassified():
     assert re.search(r"= 1,207,959,518 < 2\^3[12]$", classes.bounded_reason(rule, finding, "0.7.4"))
 
 
+@pytest.mark.parametrize("ctype, limit", [("int", 2**31), ("unsigned int", 2**32), ("short", 2**15),
+                                          ("unsigned short (from declarations)", 2**16), ("char", 2**7),
+                                          ("signed char", 2**7), ("unsigned char", 2**8),
+                                          ("int (from declarations)", 2**31)])
+def test_a_narrow_counter_is_checked_against_its_own_width(ctype, limit):
+    """A `short` counter (a `++` of one is listed) wraps at 2^15, not at int's 2^31."""
+    assert bounds.limit_of(ctype) == limit
+    assert bounds.check("WARPS", ctype)[0] and not bounds.check("THREADS*THREADS*THREADS*THREADS", ctype)[0]
+    assert bounds.check("THREADS", ctype)[0] == (1024 < limit)
+
+
 @pytest.mark.parametrize("bound", ["N - 1", "N * -1", "max(N, K)", "N ** 2", "FOO * N", "N * 1.5"])
 def test_a_bound_is_a_monotone_expression_over_the_maxima(bound):
     with pytest.raises(bounds.BoundError):

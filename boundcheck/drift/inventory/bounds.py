@@ -4,7 +4,7 @@ A `bounded` rule (rules.py) states an upper bound on its findings' value as an e
 over the names below: sums, products and floor quotients of non-negative maxima, so the
 expression is monotone and its value at the maxima bounds the finding everywhere in the
 domain. `check` evaluates it and compares with the finding's type: below 2^31 for a signed
-32-bit value, below 2^32 for an unsigned one. What the rule reads from the sources (that
+32-bit value, below 2^32 for an unsigned one (2^15 and 2^16 for a short, 2^7 and 2^8 for a char). What the rule reads from the sources (that
 the expression bounds the finding) is its stated reason; the arithmetic is checked here.
 """
 
@@ -62,7 +62,6 @@ MAXIMA = {
                               "few thousand entries)"),
 }
 
-LIMIT = {"signed": 2**31, "unsigned": 2**32}
 _ALLOWED = (ast.Expression, ast.BinOp, ast.Add, ast.Mult, ast.FloorDiv, ast.Constant, ast.Name, ast.Load)
 
 
@@ -87,7 +86,18 @@ def signedness(ctype: str) -> str:
     return "unsigned" if ctype.split(" (")[0].strip().startswith("unsigned") else "signed"
 
 
+def bits(ctype: str) -> int:
+    """The width of a finding's type (a `short` counter wraps at 2^15, not 2^31)."""
+    words = ctype.split(" (")[0].split()
+    return 8 if "char" in words else 16 if "short" in words else 32
+
+
+def limit_of(ctype: str) -> int:
+    width = bits(ctype)
+    return 2 ** width if signedness(ctype) == "unsigned" else 2 ** (width - 1)
+
+
 def check(bound: str, ctype: str) -> tuple[bool, int, int]:
     """(holds, value, limit): whether the bound keeps a value of type `ctype` in range."""
-    value, limit = value_of(bound), LIMIT[signedness(ctype)]
+    value, limit = value_of(bound), limit_of(ctype)
     return value < limit, value, limit

@@ -197,12 +197,12 @@ def jit_defines(data: Path) -> tuple[str, ...]:
     JIT code (`jit/fused_moe.py`; `fused_moe/core.py` or `fused_moe.py` before): in the
     function whose string literals name the launcher, every `-D` literal listed in a list
     literal that no `if` guards (Rubin's flag, `["-DTLLM_RUBIN_FEATURES"] if enable_rubin
-    else []`, is not taken), valueless ones only; then JIT_COMMON_DEFINES. ENABLE_FP8 and
-    its siblings guard whole kernels: a parse without them would not see them, and say
-    nothing. The valued ones are not defined (TLLM_GEN_GEMM_CUBIN_PATH, a path;
-    CUTLASS_ENABLE_GDC_FOR_SM100=1): the branches they guard, GemmOptions.h's cubin file
-    read and cutlass's grid-dependency PTX, are not parsed (their holes are accepted in
-    holes.py)."""
+    else []`, is not taken); then JIT_COMMON_DEFINES. ENABLE_FP8 and its siblings guard
+    whole kernels: a parse without them would not see them, and say nothing. A valued
+    literal keeps its value (`CUTLASS_ENABLE_GDC_FOR_SM100=1`: cutlass's grid-dependency
+    PTX is parsed); a value the JIT computes (an f-string: `TLLM_GEN_GEMM_CUBIN_PATH`, the
+    cubin folder) gets PLACEHOLDER, a string literal where the JIT writes one, so that
+    the branches it guards (GemmOptions.h's cubin file read) are parsed too."""
     import ast
 
     package = Path(data).parent
@@ -221,25 +221,45 @@ def jit_defines(data: Path) -> tuple[str, ...]:
             if isinstance(fn, ast.FunctionDef) and any(
                     isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.endswith(LAUNCHER_SOURCE)
                     for n in ast.walk(fn)):
-                found += [flag[2:] for flag in _unconditional_flags(fn) if "=" not in flag]
+                found += [flag[2:] for flag in _unconditional_flags(fn)]
     if not found:
         raise JitSpecNotFound(f"no JIT spec compiles {LAUNCHER_SOURCE} under {package}")
     return tuple(dict.fromkeys(found + list(JIT_COMMON_DEFINES)))
 
 
 def _unconditional_flags(node) -> list[str]:
-    """The `-D...` elements of the list literals under `node`, outside any if."""
+    """The `-D...` elements of the list literals under `node`, outside any if; an f-string's
+    computed value replaced by PLACEHOLDER."""
     import ast
 
     if isinstance(node, (ast.If, ast.IfExp)):
         return []
     out = []
     if isinstance(node, ast.List):
-        out += [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
-                and e.value.startswith("-D")]
+        for element in node.elts:
+            if isinstance(element, ast.Constant) and isinstance(element.value, str):
+                flag = element.value
+            elif isinstance(element, ast.JoinedStr) and element.values and isinstance(element.values[0], ast.Constant):
+                flag = _placeholder_flag(str(element.values[0].value))
+            else:
+                continue
+            if flag and flag.startswith("-D"):
+                out.append(flag)
     for child in ast.iter_child_nodes(node):
         out += _unconditional_flags(child)
     return out
+
+
+PLACEHOLDER = "boundcheck-placeholder"
+
+
+def _placeholder_flag(head: str) -> str | None:
+    """`-DNAME=\\"` (an f-string's literal head) -> `-DNAME="boundcheck-placeholder"`;
+    `-DNAME=` -> `-DNAME=boundcheck_placeholder`; anything else -> None."""
+    match = re.fullmatch(r'(-D\w+=)(\\?")?', head)
+    if match is None:
+        return None
+    return match.group(1) + (f'"{PLACEHOLDER}"' if match.group(2) else PLACEHOLDER.replace("-", "_"))
 
 
 def _system_args() -> list[str]:

@@ -57,10 +57,17 @@ _FAILED_KERNEL = ("the launch of nvfp4QuantAndPerTokenScaleFP32Kernel, whose bod
                   "(per_token_quant_vec_offset)")
 _KERNEL_LIST = ("the batched-GEMM kernel list or its length (sizeof / sizeof, a 64-bit size_t), from "
                 "flashinferMetaInfo.h, which comes with the cubins: configuration data, no token count")
-_CUBIN_PATH = "the cubin file's name, a std::string concatenation (the path macro is set by the JIT at build time)"
 _TVM_ALLOC = ("tvm-ffi 0.1.0b15's allocator call in 0.4.x's alloc_tensor (the installed tvm-ffi names it "
               "differently): the shape it receives is computed by the callers, whose statements the inventory reads")
 _LOG = "a log line of SM counts (at most the GPU's SMs): flashinfer's logging through spdlog, not on this machine"
+_FLOAT_ARRAYS = ("0.7.2.post1's second input of the finalize (a fused residual): expertResult is a ComputeElem, "
+                 "cutlass::Array<float, N> (`using ComputeElem = cutlass::Array<float, ...>` in the same kernel), and "
+                 "arrayConvert<T, U> returns its U, here ComputeElem: a sum of float arrays; the subscript j or ki is "
+                 "a loop index below the vector count, which the inventory reads")
+_FLOAT_ACCUMULATOR = ("the small-batch finalize's accumulation of float partial sums: acc is a ComputeElem (a "
+                      "cutlass::Array of float, named through the kernel's template parameters, so its element type "
+                      "is not in the declarations) and partialSmem a float array; the subscripts are an int the "
+                      "inventory reads (g x blockDim.x + threadIdx.x, below the block's threads times its groups)")
 
 ACCEPTED: tuple = (
     Accepted(("cudaUtils.h",), "unknown type name 'cublasStatus_t'", "staticcharconst*_cudaGetErrorEnum(cublasStatus_terror){",
@@ -89,16 +96,6 @@ ACCEPTED: tuple = (
         "returnsizeof(tensorrt_llm::kernels::tllmGenBatchedGemmList)/sizeof(tensorrt_llm::kernels::"
         "tllmGenBatchedGemmList[0]);",
         "returntensorrt_llm::kernels::tllmGenBatchedGemmListLen;")),
-    *(Accepted(("BatchedGemmInterface.h",), "use of undeclared identifier 'tllm_gen_bmm_cubin_path'", statement,
-               _CUBIN_PATH) for statement in (
-        "fname_cubin=tllm_gen_bmm_cubin_path+fname_cubin;",
-        'fname_cubin=tllm_gen_bmm_cubin_path+"/"+fname_cubin+".cubin";')),
-    Accepted(("GemmOptions.h",), "static assertion failed: TLLM_GEN_GEMM_CUBIN_PATH macro is not defined",
-             'static_assert(false,"TLLM_GEN_GEMM_CUBIN_PATHmacroisnotdefinedwhencompiling");', _CUBIN_PATH),
-    Accepted(("GemmOptions.h",), "use of undeclared identifier 'result'", "returnresult;",
-             "loadCubinData's return of the cubin bytes it reads from TLLM_GEN_GEMM_CUBIN_PATH, a path macro with a "
-             "value that the JIT sets and jit_defines does not (GemmOptions.h tests it with #ifdef: the branch that "
-             "reads the file is not parsed; it opens and reads a file by name, no token count)"),
     *(Accepted(("tvm_ffi_utils.h",), message,
                "returnffi::Tensor::FromDLPackAlloc(TVMFFIEnvGetTensorAllocator(),shape,dtype,device);",
                _TVM_ALLOC) for message in (r"no member named 'FromDLPackAlloc' in 'tvm::ffi::Tensor'",
@@ -107,6 +104,14 @@ ACCEPTED: tuple = (
              'FLASHINFER_LOG_INFO("TRT-LLMfusedMoEcooperativelaunchSMallocation:{}SMsusedforMoE,{}SMs""reserved'
              'foroverlappingkernels(totalSMs:{})",counts.moeSms,counts.reservedSms,counts.moeSms+counts.reservedSms);',
              _LOG),
+    Accepted(("trtllm_fused_moe_dev_kernel.cu",),
+             r"^dependent \(not typed\): acc \[ e \] \+= partialSmem \[ g \* blockDim \. x \+ threadIdx \. x \] \[ e \]$",
+             "acc[e]+=partialSmem[g*blockDim.x+threadIdx.x][e];", _FLOAT_ACCUMULATOR),
+    *(Accepted(("trtllm_fused_moe_dev_kernel.cu",),
+               "^" + re.escape(f"dependent (not typed): expertResult + arrayConvert < {source} , ComputeElem > ( {argument} )")
+               + "$",
+               f"expertResult=expertResult+arrayConvert<{source},ComputeElem>({argument.replace(' ', '')});", _FLOAT_ARRAYS)
+      for source, argument in (("VecElem", "in2 [ j ]"), ("InputElem", "inputElemArr2 [ ki ]"))),
 )
 
 # Headers a release includes and the parse does not find, each with why none is

@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .extract import Candidate, UnitFacts
+from .extract import UNTYPED, Candidate, UnitFacts
 from .statements import statement_at
 from .taint import reached_functions, tainted_keys
 
@@ -236,16 +236,22 @@ def _join(data: Path, units: list, results: dict, standin: Path | None) -> Relea
     reached = reached_functions(facts)
     out = ReleaseInventory(str(data), standin=(Path(standin) / ".from").read_text().strip() if standin else None)
     out.units = [(str(u.relative_to(data)), results[u]["errors"], results[u]["stubs"]) for u in units]
-    seen = set()
+    seen, untyped = set(), {}
     for unit_facts in facts:
         for c in unit_facts.candidates:
             key = (c.file, c.line, c.code, c.operator)
             if key in seen or not (c.reads & tainted):
                 continue
+            if c.type == UNTYPED:
+                # the inventory cannot say whether it is 32-bit: a hole where it runs, like a
+                # parse error, unless another unit's declarations type it
+                untyped[key] = (c.file, c.line, f"{UNTYPED}: {c.code}")
+                continue
             seen.add(key)
             out.findings.append(Finding(c.file, c.line, c.function, c.code, c.operator, c.type, c.function in reached))
     out.findings.sort(key=lambda f: (f.file, f.line, f.code))
-    out.holes = holes_of(data, facts, [results[u]["error_sites"] for u in units], reached)
+    untyped = [site for key, site in untyped.items() if key not in seen]
+    out.holes = holes_of(data, facts, [results[u]["error_sites"] for u in units] + [untyped], reached)
     return out
 
 

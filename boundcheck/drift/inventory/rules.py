@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-_BMM_EXPORT = "include/flashinfer/trtllm/batched_gemm/trtllmGen_bmm_export/"
+from .release import BMM_EXPORT as _EXPORT_FOLDER, standin_for
+
+_BMM_EXPORT = _EXPORT_FOLDER.as_posix() + "/"  # SourceFact paths under it fall back to the stand-in
 
 
 def squash(text: str) -> str:
@@ -43,8 +45,6 @@ class SourceFact:
         seen, files = [], sorted(data.glob(self.path))
         if not files and self.path.startswith(_BMM_EXPORT):
             # from 0.6.14 the release ships no export headers: the stand-in the inventory parses
-            from .release import standin_for
-
             standin = standin_for(data)
             files = sorted(standin.glob(self.path[len(_BMM_EXPORT):])) if standin else []
         if not files:
@@ -120,10 +120,14 @@ _ROUTING = _fns("routingIndicesHistogramKernel", "routingIndicesOffsetsKernel", 
                 "routingIndicesMultiTileClusterKernel")
 
 _TOKENS = r"(?:params\.|data\.|args\.|args->)?m?(?:[Nn]um_?[Tt]okens)"
+# a routing kernel's threads a block: its constant, or KernelParams::MaxNumExperts where the
+# block is one thread an expert (cub::BlockScan<int32_t, KernelParams::MaxNumExperts>, the
+# launch's block size): a block's threads either way, <= THREADS
+_BLOCK = r"(?:NumThreads|NumThreadsHist|NumThreadsBlock|KernelParams::MaxNumExperts)"
 # NumTopExperts: the top_k a routing kernel is compiled for (0.2.8 - 0.4.1's Qwen3 and Llama 4)
 _TOP_K = r"(?:params\.|data\.|args\.|args->)?m?(?:[Tt]op_?[Kk]|totalExpertsPerToken|NumTopExperts)"
 _TOKEN_INDEX = r"(?:tokenIdx|warpTokenIdx)"
-_LANE = r"(?:k|laneIdx|kIdx|smemKIdx\[offset\]|smemKIdx\[\w+\])"
+_LANE = r"(?:k|laneIdx|kIdx|smemKIdx\[offset\]|smemKIdx\[\w+\]|kChunkIdx\*TopKUnrollFactor)"
 
 _FUSED_ACT = (
     SourceFact("csrc/trtllm_fused_moe_runner.cu", r"\.fusedAct\s*=\s*([^,}\n]+)", ("!useDeepSeekFp8", "false")),
@@ -174,11 +178,12 @@ BOUNDED_RULES = (
             reason="the expanded count n x K", bound="N*K"),
     Bounded(_fns("routingIndicesHistogramScoresKernel", "routingIndicesDynBlockKernel", "routingIndicesBlockKernel",
                  "routingIndicesClusterKernel", "routingIndicesClusterKernelBody", "routingIndicesWarpKernel",
-                 "finalizeKernel", "finalizeDeepSeekKernel", "activationKernel", "activationDeepSeekKernel",
-                 "permuteKernel"),
+                 "finalizeKernel", "finalizeKernelVecLoad", "finalizeDeepSeekKernel", "activationKernel",
+                 "activationDeepSeekKernel", "permuteKernel"),
             pattern=rf"{_TOKEN_INDEX}\*(?:(?:params\.)?m?[Tt]op[Kk]|NumTopExperts)(?:\+(?:{_LANE}|i))?",
             reason="an expanded index: a token index (< n: the bound of every loop that defines it in these "
-                   "kernels) times top_k plus a rank below top_k", bound="N*K"),
+                   "kernels, or finalizeKernelVecLoad's blockIdx.x on its grid of n blocks) times top_k plus a rank "
+                   "below top_k (a chunk of TopKUnrollFactor ranks included)", bound="N*K"),
     Bounded(_fns("routingIndicesHistogramScoresKernel", "routingIndicesDynBlockKernel", "routingIndicesBlockKernel",
                  "routingIndicesClusterKernel", "routingIndicesClusterKernelBody", "routingIndicesWarpKernel"),
             pattern=rf"{_TOKEN_INDEX}\*params\.mNumExperts(?:\+\w+)?",
@@ -204,17 +209,17 @@ BOUNDED_RULES = (
                    "difference is in [-E, E]",
             bound="E"),
     Bounded(_ROUTING_GRIDDED,
-            pattern=r"(?:blockIdx\.x|gridDim\.x)\*(?:NumThreads|NumThreadsHist|NumThreadsBlock)(?:\+threadIdx\.x)?",
+            pattern=rf"(?:blockIdx\.x|gridDim\.x)\*{_BLOCK}(?:\+threadIdx\.x)?",
             reason="a block's first thread, or the grid's thread count, of a routing kernel launched on at most "
                    "ROUTING_GRID blocks of at most THREADS threads",
             bound="ROUTING_GRID*THREADS"),
     Bounded(_ROUTING_GRIDDED,
-            pattern=r"expandedIdx0?(?:\+=|\+)(?:NumEltsPerThread\*|ii\*|gridStride\*NumEltsPerThread|)"
-                    r"(?:NumThreads|NumThreadsHist|NumThreadsBlock|threadIdx\.x|)(?:\+threadIdx\.x)?"
+            pattern=rf"expandedIdx0?(?:\+=|\+)(?:NumEltsPerThread\*|ii\*|gridStride\*NumEltsPerThread|)"
+                    rf"(?:{_BLOCK}|threadIdx\.x|)(?:\+threadIdx\.x)?"
                     r"|expandedIdx0\+=gridStride\*NumEltsPerThread"
                     r"|(?:gridBlockOffset|gridStride)\*NumEltsPerThread"
-                    r"|tileIdx\*MaxExpandedIdxPerBlock(?:\+\(ii0\+IterStride\)\*(?:NumThreads|NumThreadsHist|"
-                    r"NumThreadsBlock)|\+ii\*(?:NumThreads|NumThreadsHist|NumThreadsBlock)(?:\+threadIdx\.x)?)?"
+                    rf"|tileIdx\*MaxExpandedIdxPerBlock(?:\+\(ii0\+IterStride\)\*{_BLOCK}"
+                    rf"|\+ii\*{_BLOCK}(?:\+threadIdx\.x)?)?"
                     r"|tileIdx\+=gridDim\.x|numTiles-1",
             reason="an expanded index: the loops that define expandedIdx, expandedIdx0 and tileIdx run while it is "
                    "below n x K (expandedIdxSize, numTiles = ceil(n x K / MaxExpandedIdxPerBlock)); the expression "
@@ -223,7 +228,8 @@ BOUNDED_RULES = (
     Bounded(_ROUTING,
             codes=("cta += gridDim.x", "ctaOffset + cta", "ctaOffset + cta + 1", "cta += numBlocks",
                    "cta += NumBlocksPerCluster", "ctaOffsetExp + cta", "ctaOffsetExp + cta + 1",
-                   "ctaOffsetExp += finalNumCta", "numCta += num"),
+                   "ctaOffsetExp += finalNumCta", "numCta += num", "ctaOffset [ e ] + cta", "ctaOffset [ e ] + cta + 1",
+                   "++ cta", "cta ++", "numCta += divUpLog2 < int32_t > ( count , params . mPaddingLog2 )"),
             reason="a CTA index of the token dimension: at most the CTA count (<= CTAS at n <= C) plus one grid "
                    "stride of the loop that walks it",
             bound="CTAS + COOP_GRID"),
@@ -232,7 +238,14 @@ BOUNDED_RULES = (
                    "int32_t { smemExpertOffset [ expertIdx ] } + expertOffsets [ ii ]",
                    "offset + blockExpertOffset", "tileExpertOffset + smemExpertOffset [ threadIdx . x ]",
                    "count += expertCounts [ rank ]", "finalExpertOffset [ ii ] + localOffsetToken",
-                   "finalExpertOffset [ ii - 1 ] + tmp", "offsetForExpert + offsetWithinExpert"),
+                   "finalExpertOffset [ ii - 1 ] + tmp", "offsetForExpert + offsetWithinExpert",
+                   "count [ e ] += expertCounts [ rank ]", "offset + blockExpertOffset [ e ]",
+                   "tileExpertOffset + smemExpertOffset [ expert ]", "expertCount += expertTokenCount",
+                   "expertScanCountsPerExpert [ e ] + static_cast < int > ( smemOffset [ offset ] )",
+                   "finalExpertOffset [ ii - 1 ] + divUpMulLog2 < int32_t > ( getBits ( expertCount , ii - 1 ) , "
+                   "params . mPaddingLog2 )"),
+            pattern=r"mul(?:Log2|TileN)<int32_t>\(ctaOffset(?:Exp|\[e\])?,params\.m(?:PaddingLog2|TileTokensDim)\)"
+                    r"\+(?:count(?:\[e\])?|tokensPerTile)",
             reason="a permuted (padded) index or a running count of routed tokens: an expert's first padded row plus "
                    "a rank among its tokens, at most P(n) <= CTAS x T, or a count at most n x K",
             bound="CTAS*T + N*K"),
@@ -279,10 +292,25 @@ BOUNDED_RULES = (
             reason="its caller on the path is runner.h's getMaxPermutedPaddedCount, roundUp(n x K + (t - 1) x E, t): "
                    "the padded count", proof="int32"),
     Bounded(_fns("activationDeepSeekKernel"),
-            codes=("permutedIdx + totalNumPaddedTokens * ( hiddenIdx / 128 )", "totalNumPaddedTokens * ( hiddenIdx / 128 )"),
-            reason="a scale index of the same kernel: hiddenIdx < innerDim / 2, so at most P x (1 + innerDim / 256), "
-                   "below the entry's permutedIdx x innerDim + hiddenIdx bound P x innerDim",
+            codes=("permutedIdx + totalNumPaddedTokens * ( hiddenIdx / 128 )", "totalNumPaddedTokens * ( hiddenIdx / 128 )",
+                   "permutedIdxArr [ tokenInCtaIdx ] + totalNumPaddedTokens * ( hiddenIdx / 128 )",
+                   "totalNumPaddedTokens * ( ( hiddenIdx / 128 ) + ( params . innerDim / 2 / 128 ) )",
+                   "permutedIdx + totalNumPaddedTokens * ( ( hiddenIdx / 128 ) + ( params . innerDim / 2 / 128 ) )"),
+            reason="a scale index of the same kernel: hiddenIdx < innerDim / 2, so hiddenIdx / 128 + innerDim / 256 < "
+                   "innerDim / 128 and the index is at most P x (1 + innerDim / 128), below the entry's permutedIdx x "
+                   "innerDim + hiddenIdx bound P x innerDim",
             entries=("deepseek_activation_index",)),
+    Bounded(_fns("activationDeepSeekKernel"),
+            codes=("baseIdx + params . innerDim / 2", "permutedIdx * ( params . innerDim / 2 )",
+                   "permutedIdx * ( params . innerDim / 2 ) + hiddenIdx"),
+            reason="the gate's input index (baseIdx = permutedIdx x innerDim + hiddenIdx, hiddenIdx < innerDim / 2) "
+                   "and the output index permutedIdx x innerDim / 2 + hiddenIdx: both below (permutedIdx + 1) x "
+                   "innerDim <= P x innerDim, the entry's bound",
+            entries=("deepseek_activation_index",)),
+    Bounded(_fns("activationDeepSeekKernel"), codes=("( hiddenIdx / 128 ) + ( params . innerDim / 2 / 128 )",),
+            reason="a scale column: hiddenIdx < innerDim / 2 and innerDim = 2 x intermediate, so below innerDim / "
+                   "128 <= 2 x WIDTH",
+            bound="2*WIDTH"),
     Bounded(_fns("finalizeKernel"), codes=_FINALIZE_OUTPUT, until="0.2.9",
             reason="the output index of the same kernel: tokenIdx < n <= P(n) and hiddenDim is hiddenDimPadded up to "
                    "0.2.9, so at most the input index the entry bounds",
@@ -315,9 +343,14 @@ BOUNDED_RULES = (
     Bounded(_fns("trtllm_fp8_block_scale_moe_launcher", "trtllm_fp8_per_tensor_scale_moe_launcher"),
             codes=("max_num_padded_tokens * 2",),
             reason="twice the padded count P(n) <= CTAS x T", bound="2*CTAS*T"),
-    Bounded(_fns("nextPowerOfTwo"), codes=("n - 1",),
+    Bounded(_fns("nextPowerOfTwo"), codes=("n - 1", "n --"),
             reason="n = ceil(n x K / local experts) (computeSelectedTileN's average tokens per expert), at most n x K",
             bound="N*K"),
+    Bounded(_fns("nextPowerOfTwo"), codes=("n ++",),
+            reason="the next power of two of the average a = ceil(n x K / L) over L local experts, at most 2a: at n "
+                   "<= C the routing that sends min(K, L) of each token's experts to local ones has n x min(K, L) "
+                   "routed rows in at most CTAS CTAs of T, so n x min(K, L) <= CTAS x T and a <= CTAS x T x K",
+            bound="2*CTAS*T*K"),
     Bounded(_fns("prepare_moe", "prepare_external_gemm_buffers"),
             codes=("workspace . total_max_padded_tokens + args -> num_experts",),
             reason="the padded count P(n) <= CTAS x T plus the expert count", bound="CTAS*T + E"),
@@ -349,11 +382,12 @@ BOUNDED_RULES = (
             bound="CTAS*T + N*K + 128"),
     # --- routing: the scores kernels, the small-n kernels, the main kernel -------------------
     Bounded(_fns("routingIndicesHistogramScoresKernel"),
-            pattern=r"(?:blockIdx\.x|gridDim\.x)\*(?:NumThreads|NumWarpsHist|NumThreadsBlock)(?:\+(?:threadIdx\.x|warpIdx))?"
-                    r"|blockIdx\.x\*NumThreadsBlock/WarpSize\+warpIdx"
+            pattern=r"(?:blockIdx\.x|gridDim\.x)\*(?:NumThreads|NumWarpsHist|NumThreadsBlock|KernelParams::MaxNumExperts)"
+                    r"(?:\+(?:threadIdx\.x|warpIdx))?"
+                    r"|blockIdx\.x\*(?:NumThreadsBlock|KernelParams::MaxNumExperts)/WarpSize\+warpIdx"
                     r"|(?:globalWarpIdx|globalWarpStride)\*WarpSize(?:\+laneIdx)?",
             reason="a thread or warp index of a histogram-scores kernel, launched on at most SCORES_GRID blocks of at "
-                   "most THREADS threads",
+                   "most THREADS threads (KernelParams::MaxNumExperts where a block is one thread an expert)",
             bound="SCORES_GRID*THREADS"),
     Bounded(_fns("routingIndicesHistogramScoresKernel"), codes=("tokenIdx += globalWarpStride", "i += globalThreadStride"),
             reason="a grid-stride loop over the tokens (tokenIdx < n) or over the 2 x E expert counts: at most its "
@@ -363,13 +397,22 @@ BOUNDED_RULES = (
             codes=("scoreOffset + expertIdx",),
             reason="a token's first score (tokenIdx x E) plus an expert below E: at most n x E - 1, the value of the "
                    "entry", entries=("routing_scores_offset",)),
-    Bounded(_fns("routingIndicesWarpKernel"), codes=("tokenIdx + 1",),
+    Bounded(_fns("routingIndicesHistogramScoresKernel"), codes=("( tokenIdx * params . mNumExperts ) / VecSize + laneIdx",),
+            reason="a token's first score vector: the entry's tokenIdx x E over VecSize (= 4, a static_assert) plus a "
+                   "lane below 32, so at most (n x E) / 4 + 31, below the entry's value",
+            entries=("routing_scores_offset",)),
+    Bounded(_fns("routingIndicesWarpKernel"), codes=("tokenIdx + 1", "++ tokenIdx", "tokenIdx ++"),
             reason="a token index of the warp kernel, below n <= SMALL_TOKENS", bound="SMALL_TOKENS + 1"),
+    Bounded(_fns("routingIndicesBlockKernel", "routingIndicesDynBlockKernel"), codes=("++ tokenIdx", "tokenIdx ++",
+                                                                                  "j ++", "++ j"),
+            reason="a token index of the block and dyn-block kernels' loops over the call's tokens (tokenIdx, j < "
+                   "mNumTokens), which run only for n <= SMALL_TOKENS", bound="SMALL_TOKENS + 1"),
     Bounded(_fns("routingIndicesWarpKernel"), codes=("mnLimit1 - params . mTileTokensDim",),
             reason="an expert's padded end (at most P(n) <= CTAS x T) less a tile", bound="CTAS*T + T"),
     Bounded(_fns("routingIndicesDynBlockKernel", "routingIndicesBlockKernel", "launchDynBlockKernel"),
             pattern=r"(?:tokenIdx|warpIdx|params\.mNumTokens|data\.mNumTokens)\*(?:MaxNumExperts|maxExperts)"
-                    r"(?:\+(?:expert|expertIdx|threadIdx\.x|static_cast<int>\(params\.mPtrTopKPacked\[warpIdx\*params"
+                    r"(?:\+(?:expert|expertIdx|threadIdx\.x|warpTopKExpertIdx\[laneIdx\]"
+                    r"|static_cast<int>\(params\.mPtrTopKPacked\[warpIdx\*params"
                     r"\.mTopK\+laneIdx\]\.idx\)))?"
                     r"|data\.mNumTokens\*static_cast<int>\(WarpSize\)|tokenIdx\+=numWarps|i\+=blockDim\.x"
                     r"|numSlots\*2|numSlots\+numSlots\*2(?:\+128(?:\+2\*\(maxExperts/WarpSize\)\*static_cast<int>"

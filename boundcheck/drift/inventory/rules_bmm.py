@@ -53,20 +53,27 @@ BMM_RULES = (
                      "ctaOffset += numCtas", "numCtas * tile", "params . totalNumPaddedTokens += numCtas * tile",
                      "mM + options . mTileM * options . mClusterDimX",
                      "mM + options . mTileM * options . mClusterDimX - 1",
+                     "( mM + options . mTileM * options . mClusterDimX - 1 ) / ( options . mTileM * options . "
+                     "mClusterDimX ) * options . mClusterDimX",
                      # 0.6.11 on: the same per cluster (CGA)
                      "mM + cgaTile", "mM + cgaTile - 1", "mN + cgaTile", "mN + cgaTile - 1", "cgaOffset + numCgas",
                      "cgaOffset + cga", "cgaOffset + cga + 1", "( cgaOffset + cga + 1 ) * cgaTile",
                      "cgaOffset * cgaTile", "cgaOffset * cgaTile + tokensPerTile", "cgaOffset += numCgas",
-                     "numCgas * cgaTile", "params . totalNumPaddedTokens += numCgas * cgaTile"),
+                     "numCgas * cgaTile", "params . totalNumPaddedTokens += numCgas * cgaTile", "cta ++", "cga ++",
+                     # 0.6.x's static batch of uniform size (the other static-batch branch)
+                     "numTokens + tileTokensDim", "numTokens + tileTokensDim - 1",
+                     "params . ctasInTokenDimPerBatch * tileTokensDim",
+                     "params . ctasInTokenDimPerBatch * tileTokensDim * options . mNumBatches"),
               reason="setKernelParams's static-batch branch (the host builds the CTA maps from per-expert counts): "
                      "the MoE runner asks for a dynamic batch and the GEMM runner keeps only configurations that "
                      "match it", facts=_DYNAMIC_BATCH),
     Unreached(_fns("BatchedGemmInterface::getGridDim", "BatchedGemmInterface::run"),
               pattern=r"(?:numCtasBatch|numCtaXy)\+=batchM\?gemm::divUp\(options\.mBatchedM\[bi\],options\.mTileM"
                       r"(?:\*options\.mClusterDimX\)\*options\.mClusterDimX|\)):gemm::divUp\(options\.mBatchedN\[bi\],"
-                      r"options\.mTileN(?:\*options\.mClusterDimY\)\*options\.mClusterDimY|\))",
-              reason="the static-batch sum of the experts' CTAs (inside `if (options.mIsStaticBatch)`, in getGridDim "
-                     "and, to 0.2.13, in run): the MoE path's batch is dynamic",
+                      r"options\.mTileN(?:\*options\.mClusterDimY\)\*options\.mClusterDimY|\))"
+                      r"|\+\+bi",
+              reason="the static-batch sum of the experts' CTAs and its loop over the experts (`++bi`), inside `if "
+                     "(options.mIsStaticBatch)`, in getGridDim and, to 0.2.13, in run: the MoE path's batch is dynamic",
               facts=_DYNAMIC_BATCH),
     Bounded(_PARAMS, codes=("ctaOffset * options . mTileN", "ctaOffset * options . mTileM"),
             reason="after the batch branch, on the dynamic batch the MoE path runs, ctaOffset = maxNumCtas, the "
@@ -74,6 +81,11 @@ BMM_RULES = (
                    "fixed grid, but this value is the formula's), times a CTA tile side (<= T: 256, the largest tile "
                    "of either GEMM dimension on sm100)",
             bound="CTAS*T", facts=_DYNAMIC_BATCH),
+    Bounded(_PARAMS, codes=("cgaOffset * ( batchM ? options . mTileM : options . mTileN )",
+                            "cgaOffset * ( batchM ? options . mTileM : options . mTileN ) * clusterDimInBatchDim"),
+            reason="0.6.11 on: after the batch branch, on the dynamic batch, cgaOffset = maxNumCtas (<= CTAS at n <= "
+                   "C), times the token dimension's CTA tile (<= T) and the cluster's extent along it (<= CLUSTER)",
+            bound="CTAS*T*CLUSTER", facts=_DYNAMIC_BATCH),
     Independent(_PARAMS, codes=("options . mM * options . mNumBatches", "options . mN * options . mNumBatches"),
                 reason="the scale-factor rows of the weights: the weights' side of the GEMM (M when batching N, N "
                        "when batching M) times the experts; the tokens are the other side",
