@@ -1,7 +1,8 @@
 """The next patch release, simulated: tools/new_release.py adds one line to one data file
 (boundcheck/releases.py) and what derives from it follows: the guard's signatures, the
-32-bit inventory and its docs table are regenerated; `chunk`, `prove` and the guard's
-signature reader take the new release as its era. The release is 0.7.5, a copy of 0.7.4's
+32-bit inventory and its docs table are regenerated, `drift --execute --inventory` finds the
+release equal to its era; `chunk`, `prove` and the guard's signature reader take the new
+release as its era. The release is 0.7.5, a copy of 0.7.4's
 sources under another name, in a copy of this checkout."""
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def test_the_edit_is_one_line_of_one_data_file(simulated):
     assert changed == ["boundcheck/releases.py"]
     assert len(_changed_lines(TEXT, (repo / "boundcheck" / "releases.py").read_text())) == 1
     assert "0.7.5 is modeled as E24" in out
+    # the check it ran last: facts, executed geometry and inventory equal to the era's
+    assert "sources match era E24 (versions 0.7.4, 0.7.5)" in out
 
 
 def test_the_derived_tables_follow(simulated):

@@ -15,9 +15,12 @@ $BOUNDCHECK_FLASHINFER_CACHE or ~/.cache/boundcheck/flashinfer-src):
 1. runtime/signatures.json    python tools/record_signatures.py --strict
 2. the 32-bit inventory       python -m boundcheck.drift.inventory VERSION --record
 3. docs/int32_inventory.md    python tools/inventory_table.py
+4. the check                  boundcheck drift --flashinfer-root DIR/VERSION/flashinfer --flashinfer VERSION
+                                  --execute --inventory   (the release's facts, executed geometry and
+                                  inventory against its era's: any difference fails)
 
-and it prints what is left to a person: `boundcheck drift VERSION` (the release's facts
-against the era's) and the README's era table, whose version ranges are written by hand.
+and it prints what is left to a person: the README's era table, whose version ranges are
+written by hand.
 """
 
 from __future__ import annotations
@@ -111,11 +114,15 @@ def regenerate(repo: Path, version: str, src: Path) -> list[list[str]]:
         [python, "tools/record_signatures.py", "--src", str(src), "--strict", "--quiet"],
         [python, "-m", "boundcheck.drift.inventory", version, "--record"],
         [python, "tools/inventory_table.py"],
+        [python, "-m", "boundcheck", "drift", "--flashinfer-root", str(src / version / "flashinfer"), "--flashinfer",
+         version, "--execute", "--inventory"],
     ]
     environment = dict(os.environ, BOUNDCHECK_FLASHINFER_CACHE=str(src))
     for command in commands:
         print("$ " + " ".join(command), flush=True)
-        subprocess.run(command, cwd=repo, env=environment, check=True)
+        if subprocess.run(command, cwd=repo, env=environment).returncode != 0:
+            raise NewReleaseError(f"{' '.join(command[1:])} failed: {RELEASES} is edited; fix what it names, or "
+                                  "revert the line")
     return commands
 
 
@@ -149,9 +156,13 @@ def main(argv=None) -> int:
         return 2
     path.write_text(new)
     if not args.no_regenerate:
-        regenerate(args.repo, args.version, args.src)
-    print(f"{args.version} is modeled as {era}. Left to a person: `boundcheck drift {args.version}` (its facts "
-          "against the era's), the README's era table (version ranges by hand), a commit.")
+        try:
+            regenerate(args.repo, args.version, args.src)
+        except NewReleaseError as error:
+            print(f"new_release: {error}", file=sys.stderr)
+            return 1
+    print(f"{args.version} is modeled as {era}. Left to a person: the README's era table (version ranges by hand), "
+          "a commit.")
     return 0
 
 
