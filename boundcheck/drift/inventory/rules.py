@@ -240,15 +240,21 @@ BOUNDED_RULES = (
                    "count += expertCounts [ rank ]", "finalExpertOffset [ ii ] + localOffsetToken",
                    "finalExpertOffset [ ii - 1 ] + tmp", "offsetForExpert + offsetWithinExpert",
                    "count [ e ] += expertCounts [ rank ]", "offset + blockExpertOffset [ e ]",
-                   "tileExpertOffset + smemExpertOffset [ expert ]", "expertCount += expertTokenCount",
+                   "tileExpertOffset + smemExpertOffset [ expert ]",
                    "expertScanCountsPerExpert [ e ] + static_cast < int > ( smemOffset [ offset ] )",
                    "finalExpertOffset [ ii - 1 ] + divUpMulLog2 < int32_t > ( getBits ( expertCount , ii - 1 ) , "
                    "params . mPaddingLog2 )"),
             pattern=r"mul(?:Log2|TileN)<int32_t>\(ctaOffset(?:Exp|\[e\])?,params\.m(?:PaddingLog2|TileTokensDim)\)"
                     r"\+(?:count(?:\[e\])?|tokensPerTile)",
             reason="a permuted (padded) index or a running count of routed tokens: an expert's first padded row plus "
-                   "a rank among its tokens, at most P(n) <= CTAS x T, or a count at most n x K",
+                   "a rank among its tokens, at most P(n) <= CTAS x T, or a count at most n x K (0.2.8's "
+                   "tokensPerTile is the expert's count, or n where mAllToAllRouteAct, which the runner sets false)",
             bound="CTAS*T + N*K"),
+    Bounded(_fns("routingIndicesWarpKernel"), codes=("expertCount += expertTokenCount",),
+            reason="the warp kernel's packed counts: one int32 holds four 8-bit per-expert counters (setBits writes "
+                   "1 << 8 x idx, getBits masks 0xFF << 8 x idx), each at most n <= SMALL_TOKENS (the kernel runs "
+                   "only for n <= WarpKernelMaxNumTokens; static_assert <= 127): at most n x 0x01010101",
+            bound="SMALL_TOKENS*16843009"),
     Bounded(_COOP,
             codes=("( gridBlockIdx + 1 ) * idxPerBlock", "( ii0 + IterStride ) * numThreadsPerGrid",
                    "NumThreads * gridBlockIdx", "NumThreads * gridBlockIdx + threadIdx . x", "gridBlockIdx * idxPerBlock",
@@ -399,7 +405,7 @@ BOUNDED_RULES = (
                    "entry", entries=("routing_scores_offset",)),
     Bounded(_fns("routingIndicesHistogramScoresKernel"), codes=("( tokenIdx * params . mNumExperts ) / VecSize + laneIdx",),
             reason="a token's first score vector: the entry's tokenIdx x E over VecSize (= 4, a static_assert) plus a "
-                   "lane below 32, so at most (n x E) / 4 + 31, below the entry's value",
+                   "lane below 32, so at most (n x E) / 4 + 31, below 2^29 + 32 where the entry keeps n x E <= 2^31",
             entries=("routing_scores_offset",)),
     Bounded(_fns("routingIndicesWarpKernel"), codes=("tokenIdx + 1", "++ tokenIdx", "tokenIdx ++"),
             reason="a token index of the warp kernel, below n <= SMALL_TOKENS", bound="SMALL_TOKENS + 1"),
