@@ -7,7 +7,8 @@ checks the same functions with Z3 and sympy.
 from .bound import ChunkBound, chunk_bound, max_chunk_tokens
 from .errors import BoundcheckInputError
 from .facts import GRID_DIM_Y_MAX
-from .releases import MODELED_VERSIONS, NEWEST, era_for
+from .releases import MODELED_VERSIONS, NEWEST
+from .resolution import era_for
 from .tiles import PRECISIONS
 
 __all__ = [

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import adopted, releases
+from . import adopted, releases, resolution
 from .errors import BoundcheckInputError
 from .installed import package_version, release_of
 
@@ -161,7 +161,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(outcome.to_json(), indent=2))
     elif outcome.modeled:
-        print(f"flashinfer {outcome.version} is modeled ({releases.era_for(outcome.version).name}): nothing to adopt")
+        print(f"flashinfer {outcome.version} is modeled ({resolution.era_for(outcome.version).name}): nothing to adopt")
     elif outcome.adoption is not None:
         print(f"flashinfer {outcome.version}: {outcome.adoption.describe()}; recorded in {outcome.store}")
         print("  compared: source facts, executed geometry (CTA count, tile sets, tile choice, tactic resolution, "

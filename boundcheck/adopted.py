@@ -3,7 +3,7 @@
 A release that boundcheck does not model is adopted when its geometry, executed, equals a
 modeled era's (boundcheck/adopt.py says what is compared). The store maps the version to
 that era, the date, the folder compared and a digest of the files compared; from then on
-`releases.era_for` answers the era for that version, and every output that names the era
+`resolution.era_for` answers the era for that version, and every output that names the era
 says "adopted by executed equivalence". The store lives in $BOUNDCHECK_HOME (default
 ~/.config/boundcheck) as `adopted.json`; it is read once per process (`reload()` forgets it).
 An entry is checked against a folder with `matches(folder)`: the guard ignores, with a

@@ -37,7 +37,7 @@ import sys
 import time
 
 from . import domain as D
-from . import facts, releases
+from . import facts, resolution
 from .errors import BoundcheckInputError
 from .audit_tune import ARGUMENT, parse_tune
 from .lift import POWER_OF_TWO_LIMIT, lift_function, parse_formula
@@ -111,8 +111,8 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
     from .solver.core import PROVED, REFUTED, UNKNOWN
     from boundcheck.proofs.domain import symbols
 
-    era = releases.resolve(flashinfer)
-    version = releases.resolve_version(flashinfer)
+    era = resolution.resolve(flashinfer)
+    version = resolution.resolve_version(flashinfer)
     if precision not in era.tiles:
         raise BoundcheckInputError(
             "--precision", f"precision {precision!r} has no launcher in flashinfer {version}; "
@@ -175,7 +175,7 @@ def audit(lifted, *, precision="nvfp4", policy="flashinfer", num_experts=None, t
                          local_range if local_experts is not None else "= num_experts",
                          "shared_experts": shared_range, "tune_max_num_tokens": tune.to_json(),
                          "cluster_y": cluster_y or list(D.CLUSTER_Y_SIZES)},
-              "flashinfer": version, "era": era.name, "adopted": releases.provenance(version) or None}
+              "flashinfer": version, "era": era.name, "adopted": resolution.provenance(version) or None}
     established = []  # what is decided, for an unknown verdict's report
 
     def solve(name, extra, variables=with_tokens):

@@ -29,7 +29,8 @@ from .domain import check_configuration
 from .geometry import ctas_function, int32_safe, launch_fits, release_cta_budget
 from .ops import INT
 from .policy import Policy, allowed_tiles_mask, for_release, parse_policy
-from .releases import ERAS, Era, resolve, resolve_version
+from .releases import ERAS, Era
+from .resolution import resolve, resolve_version
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from . import facts, releases
+from . import facts, releases, resolution
 from .errors import BoundcheckInputError
 from .folders import writable_folder
 from .known_faults import faults_for
@@ -191,7 +191,7 @@ def chunk_report(args) -> dict:
     from .bound import chunk_bound, effective_counts
     from .caps import DEFAULT, cap_for
 
-    era = releases.resolve(args.flashinfer)
+    era = resolution.resolve(args.flashinfer)
     result = chunk_bound(
         args.num_experts, args.top_k, flashinfer=args.flashinfer, precision=args.precision, policy=args.policy,
         local_experts=args.local_experts, shared_experts=args.shared_experts,
@@ -206,7 +206,7 @@ def chunk_report(args) -> dict:
         "flashinfer": result.flashinfer,
         "era": result.era,
         "era_releases": list(era.versions),
-        "adopted": releases.provenance(result.flashinfer) or None,
+        "adopted": resolution.provenance(result.flashinfer) or None,
         "precision": args.precision,
         "policy": args.policy,
         "tiles": list(era.tiles[args.precision]),

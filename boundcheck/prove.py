@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import time
 
-from . import facts, releases
+from . import facts, releases, resolution
 from .errors import BoundcheckInputError
 from .solver.core import PROVED, REFUTED, UNKNOWN
 from .solver.obligation import Outcome, format_counterexample, run_obligations
 
 
 def installed_flashinfer_version() -> str | None:
-    return releases.installed_version()
+    return resolution.installed_version()
 
 
 def scope_eras(flashinfer: str | None):
@@ -23,10 +23,10 @@ def scope_eras(flashinfer: str | None):
     names = [v.strip() for v in str(flashinfer).split(",")]
     if not all(names):
         raise BoundcheckInputError("flashinfer", f"expected VERSION[,VERSION...] or installed, got {flashinfer!r}")
-    versions = [releases.resolve_version(v) for v in names]
+    versions = [resolution.resolve_version(v) for v in names]
     eras = []
     for v in names:
-        era = releases.resolve(v)
+        era = resolution.resolve(v)
         if era not in eras:
             eras.append(era)
     return tuple(eras), versions
@@ -38,11 +38,11 @@ def version_note(versions=None) -> tuple[str, bool]:
     if list(versions) == list(releases.MODELED_VERSIONS):
         proved = f"every modeled release, {releases.modeled_range()}"
     else:
-        proved = ", ".join(f"{v} ({releases.provenance(v)})" if releases.provenance(v) else v for v in versions)
+        proved = ", ".join(f"{v} ({resolution.provenance(v)})" if resolution.provenance(v) else v for v in versions)
     installed = installed_flashinfer_version()
     if installed is None:
         return f"model of flashinfer {proved} (flashinfer not installed here)", False
-    if installed not in releases.MODELED_VERSIONS and releases.adoption_of(installed) is None:
+    if installed not in releases.MODELED_VERSIONS and resolution.adoption_of(installed) is None:
         return (
             f"WARNING: flashinfer {installed} is installed, which is not modeled (modeled: "
             f"{releases.modeled_range()}); the guard falls back to the `any` bound over every "

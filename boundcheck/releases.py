@@ -3,7 +3,8 @@
 Trust: each era's facts were read in that era's shipped sources (`pip download --no-deps
 flashinfer-python==V`; paths are relative to the `flashinfer/` package). The model
 functions take an `Era` and branch only on its fields; no code anywhere compares
-version strings except `era_for` below. `boundcheck drift` re-reads an era's facts from
+version strings except the lookups by version (`modeled_era` below, and
+boundcheck.resolution, which adds the user's adoptions and the installed release). `boundcheck drift` re-reads an era's facts from
 a flashinfer folder and names the era whose facts it matches.
 
 Modeled: every release that ships trtllm-gen MoE, 0.2.8 to 0.7.4. Up to 0.4.1 the tile
@@ -15,13 +16,11 @@ not rounded to the cluster; from 0.5.0 C++ picks the tile.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 
 from .errors import BoundcheckInputError
 from .installed import release_of
 from .facts import LAUNCHER, RUNNER_H, Source
-from .versions import version_key
 from .variants import Buckets, Center, CtaFormula, GridCluster, TileSource, TunedTileLaunchers
 
 FUSED_MOE_CORE = "fused_moe/core.py"
@@ -471,15 +470,6 @@ def modeled_range() -> str:
     return f"{MODELED_VERSIONS[0]} - {NEWEST} ({len(MODELED_VERSIONS)} releases)"
 
 
-def adoption_of(version: str | None):
-    """The user store's adoption of an unmodeled release (boundcheck.adopted), or None."""
-    if version is None or release_of(version) in _BY_VERSION:
-        return None
-    from .adopted import lookup  # the store is the user's, not a fact: read only when asked
-
-    return lookup(release_of(version))
-
-
 def era_named(name: str) -> Era:
     for era in ERAS:
         if era.name == name:
@@ -487,79 +477,7 @@ def era_named(name: str) -> Era:
     raise BoundcheckInputError("era", f"no era {name!r}; eras are {', '.join(e.name for e in ERAS)}")
 
 
-def provenance(version: str) -> str:
-    """How a release's facts are known: "" for a modeled release, the adoption otherwise."""
-    adoption = adoption_of(version)
-    return "" if adoption is None else adoption.describe()
-
-
-def era_for(version: str) -> Era:
-    """The era of a modeled release (a local tag, `+cu128`, names its release), or of one
-    adopted by executed equivalence (`boundcheck adopt`); an input error listing the
-    modeled range otherwise."""
-    era = _BY_VERSION.get(release_of(version))
-    adoption = adoption_of(version) if era is None else None
-    if adoption is not None:
-        return era_named(adoption.era)
-    if era is None:
-        raise BoundcheckInputError(
-            "flashinfer",
-            f"release {version!r} is not modeled; modeled releases are {modeled_range()}: "
-            f"{', '.join(MODELED_VERSIONS)} (a newer release whose geometry equals a modeled era's can be "
-            "adopted: boundcheck adopt --flashinfer-root DIR)",
-        )
-    return era
-
-
-def installed_version() -> str | None:
-    """The release of the flashinfer module this process would run (boundcheck.installed:
-    the module's __version__, read without importing its kernels, else the package
-    metadata; local tags dropped); None when flashinfer is not installed."""
-    from .installed import detect
-
-    return detect().release
-
-
-def is_newer_than_modeled(version: str) -> bool:
-    try:
-        return version_key(release_of(version)) > version_key(NEWEST)
-    except ValueError:
-        return False
-
-
-def resolve(flashinfer: str | None) -> Era:
-    """--flashinfer VERSION | installed | None (the installed release, else the newest)."""
-    if flashinfer is None:
-        installed = installed_version()
-        known = installed is not None and (installed in _BY_VERSION or adoption_of(installed) is not None)
-        return era_for(installed) if known else era_for(NEWEST)
-    if flashinfer == "installed":
-        installed = installed_version()
-        if installed is None:
-            raise BoundcheckInputError("flashinfer", "'installed' was asked for, but flashinfer-python is not installed here")
-        return era_for(installed)
-    return era_for(flashinfer)
-
-
-def resolve_version(flashinfer: str | None) -> str:
-    """The release name an answer is for (what every output names)."""
-    if flashinfer in (None, "installed"):
-        installed = installed_version()
-        if installed is not None and (installed in _BY_VERSION or adoption_of(installed) is not None):
-            return installed
-        if flashinfer == "installed":
-            resolve("installed")  # raises the right error
-        return NEWEST
-    era_for(flashinfer)
-    return release_of(flashinfer)
-
-
-STRICT_VERSION_VARIABLE = "BOUNDCHECK_STRICT_VERSION"
-
-
-def strict_version() -> bool:
-    """Is BOUNDCHECK_STRICT_VERSION on? Read as runtime/dist_aware.py reads flashinfer's
-    switch: on unless unset or one of "", 0, false, no, off, none (case and surrounding
-    blanks ignored), so that `false` or `off` never turns strict mode on."""
-    value = os.environ.get(STRICT_VERSION_VARIABLE)
-    return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off", "none")
+def modeled_era(version: str) -> Era | None:
+    """The era of a modeled release (a local tag, `+cu128`, names its release); None for any
+    other version (boundcheck.resolution also consults the user's adoptions)."""
+    return _BY_VERSION.get(release_of(version))

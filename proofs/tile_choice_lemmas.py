@@ -210,7 +210,7 @@ def _previous_rule_queries(case):
     """0.7.4's allowed tiles against 0.7.2.post1's smallest-tile test (one smaller
     neighbour, no global tile): the lemma the safety composition needs must fail."""
     from boundcheck.policy import FLASHINFER
-    from boundcheck.releases import resolve
+    from boundcheck.resolution import resolve
 
     new, old = resolve("0.7.4"), resolve("0.7.2.post1")
     tiles = new.tiles["bf16"]

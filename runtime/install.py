@@ -30,7 +30,7 @@ import os
 import sys
 import threading
 
-from boundcheck.releases import STRICT_VERSION_VARIABLE, strict_version
+from boundcheck.resolution import STRICT_VERSION_VARIABLE, strict_version
 
 from .announce import announce, say
 from .entry_points import ENTRY_POINTS

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from boundcheck import releases
+from boundcheck import resolution
 from boundcheck.caps import strict_cap
 from boundcheck.domain import CLUSTER_Y_SIZES
 from boundcheck.errors import BoundcheckInputError
@@ -42,7 +42,7 @@ def checked(options: dict, where: str | None = OPTIONS_VARIABLE) -> dict:
         except BoundcheckInputError as error:
             raise BoundcheckInputError(_name(where, "policy"), str(error).split(": ", 1)[1]) from None
         if policy.kind == "fixed":
-            era = releases.resolve(result.get("flashinfer"))
+            era = resolution.resolve(result.get("flashinfer"))
             tiles = sorted({tile for tiles in era.tiles.values() for tile in tiles})
             if policy.tile not in tiles:
                 raise BoundcheckInputError(_name(where, "policy"), f"tile {policy.tile} is not one flashinfer "
@@ -70,7 +70,7 @@ def _running_release(version: str, where: str) -> str:
     from boundcheck.installed import detect
 
     try:
-        named = releases.resolve_version(version)
+        named = resolution.resolve_version(version)
     except BoundcheckInputError as error:
         raise BoundcheckInputError(where, str(error).split(": ", 1)[1]) from None
     running = detect().release

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from boundcheck import installed as installed_flashinfer
 from boundcheck import releases
+from boundcheck import resolution
 from boundcheck.errors import BoundcheckInputError
 
 
@@ -66,32 +67,32 @@ def for_version(version: str | None, installed: str | None = None, location: str
     release is its era's, unless `location` (the installed package folder) no longer holds
     the files it was adopted with: then it is ignored, with a warning."""
     if version is None:
-        return GuardedRelease(releases.NEWEST, None, releases.era_for(releases.NEWEST), False)
-    adoption = releases.adoption_of(version)
+        return GuardedRelease(releases.NEWEST, None, resolution.era_for(releases.NEWEST), False)
+    adoption = resolution.adoption_of(version)
     if adoption is not None:
         from boundcheck.adopted import matches
 
         if location is None or matches(adoption, location):
-            return GuardedRelease(version, installed, releases.era_for(version), False, adoption=adoption)
+            return GuardedRelease(version, installed, resolution.era_for(version), False, adoption=adoption)
         warnings.warn(
             f"boundcheck: the adoption of flashinfer {version} ({adoption.describe()}, files of {adoption.folder}) "
             f"does not match the files at {location}: ignored; run `boundcheck adopt` again",
             RuntimeWarning,
             stacklevel=3,
         )
-    if version not in releases.MODELED_VERSIONS and releases.is_newer_than_modeled(version):
-        if releases.strict_version():
+    if version not in releases.MODELED_VERSIONS and resolution.is_newer_than_modeled(version):
+        if resolution.strict_version():
             raise BoundcheckInputError(
                 "flashinfer",
                 f"flashinfer {version} is newer than every modeled release ({releases.modeled_range()}) "
-                f"and {releases.STRICT_VERSION_VARIABLE}=1 forbids the unproven fallback",
+                f"and {resolution.STRICT_VERSION_VARIABLE}=1 forbids the unproven fallback",
             )
-        return GuardedRelease(version, installed, releases.era_for(releases.NEWEST), True)
+        return GuardedRelease(version, installed, resolution.era_for(releases.NEWEST), True)
     if adoption is not None:
         raise BoundcheckInputError("flashinfer", f"flashinfer {version}: its adoption no longer matches the files "
                                                  f"at {location}, and it is not modeled; run `boundcheck adopt`")
     # A modeled release; anything else is the input error that lists the modeled ones.
-    return GuardedRelease(version, installed, releases.era_for(version), False)
+    return GuardedRelease(version, installed, resolution.era_for(version), False)
 
 
 # The unmodeled newer releases already warned about in this process: the fallback is
@@ -107,7 +108,7 @@ def _warn_fallback(release: GuardedRelease, stacklevel: int, always: bool = Fals
     _WARNED.add(release.version)
     warnings.warn(
         f"boundcheck: {release.describe()}; `boundcheck adopt` adopts it if its executed geometry equals a "
-        f"modeled era's; set {releases.STRICT_VERSION_VARIABLE}=1 to refuse unmodeled releases instead",
+        f"modeled era's; set {resolution.STRICT_VERSION_VARIABLE}=1 to refuse unmodeled releases instead",
         RuntimeWarning,
         stacklevel=stacklevel + 1,
     )

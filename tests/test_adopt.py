@@ -15,7 +15,7 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from boundcheck import adopted, releases
+from boundcheck import adopted, resolution
 from boundcheck.cli import main
 from boundcheck.drift.compiled import sources_root
 from boundcheck.runtime import release as runtime_release
@@ -56,7 +56,7 @@ def _run(*argv):
 def test_an_equal_release_is_adopted_and_every_command_follows(tmp_path, home):
     folder = _release_copy(tmp_path)
     with pytest.raises(Exception, match="not modeled"):
-        releases.era_for(NEW)
+        resolution.era_for(NEW)
     code, out = _run("adopt", "--flashinfer-root", str(folder), "--json")
     report = json.loads(out)
     assert code == 0 and report["adopted"]["era"] == "E24" and report["adopted"]["compared_with"] == SOURCE, out
@@ -64,7 +64,7 @@ def test_an_equal_release_is_adopted_and_every_command_follows(tmp_path, home):
     stored = json.loads((home / "adopted.json").read_text())["adopted"][NEW]
     assert stored["digest"] == adopted.files_digest(folder) and stored["folder"] == str(folder)
     # every command takes 0.7.5 as E24 and says how it is known
-    assert releases.era_for(NEW).name == "E24"
+    assert resolution.era_for(NEW).name == "E24"
     code, out = _run("chunk", "--num-experts", "256", "--top-k", "8", "--flashinfer", NEW, "--json")
     chunk = json.loads(out)
     assert code == 0 and chunk["era"] == "E24" and chunk["adopted"].startswith("adopted by executed equivalence")
@@ -93,7 +93,7 @@ def test_a_changed_geometry_is_refused_and_nothing_recorded(tmp_path, home):
     differences = [d["what"] for a in report["attempts"] for d in a["differences"]]
     assert any("getMaxNumCtasInBatchDim" in what for what in differences), differences
     with pytest.raises(Exception, match="not modeled"):
-        releases.era_for(NEW)
+        resolution.era_for(NEW)
 
 
 def test_an_adoption_whose_files_changed_is_ignored_by_the_guard(tmp_path, home):

@@ -20,7 +20,7 @@ from boundcheck.errors import BoundcheckInputError
 from boundcheck.lift import lift_function, parse_formula
 from boundcheck.ops import INT
 from boundcheck.policy import parse_policy
-from boundcheck.releases import era_for
+from boundcheck.resolution import era_for
 from boundcheck.tiles import next_positive_power_of_2
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -117,7 +117,7 @@ def test_prove_json_proves_everything(proved):
             assert any(c["counterexample"] for c in o["cases_detail"]) or o["name"] == "control[False]"
     safety = next(o for o in document["obligations"] if o["name"] == "safety")
     # Every release's era, every precision it runs, under every policy, is its own case.
-    from boundcheck.releases import era_for
+    from boundcheck.resolution import era_for
 
     eras = {era_for(v).name: era_for(v) for v in PINNED}.values()
     assert safety["cases"] == sum(3 + len(t) for era in eras for t in era.tiles.values())  # flashinfer, default, any
@@ -213,7 +213,8 @@ def test_chunk_names_the_release_in_text_and_json(version, precision, bound):
 
 
 def test_chunk_default_release_is_the_installed_one():
-    from boundcheck.releases import NEWEST, installed_version
+    from boundcheck.releases import NEWEST
+    from boundcheck.resolution import installed_version
 
     report = json.loads(run("chunk", "--num-experts", "8", "--top-k", "2", "--json").stdout)
     installed = installed_version()

@@ -39,7 +39,8 @@ from boundcheck import tiles as tilesets
 from boundcheck.bound import chunk_bound
 from boundcheck.errors import BoundcheckInputError
 from boundcheck.facts import INT32_MAX
-from boundcheck.releases import MODELED_VERSIONS, era_for
+from boundcheck.releases import MODELED_VERSIONS
+from boundcheck.resolution import era_for
 
 from boundcheck.drift import compiled as cref
 from boundcheck.drift import tactics

@@ -17,7 +17,8 @@ import pytest
 from boundcheck import drift
 from boundcheck.cli import main
 from boundcheck.drift import FUSED_MOE_CORE, FUSED_MOE_UTILS, LAUNCHER, MATCH, MISMATCH, MISSING, RUNNER_H, identify, rows
-from boundcheck.releases import MODELED_VERSIONS, era_for, installed_version
+from boundcheck.releases import MODELED_VERSIONS
+from boundcheck.resolution import era_for, installed_version
 
 # Where tools/fetch_flashinfer_sources.py unpacks every modeled release (.ci/run runs it).
 SOURCES = Path(os.environ.get("BOUNDCHECK_FLASHINFER_CACHE", "~/.cache/boundcheck/flashinfer-src")).expanduser()

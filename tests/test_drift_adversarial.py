@@ -32,7 +32,7 @@ from boundcheck.cli import main
 from boundcheck.drift import FUSED_MOE_CORE, FUSED_MOE_UTILS, MATCH, MISMATCH, MISSING, BoundcheckInputError, rows
 from boundcheck.drift import compiled as cref
 from boundcheck.drift.compiled import LAUNCHER, RUNNER_H
-from boundcheck.releases import era_for
+from boundcheck.resolution import era_for
 
 SOURCES = cref.sources_root()
 E24 = era_for("0.7.4")

@@ -20,7 +20,8 @@ import pytest
 from boundcheck.drift import tactics
 from boundcheck.drift.compiled import LAUNCHER, RUNNER_H, compiler, sources_root
 from boundcheck.drift.execute import executed_functions
-from boundcheck.releases import MODELED_VERSIONS, era_for
+from boundcheck.releases import MODELED_VERSIONS
+from boundcheck.resolution import era_for
 
 ROOT = sources_root()
 UTILS = "fused_moe/utils.py"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from boundcheck.releases import era_for
+from boundcheck.resolution import era_for
 
 ENGINES = {
     "vllm_0_33_0": [Path("/root/.cache/boundcheck/engines/vllm-0.33.0/lib/python3.11/site-packages")],

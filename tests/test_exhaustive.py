@@ -11,7 +11,7 @@ import pytest
 
 from boundcheck.bound import effective_counts, grid_bound_and_tile, is_safe
 from boundcheck.policy import for_release, parse_policy
-from boundcheck.releases import era_for
+from boundcheck.resolution import era_for
 
 from . import oracle
 from .eras import distinct_geometries, oracle_era

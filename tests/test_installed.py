@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from boundcheck import installed
-from boundcheck.releases import MODELED_VERSIONS, era_for, is_newer_than_modeled, resolve_version
+from boundcheck.releases import MODELED_VERSIONS
+from boundcheck.resolution import era_for, is_newer_than_modeled, resolve_version
 
 SOURCES = Path(os.environ.get("BOUNDCHECK_FLASHINFER_CACHE", "~/.cache/boundcheck/flashinfer-src")).expanduser()
 

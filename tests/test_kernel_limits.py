@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from boundcheck.cli import main
 from boundcheck.drift.compiled import sources_root
 from boundcheck.kernel_limits import LIMITS_TABLE, Shape, kernel_bound, limits_for
-from boundcheck.releases import MODELED_VERSIONS, era_for
+from boundcheck.releases import MODELED_VERSIONS
+from boundcheck.resolution import era_for
 
 ROOT = sources_root()
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from boundcheck.geometry import GRID_CLUSTER_RULES, cta_budget, launched_grid_y, release_cta_budget
-from boundcheck.releases import GRID_ARTIFACTS, era_for
+from boundcheck.releases import GRID_ARTIFACTS
+from boundcheck.resolution import era_for
 from boundcheck.proofs.domain import CLUSTER_Y_SIZES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))

@@ -13,7 +13,8 @@ from boundcheck import facts
 from boundcheck.bound import chunk_bound, effective_counts, is_safe, max_chunk_tokens
 from boundcheck.geometry import int32_expressions, max_num_ctas_in_batch_dim, max_num_ctas_in_batch_dim_permuted_min
 from boundcheck.policy import FLASHINFER, Policy, for_release, parse_policy
-from boundcheck.releases import ERAS, era_for, fp4_launcher_tiles
+from boundcheck.releases import ERAS, fp4_launcher_tiles
+from boundcheck.resolution import era_for
 from boundcheck.tiles import (
     caller_heuristic_index,
     caller_heuristic_tile,

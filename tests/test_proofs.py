@@ -11,7 +11,7 @@ from boundcheck.plan import chunk_count, chunk_size
 from boundcheck.policy import parse_policy
 from boundcheck.solver import core
 from boundcheck.solver.obligation import check_case, run_obligations
-from boundcheck.releases import era_for
+from boundcheck.resolution import era_for
 from boundcheck.proofs import THEOREMS, TWINS
 from boundcheck.proofs.cases import scope, set_scope
 from boundcheck.proofs.closed_form import BUDGET, TILE, E, K, derive, vllm_off_by_one

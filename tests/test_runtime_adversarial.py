@@ -23,7 +23,7 @@ import warnings
 import pytest
 import torch
 
-from boundcheck import caps, releases
+from boundcheck import caps, releases, resolution
 from boundcheck.errors import BoundcheckInputError
 from boundcheck.runtime import GuardError, guard, limits
 from boundcheck.runtime import release as release_module
@@ -233,7 +233,7 @@ def test_nvfp4_activations_with_mx_weights_are_capped_as_nvfp4():
     activation scale factors are NVFP4's: the cap follows the kernels, not the name."""
     from boundcheck.runtime.precision import infer
 
-    era = releases.era_for("0.7.2.post1")
+    era = resolution.era_for("0.7.2.post1")
     fp4 = ENTRY_POINTS[FP4]
     nv = make_arguments(FP4, 32, hidden=64, activation_type=3, num_fused_shared_experts=None)
     assert infer(fp4, nv, era) == ("nvfp4", "nvfp4")
@@ -357,11 +357,11 @@ def test_an_activation_type_that_is_not_an_int_is_in_doubt_not_an_error():
 )
 def test_strict_version_is_read_as_a_boolean(monkeypatch, value, strict):
     if value is None:
-        monkeypatch.delenv(releases.STRICT_VERSION_VARIABLE, raising=False)
+        monkeypatch.delenv(resolution.STRICT_VERSION_VARIABLE, raising=False)
     else:
-        monkeypatch.setenv(releases.STRICT_VERSION_VARIABLE, value)
+        monkeypatch.setenv(resolution.STRICT_VERSION_VARIABLE, value)
     monkeypatch.setattr(release_module, "_WARNED", set(), raising=False)
-    assert releases.strict_version() is strict
+    assert resolution.strict_version() is strict
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if strict:
@@ -374,7 +374,7 @@ def test_strict_version_is_read_as_a_boolean(monkeypatch, value, strict):
 # --- 5. an unmodeled newer release named explicitly warns, once per version --------------
 
 def test_an_explicitly_named_unmodeled_release_warns_once_per_version(monkeypatch):
-    monkeypatch.delenv(releases.STRICT_VERSION_VARIABLE, raising=False)
+    monkeypatch.delenv(resolution.STRICT_VERSION_VARIABLE, raising=False)
     monkeypatch.setattr(release_module, "_WARNED", set(), raising=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -390,7 +390,7 @@ def test_an_explicitly_named_unmodeled_release_warns_once_per_version(monkeypatc
     assert len(messages) == 2, messages
     assert "flashinfer 0.8.0 (not modeled" in messages[0] and "`any` bound" in messages[0]
     assert "flashinfer 0.8.1 (not modeled" in messages[1]
-    assert all(releases.STRICT_VERSION_VARIABLE in m for m in messages)
+    assert all(resolution.STRICT_VERSION_VARIABLE in m for m in messages)
     # attributed to the caller's line
     assert all(w.filename == __file__ for w in caught if issubclass(w.category, RuntimeWarning))
     assert bound == limits.max_chunk_tokens(512, 22, precision="bf16", policy="any", cap=None,

@@ -193,7 +193,7 @@ def test_caps_environment_and_context(monkeypatch):
 def test_precision_is_inferred_as_the_launcher_does():
     from boundcheck.runtime.precision import infer_precision
 
-    from boundcheck.releases import era_for
+    from boundcheck.resolution import era_for
 
     e23, e21, e10 = era_for("0.7.2.post1"), era_for("0.6.18.post1"), era_for("0.6.2")
     fp4 = ENTRY_POINTS["trtllm_fp4_block_scale_moe"]
@@ -284,7 +284,7 @@ def test_deepseek_group_limits_are_the_releases(version, groups):
     """n_group is checked against the release's own limit (releases.Routing, stated once):
     `mNumExpertGroups <= NumWarps` up to 0.4.1 (256 threads: 8; 384 from 0.4.0: 12), then
     MaxNumGroups = 8; topk_group at most MaxNumTopGroups = 4 throughout."""
-    from boundcheck.releases import era_for
+    from boundcheck.resolution import era_for
     from boundcheck.runtime import limits
 
     era = era_for(version)
@@ -304,7 +304,7 @@ def test_the_caller_eras_group_limit_is_the_kernels_warps(version):
     import re
 
     from boundcheck.drift.compiled import sources_root
-    from boundcheck.releases import era_for
+    from boundcheck.resolution import era_for
 
     csrc = sources_root() / version / "flashinfer" / "data" / "csrc"
     if not csrc.is_dir():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from boundcheck.kernel_limits import kernel_bound
-from boundcheck.releases import era_for
+from boundcheck.resolution import era_for
 from boundcheck.runtime import GuardError, guard, limits
 from boundcheck.runtime.release import guarded_release
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from boundcheck.bound import max_chunk_tokens
-from boundcheck.releases import NEWEST, STRICT_VERSION_VARIABLE
+from boundcheck.releases import NEWEST
+from boundcheck.resolution import STRICT_VERSION_VARIABLE
 
 pytest.importorskip("torch")
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from boundcheck.releases import MODELED_VERSIONS, era_for
+from boundcheck.releases import MODELED_VERSIONS
+from boundcheck.resolution import era_for
 from boundcheck.runtime import signatures
 from boundcheck.runtime.entry_points import ENTRY_POINTS
 from boundcheck.runtime.signatures import SIGNATURES, STRUCTURE, Expr, signature_for, structure_for

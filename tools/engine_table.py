@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from boundcheck import domain as D  # noqa: E402
 from boundcheck.audit import audit  # noqa: E402
 from boundcheck.lift import lift_function  # noqa: E402
-from boundcheck.releases import resolve  # noqa: E402
+from boundcheck.resolution import resolve  # noqa: E402
 
 MODELS = [  # name, num_experts, top_k, fused shared experts
     ("Nemotron 3 Super", 512, 22, "0"),

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from boundcheck.kernel_limits import LIMITS_TABLE, Shape, kernel_bound, padded_rows  # noqa: E402
-from boundcheck.releases import era_for  # noqa: E402
+from boundcheck.resolution import era_for  # noqa: E402
 from tools.gpu_int32_overflow import build, device_line, run_logged  # noqa: E402
 
 ENTRY, RELEASE, PRECISION = "fp8_requant_src_offset", "0.7.2.post1", "fp8_per_channel"

@@ -115,7 +115,7 @@ def render(versions: list[str], records: dict[str, dict[str, Found]], order) -> 
 
 
 def cross_check(versions, records) -> list[str]:
-    from boundcheck.releases import era_for
+    from boundcheck.resolution import era_for
 
     problems = []
     for version in versions:

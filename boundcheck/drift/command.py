@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from .. import releases
+from .. import resolution
 from ..errors import BoundcheckInputError
 from .comparison import MATCH, _matching_eras, compare, identification_line
 from .extraction import extract
@@ -54,10 +55,10 @@ def add_parser(sub):
 def _era_asked(args, identified) -> tuple:
     """(era, version or None, how it was chosen)."""
     if args.flashinfer is not None:
-        return releases.resolve(args.flashinfer), releases.resolve_version(args.flashinfer), "--flashinfer"
+        return resolution.resolve(args.flashinfer), resolution.resolve_version(args.flashinfer), "--flashinfer"
     if args.flashinfer_root is not None and len(identified) == 1:
         return identified[0], None, "identified from the sources"
-    return releases.resolve(None), releases.resolve_version(None), "default"
+    return resolution.resolve(None), resolution.resolve_version(None), "default"
 
 
 def _inventory(root, era, version) -> dict:
@@ -105,7 +106,7 @@ def _print_inventory(inventory: dict) -> None:
 def run(args) -> int:
     root = check_root(args.flashinfer_root if args.flashinfer_root is not None else installed_root())
     if args.flashinfer is not None:
-        releases.resolve(args.flashinfer)  # a bad version is an input error before any reading
+        resolution.resolve(args.flashinfer)  # a bad version is an input error before any reading
     if not (args.execute_timeout > 0 and args.execute_timeout < float("inf")):
         # checked with or without --execute: an option given is an option honoured or refused
         raise BoundcheckInputError("execute_timeout", f"must be a positive number of seconds, got {args.execute_timeout}")

@@ -347,7 +347,8 @@ def _spans(versions, order) -> str:
 def executed_function_releases(root: Path | None = None) -> dict[str, dict[str, list[str]]]:
     """{function: {what it is compared with: the modeled releases}} over the sources of
     every modeled release (boundcheck.drift.compiled.sources_root())."""
-    from ..releases import MODELED_VERSIONS, era_for
+    from ..releases import MODELED_VERSIONS
+    from ..resolution import era_for
     from . import compiled
 
     found: dict[str, dict[str, list[str]]] = {}

@@ -8,6 +8,7 @@ import os
 import time
 
 from .. import releases
+from .. import resolution
 from ..folders import writable_folder, write_file
 from ..shapes import SHAPES
 from . import data, figures
@@ -32,13 +33,13 @@ def _gathered_cell(cell: data.GatheredCell) -> str:
 
 
 def build(version: str) -> list:
-    era = releases.era_for(version)
+    era = resolution.era_for(version)
     precisions = list(era.tiles)
     blocks = [
         Heading(1, f"boundcheck report: flashinfer {version}"),
         Paragraph(
             f"Era {era.name} ({era.first} - {era.last})"
-            + (f"; flashinfer {version} is {releases.provenance(version)}" if releases.provenance(version) else "")
+            + (f"; flashinfer {version} is {resolution.provenance(version)}" if resolution.provenance(version) else "")
             + ". Every number is what `boundcheck chunk --flashinfer "
             f"{version}` computes: the proven grid bound (largest n such that every token count in [1, n] launches "
             "with grid.y <= 65,535) under the flashinfer policy, tune_max_num_tokens 8192, cluster_y 1, "
@@ -102,7 +103,7 @@ def write(version: str, out: str) -> dict:
 
 
 def run(args) -> int:
-    version = releases.resolve_version(args.flashinfer)
+    version = resolution.resolve_version(args.flashinfer)
     start = time.perf_counter()
     result = write(version, args.out)
     print(f"flashinfer {version}: wrote {os.path.join(args.out, 'index.html')} and report.md "

@@ -10,7 +10,8 @@ from ..bound import chunk_bound
 from ..caps import cap_for
 from ..errors import BoundcheckInputError
 from ..plan import chunk_count
-from ..releases import MODELED_VERSIONS, era_for
+from ..releases import MODELED_VERSIONS
+from ..resolution import era_for
 from ..shapes import SHAPES, Shape, shape_bound
 
 EXPERTS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)  # log-scale axis of the heatmaps

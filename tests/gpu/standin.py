@@ -18,7 +18,7 @@ import torch
 
 from boundcheck.bound import effective_counts
 from boundcheck.geometry import launched_grid_y, max_num_ctas_in_batch_dim
-from boundcheck.releases import era_for
+from boundcheck.resolution import era_for
 from boundcheck.tiles import default_tile
 from boundcheck.runtime import reference
 from boundcheck.runtime.reference import SIGNATURE_RELEASE
