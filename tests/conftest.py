@@ -21,3 +21,20 @@ def proved(tmp_path_factory):
         capture_output=True, text=True,
     )
     return result, smt_dir, (json.loads(result.stdout) if result.returncode == 0 else None)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What was skipped and how to run it, always (not only under -rs): each reason once,
+    with its count. The reasons name the command that removes them (the fetcher, a GPU)."""
+    from collections import Counter
+
+    reasons = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if not reasons:
+        return
+    terminalreporter.write_sep("-", f"{sum(reasons.values())} skipped, and how to run them")
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"{count:5d}  {reason}")

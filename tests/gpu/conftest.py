@@ -8,8 +8,10 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REASON = (
-    "no CUDA GPU" if not torch.cuda.is_available()
-    else "CuPy is not installed" if importlib.util.find_spec("cupy") is None
+    "no CUDA GPU (on a machine with one and CuPy: python -m pytest tests/gpu; the runs on H100 and H200 are "
+    "in benchmarks/results/)" if not torch.cuda.is_available()
+    else "CuPy is not installed (pip install cupy-cuda12x, then python -m pytest tests/gpu)"
+    if importlib.util.find_spec("cupy") is None
     else None
 )
 
