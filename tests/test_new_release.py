@@ -1,6 +1,6 @@
 """The next patch release, simulated: tools/new_release.py adds one line to one data file
 (boundcheck/releases.py) and what derives from it follows: the guard's signatures, the
-32-bit inventory and its docs table are regenerated, `drift --execute --inventory` finds the
+32-bit inventory and its docs table and the README's tables are regenerated, `drift --execute --inventory` finds the
 release equal to its era; `chunk`, `prove` and the guard's signature reader take the new
 release as its era. The release is 0.7.5, a copy of 0.7.4's
 sources under another name, in a copy of this checkout."""
@@ -71,6 +71,7 @@ def simulated(tmp_path_factory):
     for name in ("boundcheck", "runtime", "proofs", "tools"):
         shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "docs").mkdir()
+    shutil.copy(REPO / "README.md", repo / "README.md")
     # the installed layout: boundcheck.runtime and boundcheck.proofs inside the package
     (repo / "boundcheck" / "runtime").symlink_to(repo / "runtime", target_is_directory=True)
     (repo / "boundcheck" / "proofs").symlink_to(repo / "proofs", target_is_directory=True)
@@ -103,6 +104,9 @@ def test_the_derived_tables_follow(simulated):
     recorded = json.loads((repo / "boundcheck" / "drift" / "inventory" / "recorded.json").read_text())["releases"]
     assert recorded["0.7.5"] == recorded["0.7.4"]
     assert "| 0.7.5 |" in (repo / "docs" / "int32_inventory.md").read_text()
+    readme = (repo / "README.md").read_text()
+    assert "| E24 | 0.7.4 - 0.7.5 |" in readme and "\n| 0.7.4 - 0.7.5 | 378,344 (128) |" in readme
+    assert "\n| 0.7.4 |" not in readme
 
 
 def test_chunk_prove_and_the_guard_take_it_as_its_era(simulated):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 
 
 def _examples():
@@ -40,3 +41,23 @@ def test_console_example_is_what_the_command_prints(command, expected):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip("\n").split("\n") == expected
+
+
+def test_the_generated_tables_are_current(tmp_path):
+    """The bounds per release and the era table's releases follow from the code
+    (tools/readme_tables.py); a stale row is named, and a README without the markers is
+    refused rather than half-rewritten."""
+    tool = [sys.executable, str(ROOT / "tools" / "readme_tables.py")]
+    done = subprocess.run(tool + ["--check"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    # the broken twin: one bound and one era range edited by hand are found
+    text = (ROOT / "README.md").read_text()
+    edited = tmp_path / "README.md"
+    edited.write_text(text.replace("| 0.7.4 | 378,344 (128) |", "| 0.7.4 | 378,345 (128) |", 1)
+                      .replace("| E21 | 0.6.18 - 0.6.18.post1 |", "| E21 | 0.6.18 |", 1))
+    done = subprocess.run(tool + ["--check", "--readme", str(edited)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "-| 0.7.4 | 378,345 (128) |" in done.stdout and "+| E21 | 0.6.18 - 0.6.18.post1 |" in done.stdout
+    edited.write_text(text.replace("<!-- end of the generated bounds -->", ""))
+    done = subprocess.run(tool + ["--check", "--readme", str(edited)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "expected one" in done.stderr

@@ -15,12 +15,13 @@ $BOUNDCHECK_FLASHINFER_CACHE or ~/.cache/boundcheck/flashinfer-src):
 1. runtime/signatures.json    python tools/record_signatures.py --strict
 2. the 32-bit inventory       python -m boundcheck.drift.inventory VERSION --record
 3. docs/int32_inventory.md    python tools/inventory_table.py
-4. the check                  boundcheck drift --flashinfer-root DIR/VERSION/flashinfer --flashinfer VERSION
+4. the README's tables        python tools/readme_tables.py (bounds per release, the era table's ranges)
+5. the check                  boundcheck drift --flashinfer-root DIR/VERSION/flashinfer --flashinfer VERSION
                                   --execute --inventory   (the release's facts, executed geometry and
                                   inventory against its era's: any difference fails)
 
-and it prints what is left to a person: the README's era table, whose version ranges are
-written by hand.
+What is left to a person is the commit (and, where the release changed something the era
+table's prose names, that prose).
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def regenerate(repo: Path, version: str, src: Path) -> list[list[str]]:
         [python, "tools/record_signatures.py", "--src", str(src), "--strict", "--quiet"],
         [python, "-m", "boundcheck.drift.inventory", version, "--record"],
         [python, "tools/inventory_table.py"],
+        [python, "tools/readme_tables.py"],
         [python, "-m", "boundcheck", "drift", "--flashinfer-root", str(src / version / "flashinfer"), "--flashinfer",
          version, "--execute", "--inventory"],
     ]
@@ -161,8 +163,7 @@ def main(argv=None) -> int:
         except NewReleaseError as error:
             print(f"new_release: {error}", file=sys.stderr)
             return 1
-    print(f"{args.version} is modeled as {era}. Left to a person: the README's era table (version ranges by hand), "
-          "a commit.")
+    print(f"{args.version} is modeled as {era}. Left to a person: a commit.")
     return 0
 
 
