@@ -121,3 +121,15 @@ def test_chunk_prove_and_the_guard_take_it_as_its_era(simulated):
     probe = ("from boundcheck.runtime.signatures import signature_for as s; "
              "print(s('trtllm_fp4_block_scale_moe', '0.7.5') == s('trtllm_fp4_block_scale_moe', '0.7.4') is not None)")
     assert _run([sys.executable, "-c", probe], repo, env).strip() == "True"
+    # the guard, with 0.7.5 installed: its era's bounds, not the unproven fallback for a newer release
+    probe = ("from boundcheck.runtime.release import for_version; r = for_version('0.7.5', '0.7.5'); "
+             "print(r.era.name, r.fallback, r.describe())")
+    assert _run([sys.executable, "-c", probe], repo, env).strip() == "E24 False flashinfer 0.7.5 (E24)"
+    # the twin: in this checkout, without the line, 0.7.5 is an unmodeled newer release
+    import warnings
+
+    from boundcheck.runtime.release import for_version
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert for_version("0.7.5", "0.7.5").fallback
