@@ -169,7 +169,7 @@ def _buckets_row_in_a_child(root: Path, seconds: float, timeout: float = 60):
     """The buckets row, read by a child process (so that a hang fails the test instead of
     hanging it) with the evaluator's time budget set to `seconds`."""
     script = ("import json, sys; from boundcheck.drift import python_evaluator, rows; "
-              "from boundcheck.releases import era_for; python_evaluator.MAX_SECONDS = float(sys.argv[2]); "
+              "from boundcheck.resolution import era_for; python_evaluator.MAX_SECONDS = float(sys.argv[2]); "
               "row = {r.fact: r for r in rows(sys.argv[1], era_for('0.7.4'))}['buckets']; "
               "print(json.dumps(row.__dict__))")
     result = subprocess.run([sys.executable, "-c", script, str(root), str(seconds)], capture_output=True, text=True,
