@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from boundcheck.drift.compiled import sources_root
+from boundcheck.drift.compiled import CACHE_VARIABLE, sources_root
 from boundcheck.releases import MODELED_VERSIONS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def simulated(tmp_path_factory):
     for entry in real.iterdir():
         (src / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
     (src / "0.7.5").symlink_to(real / "0.7.4", target_is_directory=True)
-    env = dict(os.environ, PYTHONPATH=str(repo), BOUNDCHECK_FLASHINFER_CACHE=str(src))
+    env = dict(os.environ, PYTHONPATH=str(repo), **{CACHE_VARIABLE: str(src)})
     out = _run([sys.executable, "tools/new_release.py", "0.7.5", "--era", "E24", "--src", str(src), "--repo",
                 str(repo)], repo, env, timeout=1200)
     return repo, env, out

@@ -37,7 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from boundcheck.versions import version_key  # noqa: E402 (after the path set-up)
+from boundcheck.drift.compiled import CACHE_VARIABLE, sources_root  # noqa: E402 (after the path set-up)
+from boundcheck.versions import version_key  # noqa: E402
 
 RELEASES = Path("boundcheck") / "releases.py"
 
@@ -119,7 +120,7 @@ def regenerate(repo: Path, version: str, src: Path) -> list[list[str]]:
         [python, "-m", "boundcheck", "drift", "--flashinfer-root", str(src / version / "flashinfer"), "--flashinfer",
          version, "--execute", "--inventory"],
     ]
-    environment = dict(os.environ, BOUNDCHECK_FLASHINFER_CACHE=str(src))
+    environment = dict(os.environ, **{CACHE_VARIABLE: str(src)})
     for command in commands:
         print("$ " + " ".join(command), flush=True)
         if subprocess.run(command, cwd=repo, env=environment).returncode != 0:
@@ -132,8 +133,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("version", help="the new release, e.g. 0.7.5")
     parser.add_argument("--era", help="the era it equals (default: its adoption in the user's store)")
-    parser.add_argument("--src", type=Path, default=Path(os.environ.get(
-        "BOUNDCHECK_FLASHINFER_CACHE", "~/.cache/boundcheck/flashinfer-src")).expanduser(),
+    parser.add_argument("--src", type=Path, default=sources_root(),
                         help="folder of <VERSION>/flashinfer/ source trees (default: the fetcher's cache)")
     parser.add_argument("--repo", type=Path, default=REPO, help="the checkout to edit (default: this one)")
     parser.add_argument("--dry-run", action="store_true", help="print the edited line, change nothing")

@@ -4,8 +4,9 @@ A `bounded` rule (rules.py) states an upper bound on its findings' value as an e
 over the names below: sums, products and floor quotients of non-negative maxima, so the
 expression is monotone and its value at the maxima bounds the finding everywhere in the
 domain. `check` evaluates it and compares with the finding's type: below 2^31 for a signed
-32-bit value, below 2^32 for an unsigned one (2^15 and 2^16 for a short, 2^7 and 2^8 for a char). What the rule reads from the sources (that
-the expression bounds the finding) is its stated reason; the arithmetic is checked here.
+32-bit value, below 2^32 for an unsigned one (2^15 and 2^16 for a short, 2^7 and 2^8 for a
+char). What the rule reads from the sources (that the expression bounds the finding) is its
+stated reason; the arithmetic is checked here.
 """
 
 from __future__ import annotations

@@ -259,10 +259,9 @@ class _Walker:
         names = [c for c in callee.walk_preorder() if c.kind == self.k.OVERLOADED_DECL_REF]
         name = names[0].spelling if names else callee.spelling
         tokens = [t.spelling for t in callee.get_tokens()]
-        written = "::".join(tokens[:tokens.index(name)]).replace("::::", "::") if name in tokens else ""
-        suffix = "::".join(p for p in written.split("::") if p and p != "<" and p != ">")
+        qualifier = "::".join(t for t in tokens[:tokens.index(name)] if t != "::") if name in tokens else ""
         results = {result for full, result in self.results.get(name, set())
-                   if not suffix or full.endswith(suffix + "::" + name)}
+                   if not qualifier or full.endswith(f"{qualifier}::{name}")}
         if len(results) != 1 or None in results:
             return None
         result = next(iter(results))
@@ -306,15 +305,17 @@ class _Walker:
             elif kind == self.k.CALL_EXPR:
                 op = _dependent_operator(node, self.k)
                 if op in STEP:
-                    self.step(node, operands(node, self.k)[0], op, name, path)  # a postfix one's 2nd is the literal 0
+                    # a postfix one's second operand is the literal 0; its tokens say which it is
+                    prefix = next((t.spelling for t in node.get_tokens()), "") == op
+                    self.step(node, operands(node, self.k)[0], op, prefix, name, path)
                 elif op is not None:
                     self.binary(node, name, path, op)
                 else:
                     self.call(node)
             elif kind == self.k.UNARY_OPERATOR:
-                op, operand = self.step_operator(node)
+                op, operand, prefix = self.step_operator(node)
                 if op is not None:
-                    self.step(node, operand, op, name, path)
+                    self.step(node, operand, op, prefix, name, path)
             elif kind in (self.k.BINARY_OPERATOR, self.k.COMPOUND_ASSIGNMENT_OPERATOR):
                 self.binary(node, name, path)
             elif kind in (self.k.UNEXPOSED_EXPR, self.k.CSTYLE_CAST_EXPR, self.k.CXX_STATIC_CAST_EXPR,
@@ -391,24 +392,21 @@ class _Walker:
         return typed + ("compiler",) if typed is not None else NOT_INTEGER
 
     def step_operator(self, node):
-        """(`++` or `--`, its operand) of an increment or decrement, prefix or postfix, by
-        libclang's operator kind (a macro's `x++` has the macro's tokens); (None, None) for
-        any other unary operator."""
+        """(`++` or `--`, its operand, prefix?) of an increment or decrement, by libclang's
+        operator kind (a macro's `x++` has the macro's tokens); (None, None, False) for any
+        other unary operator."""
         children = [c for c in node.get_children() if c.kind.is_expression()]
-        op = _STEP_KINDS.get(_unary_kind(node))
-        return (op, children[0]) if op is not None and len(children) == 1 else (None, None)
+        kind = _unary_kind(node)
+        op = _STEP_KINDS.get(kind)
+        return (op, children[0], kind in _PREFIX_KINDS) if op is not None and len(children) == 1 else (None, None, False)
 
-    def step(self, node, operand, op: str, function: str, path: str):
+    def step(self, node, operand, op: str, prefix: bool, function: str, path: str):
         """`i++`, `--i`: a candidate where `i` is an integer of 32 bits or fewer (a loop
         index stepped toward a 64-bit bound wraps); the value flows back into `i`."""
         typed = self._compiler_type(operand) or self.infer(operand)
         if typed is NOT_INTEGER or (typed is not None and typed[0] > 4):
             return
         code = " ".join(t.spelling for t in operand.get_tokens())
-        if node.kind == self.k.UNARY_OPERATOR:
-            prefix = _unary_kind(node) in (3, 4)
-        else:  # a dependent operator call: the macro problem aside, its tokens say which
-            prefix = next((t.spelling for t in node.get_tokens()), "") == op
         self.candidate(node, function, path, op, self.reads(operand), typed,
                        code=f"{op} {code}" if prefix else f"{code} {op}")
 
@@ -635,10 +633,11 @@ def _spelled(typed) -> str:
     return name if typed[1] else "unsigned " + name
 
 
-_ARITHMETIC_OPERATORS = {"operator" + op for op in ("*", "+", "-", "/", "%", "<<", ">>", "&", "|", "^")}
+_ARITHMETIC_OPERATORS = {"operator" + op for op in ARITHMETIC | TYPED_ONLY}
 _VECTOR_COMPONENTS = {"x", "y", "z", "w"}
 # libclang's CXUnaryOperatorKind: PostInc, PostDec, PreInc, PreDec
 _STEP_KINDS = {1: "++", 2: "--", 3: "++", 4: "--"}
+_PREFIX_KINDS = {3, 4}
 
 
 def _unary_kind(node) -> int:
@@ -664,9 +663,7 @@ def _converted(a, b):
     return (a[0], a[1] and b[1])
 
 
-_OPERATOR_NAMES = {"operator" + op: op for op in ("*", "+", "-", "<<", "*=", "+=", "-=", "<<=", "=", "<", "<=",
-                                                 ">", ">=", "!=", "++", "--", "/", "%", ">>", "&", "|", "^", "/=", "%=",
-                                                 ">>=", "&=", "|=", "^=")}
+_OPERATOR_NAMES = {"operator" + op: op for op in ASSIGN | OTHER_COMPOUND | RELATIONAL | ARITHMETIC | TYPED_ONLY | STEP}
 
 
 def _operator_callee(child, kinds):
